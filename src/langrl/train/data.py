@@ -1,0 +1,135 @@
+"""Reading training data: JSONL with errors that name path:line:field, built-in tasks, tokenised SFT examples."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from langrl.errors import InputError
+
+
+def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
+    """(line number, record) for every non-blank line; a bad line is an InputError naming path:line."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"data file not found: {path}")
+    rows = []
+    with open(p, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"invalid JSON ({e.msg} at column {e.colno})", path=str(path), line=n) from None
+            if not isinstance(rec, dict):
+                raise InputError("expected a JSON object per line", path=str(path), line=n)
+            rows.append((n, rec))
+    if not rows:
+        raise InputError(f"{path}: no records")
+    return rows
+
+
+def _need_str(rec: dict, key: str, path, line, allow_empty: bool = False) -> str:
+    v = rec.get(key)
+    if not isinstance(v, str):
+        raise InputError(f"expected a string, got {type(v).__name__ if key in rec else 'nothing'}", path=str(path),
+                         line=line, field=key)
+    if not allow_empty and not v.strip():
+        raise InputError("expected a non-empty string", path=str(path), line=line, field=key)
+    return v
+
+
+def sft_records(data: str, n_task: int = 2000, seed: int = 0) -> list[dict]:
+    """SFT records from ``task:NAME`` (the task's SFT examples) or a JSONL file of ``prompt``/``completion``,
+    ``text`` or ``messages`` records. Returns dicts with ``prompt``+``completion``, ``text`` or ``messages``."""
+    if data.startswith("task:"):
+        from langrl.tasks import get_task
+
+        return get_task(data[5:]).sft_examples(n_task, seed)
+    out = []
+    for line, rec in read_jsonl(data):
+        if "messages" in rec:
+            msgs = rec["messages"]
+            if not isinstance(msgs, list) or not msgs or not all(
+                    isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                    for m in msgs):
+                raise InputError("expected a non-empty list of {role, content} messages", path=data, line=line,
+                                 field="messages")
+            out.append({"messages": msgs})
+        elif "prompt" in rec or "completion" in rec:
+            out.append({"prompt": _need_str(rec, "prompt", data, line, allow_empty=True),
+                        "completion": _need_str(rec, "completion", data, line)})
+        elif "text" in rec:
+            out.append({"text": _need_str(rec, "text", data, line)})
+        else:
+            raise InputError("expected fields prompt+completion, text, or messages", path=data, line=line)
+    return out
+
+
+@dataclass
+class TokenizedExample:
+    input_ids: list[int]
+    labels: list[int]  # -100 where no loss (prompt tokens)
+
+
+def tokenize_sft(tokenizer, rec: dict, max_length: int) -> tuple[TokenizedExample, bool]:
+    """Tokenise one SFT record: loss on completion (or assistant) tokens only, EOS appended.
+
+    Over-long examples keep the whole completion and cut the prompt from the left; a completion longer than
+    ``max_length`` is cut on the right. Returns (example, truncated?).
+    """
+    eos = [tokenizer.eos_token_id]
+    if "messages" in rec:
+        msgs = rec["messages"]
+        if getattr(tokenizer, "chat_template", None):
+            prompt = tokenizer.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
+        else:
+            prompt = "".join(f"{m['role']}: {m['content']}\n" for m in msgs[:-1]) + f"{msgs[-1]['role']}:"
+        completion = msgs[-1]["content"] if getattr(tokenizer, "chat_template", None) else " " + msgs[-1]["content"]
+    elif "text" in rec:
+        prompt, completion = "", rec["text"]
+    else:
+        prompt, completion = rec["prompt"], rec["completion"]
+    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
+    c_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + eos
+    truncated = False
+    if len(c_ids) > max_length:
+        c_ids, p_ids, truncated = c_ids[:max_length], [], True
+    elif len(p_ids) + len(c_ids) > max_length:
+        p_ids, truncated = p_ids[len(p_ids) + len(c_ids) - max_length:], True
+    return TokenizedExample(p_ids + c_ids, [-100] * len(p_ids) + c_ids), truncated
+
+
+def collate(examples: list[TokenizedExample], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a batch: input_ids, attention_mask, labels (b, L)."""
+    width = max(len(e.input_ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        labels[i, :n] = torch.tensor(e.labels)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """A deterministic permutation of ``range(n)`` for ``epoch`` (so a resumed run sees the same data order)."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def global_batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[int]:
+    """Indices of the ``step``-th global batch, walking epoch permutations; depends only on (n, batch, step, seed)."""
+    start = step * batch_size
+    out = []
+    while len(out) < batch_size:
+        epoch, offset = divmod(start + len(out), n)
+        order = epoch_order(n, seed, epoch)
+        take = min(batch_size - len(out), n - offset)
+        out.extend(order[offset: offset + take])
+    return out

@@ -1,0 +1,182 @@
+"""Supervised fine-tuning: cross-entropy on completion tokens only.
+
+The loss of a global batch is Σ token NLL / (number of completion tokens in the whole global batch). Each micro-batch
+(and each data-parallel rank) divides its summed NLL by that same global count and gradients are summed, so gradient
+accumulation and 2-process data parallelism reproduce the one-big-batch gradient exactly (up to float round-off).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+
+from langrl import distributed as dist
+from langrl.config import arg, to_dict
+from langrl.errors import InputError
+from langrl.logging import MetricsLogger, progress_bar
+from langrl.train.checkpoint import check_out_dir, load_state, save_checkpoint, set_rng_state
+from langrl.train.data import collate, global_batch_indices, sft_records, tokenize_sft
+from langrl.train.optim import make_optimizer, make_scheduler
+
+
+@dataclass
+class SFTConfig:
+    model: str = arg("tiny", "model spec: tiny, tiny:TASK, a HF model dir or hub id, a .gguf file, smollm2")
+    data: str = arg("task:arithmetic", "JSONL of prompt/completion, text or messages records, or task:NAME")
+    out: str = arg("runs/sft", "output directory (a loadable HF model dir + langrl state)")
+    max_steps: int = arg(100, "optimizer steps")
+    batch_size: int = arg(16, "global batch size in sequences (all ranks, all accumulation steps)")
+    micro_batch_size: int = arg(16, "sequences per forward/backward on one rank (gradient accumulation = batch / micro / ranks)")
+    learning_rate: float = arg(1e-3, "peak learning rate (AdamW)")
+    weight_decay: float = arg(0.0, "AdamW weight decay")
+    warmup_steps: int = arg(10, "linear warm-up steps before cosine decay")
+    max_length: int = arg(256, "max tokens per example; longer prompts are cut from the left")
+    eval_fraction: float = arg(0.05, "fraction of records held out for eval loss")
+    eval_every: int = arg(50, "steps between eval-loss measurements (0 = only at the end)")
+    save_every: int = arg(0, "steps between checkpoints (0 = only at the end)")
+    grad_clip: float = arg(1.0, "max gradient norm (0 = no clipping)")
+    lora_r: int = arg(0, "LoRA rank (0 = full fine-tuning)")
+    lora_alpha: float = arg(16.0, "LoRA alpha")
+    task_examples: int = arg(2000, "examples drawn from a task:NAME data source")
+    seed: int = arg(0, "random seed (data order, init)")
+    stop_at: int = arg(0, "stop with a checkpoint after this many steps (split a run across jobs; 0 = run to max_steps)")
+    resume: str | None = arg(None, "checkpoint directory to continue from exactly")
+    overwrite: bool = arg(False, "replace a non-empty --out directory")
+
+    def validate(self) -> None:
+        if self.max_steps < 1:
+            raise InputError("sft: field 'max_steps': expected >= 1")
+        if self.micro_batch_size < 1 or self.batch_size % self.micro_batch_size:
+            raise InputError(f"sft: batch_size {self.batch_size} must be a multiple of micro_batch_size "
+                             f"{self.micro_batch_size}")
+        if not 0 <= self.eval_fraction < 1:
+            raise InputError("sft: field 'eval_fraction': expected a number in [0, 1)")
+
+
+def split_eval(n: int, frac: float, seed: int) -> tuple[list[int], list[int]]:
+    g = torch.Generator().manual_seed(seed + 17)
+    perm = torch.randperm(n, generator=g).tolist()
+    k = int(n * frac) if n >= 20 else 0
+    return perm[k:], perm[:k]
+
+
+def nll_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
+    """(Σ NLL over label tokens, number of label tokens) for a right-padded batch."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+    labels = batch["labels"][:, 1:]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
+                                             ignore_index=-100, reduction="sum")
+    return loss, int((labels != -100).sum())
+
+
+@torch.no_grad()
+def eval_loss(model, examples, pad_id: int, micro: int) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(examples), micro):
+        s, c = nll_sum(model, collate(examples[i:i + micro], pad_id))
+        total, count = total + s.item(), count + c
+    model.train()
+    return total / max(1, count)
+
+
+def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
+    """Train; write the checkpoint to ``cfg.out``; return the summary metrics."""
+    from langrl.models.lora import apply_lora, load_lora
+    from langrl.models.specs import load_causal_lm
+
+    dist.init_distributed()
+    rank, world = dist.rank(), dist.world_size()
+    check_out_dir(cfg.out, cfg.resume, cfg.overwrite)
+    accum = cfg.batch_size // (cfg.micro_batch_size * world)
+    if accum < 1 or cfg.batch_size % (cfg.micro_batch_size * world):
+        raise InputError(f"sft: batch_size {cfg.batch_size} must be a multiple of micro_batch_size × ranks "
+                         f"({cfg.micro_batch_size} × {world})")
+    torch.manual_seed(cfg.seed)
+    state = load_state(cfg.resume) if cfg.resume else None
+    base_spec = cfg.model
+    model, tok = load_causal_lm(base_spec, quiet=quiet or rank != 0)
+    if cfg.lora_r:
+        model = load_lora(model, Path(cfg.resume) / "adapter") if state else apply_lora(model, cfg.lora_r, cfg.lora_alpha)
+    elif state:
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(cfg.resume, dtype=torch.float32)
+    model.train()
+
+    records = sft_records(cfg.data, cfg.task_examples, cfg.seed)
+    examples, n_trunc = [], 0
+    for rec in records:
+        ex, cut = tokenize_sft(tok, rec, cfg.max_length)
+        examples.append(ex)
+        n_trunc += cut
+    train_idx, eval_idx = split_eval(len(examples), cfg.eval_fraction, cfg.seed)
+    train_ex = [examples[i] for i in train_idx]
+    eval_ex = [examples[i] for i in eval_idx]
+
+    opt = make_optimizer(model.parameters(), cfg.learning_rate, cfg.weight_decay)
+    sched = make_scheduler(opt, cfg.warmup_steps, cfg.max_steps)
+    start = 0
+    if state:
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        start = state["step"]
+    logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
+    config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    pad = tok.pad_token_id
+
+    def checkpoint(step: int) -> None:
+        if rank == 0:
+            save_checkpoint(cfg.out, model=model, tokenizer=tok, config_yaml=config_yaml, metrics_logger=logger,
+                            state={"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()})
+        dist.barrier()
+
+    t0, tokens_seen, last = time.time(), 0, {}
+    with progress_bar("sft", total=cfg.max_steps, quiet=quiet) as bar:
+        bar.update(start)
+        end = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
+        for step in range(start, end):
+            idx = global_batch_indices(len(train_ex), cfg.batch_size, step, cfg.seed)
+            batch_ex = [train_ex[i] for i in idx]
+            n_tokens = sum(sum(1 for x in e.labels[1:] if x != -100) for e in batch_ex)  # global normaliser
+            mine = batch_ex[rank::world]
+            total = torch.zeros(())
+            for m in range(accum):
+                mb = collate(mine[m * cfg.micro_batch_size:(m + 1) * cfg.micro_batch_size], pad)
+                s, _ = nll_sum(model, mb)
+                (s / n_tokens).backward()
+                total += s.detach()
+            dist.all_reduce_sum(total)
+            if world > 1:
+                for p in model.parameters():
+                    if p.grad is not None:
+                        dist.all_reduce_sum(p.grad)  # each rank divided by the global count: sum, not mean
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else 1e12)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            tokens_seen += n_tokens
+            last = {"loss": total.item() / n_tokens, "grad_norm": float(gnorm), "lr": sched.get_last_lr()[0],
+                    "tokens_per_s": tokens_seen / max(1e-9, time.time() - t0)}
+            if eval_ex and ((cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step + 1 == end):
+                last["eval_loss"] = eval_loss(model, eval_ex, pad, cfg.micro_batch_size)
+            logger.log(step + 1, last)
+            bar.update(step + 1, loss=last["loss"])
+            if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < end:
+                checkpoint(step + 1)
+    summary = {"command": "sft", "steps": end, "final_loss": last.get("loss"),
+               "eval_loss": last.get("eval_loss"), "train_examples": len(train_ex), "eval_examples": len(eval_ex),
+               "truncated_examples": n_trunc, "seconds": round(time.time() - t0, 2), "world_size": world,
+               "out": str(cfg.out)}
+    if rank == 0:
+        save_checkpoint(cfg.out, model=model, tokenizer=tok, config_yaml=config_yaml, metrics_logger=logger,
+                        state={"step": end, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()},
+                        extra_files={"langrl_metrics.json": json.dumps(summary, indent=2)})
+    logger.close()
+    dist.barrier()
+    return summary
