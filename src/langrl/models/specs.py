@@ -64,11 +64,24 @@ def _gguf_to_dir(gguf: Path, cache_name: str) -> Path:
         return out
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    with atomic_dir(out) as tmp:
-        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
+    from langrl.models._lock import file_lock
+
+    with file_lock(out.parent / f".{out.name}.lock"):
+        if (out / "config.json").is_file():
+            return out
+        with atomic_dir(out) as tmp:
+            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            # transformers dequantises GGUF weights to float but marks the model as not serialisable; rebuild a plain
+            # model from the same config and weights
+            config = loaded.config
+            if hasattr(config, "quantization_config"):
+                del config.quantization_config
+            model = AutoModelForCausalLM.from_config(config)
+            model.load_state_dict(loaded.state_dict())
+            model.generation_config = loaded.generation_config
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
     return out
 
 

@@ -153,8 +153,13 @@ def ensure_tiny(settings: TinySettings | None = None, quiet: bool = False) -> Pa
     if (path / "langrl_tiny.json").is_file():
         return path
     from langrl.logging import progress_bar
+    from langrl.models._lock import file_lock
 
-    with progress_bar(f"building tiny model ({'+'.join(settings.tasks)})", total=settings.steps, quiet=quiet) as bar:
-        with atomic_dir(path) as tmp:
-            build_tiny(settings, tmp, progress=lambda s, n, loss: bar.update(s, loss=loss))
+    with file_lock(path.parent / f".{path.name}.lock"):
+        if (path / "langrl_tiny.json").is_file():  # built by another process while we waited
+            return path
+        with progress_bar(f"building tiny model ({'+'.join(settings.tasks)})", total=settings.steps,
+                          quiet=quiet) as bar:
+            with atomic_dir(path) as tmp:
+                build_tiny(settings, tmp, progress=lambda s, n, loss: bar.update(s, loss=loss))
     return path
