@@ -29,15 +29,15 @@ class TinySettings:
     tasks: tuple[str, ...] = ("factqa", "reviews", "arithmetic")
     seed: int = 0
     vocab_size: int = 2048
-    hidden_size: int = 160
+    hidden_size: int = 128
     num_layers: int = 4
     num_heads: int = 4
-    intermediate_size: int = 448
+    intermediate_size: int = 384
     max_position: int = 512
     corpus_docs: int = 12000
     block_size: int = 128
-    batch_size: int = 32
-    steps: int = 900
+    batch_size: int = 16
+    steps: int = 600
     learning_rate: float = 3e-3
     warmup: int = 50
     version: int = field(default=BUILD_VERSION)

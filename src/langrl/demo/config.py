@@ -1,0 +1,57 @@
+"""The typed config of ``langrl demo`` and the two budgets it runs at (``--quick`` and full)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langrl.config import arg
+from langrl.errors import InputError
+
+TASK_CHOICES = ("all", "factqa", "reviews", "arithmetic")
+
+
+@dataclass
+class DemoConfig:
+    task: str = arg("all", "which built-in task(s) to run the pipeline on", choices=TASK_CHOICES)
+    quick: bool = arg(False, "a small budget that still exercises every stage (for tests and a first look)")
+    out: str = arg("runs/demo", "output directory: one folder per stage, report.md, report.html, metrics.json, plots")
+    model: str = arg("tiny", "starting model: tiny (built in-process), smollm2, or a HF model directory")
+    seed: int = arg(0, "seed of every stage")
+    eval_prompts: int = arg(0, "held-out prompts per task for the final evaluation (0 = the budget's default)")
+    rl_steps: int = arg(0, "online RL iterations per run (0 = the budget's default)")
+    kl_coef: float = arg(0.05, "β of the KL-regularised runs (the no-KL hacking run uses 0)")
+
+    def validate(self) -> None:
+        if self.eval_prompts < 0 or self.rl_steps < 0:
+            raise InputError("demo: eval_prompts and rl_steps must be >= 0")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Sizes of every stage; ``quick`` keeps each stage alive at a fraction of the cost."""
+
+    sft_steps: int
+    feedback_prompts: int
+    responses_per_prompt: int
+    rm_steps: int
+    rl_steps: int
+    prompts_per_step: int
+    dpo_steps: int
+    eval_prompts: int
+    eval_every: int
+    best_of_n: int
+
+
+QUICK = Budget(sft_steps=20, feedback_prompts=24, responses_per_prompt=4, rm_steps=20, rl_steps=4, prompts_per_step=8,
+               dpo_steps=10, eval_prompts=16, eval_every=2, best_of_n=4)
+FULL = Budget(sft_steps=150, feedback_prompts=160, responses_per_prompt=4, rm_steps=150, rl_steps=40,
+              prompts_per_step=16, dpo_steps=80, eval_prompts=64, eval_every=5, best_of_n=8)
+
+
+def budget_for(cfg: DemoConfig) -> Budget:
+    base = QUICK if cfg.quick else FULL
+    updates = {}
+    if cfg.eval_prompts:
+        updates["eval_prompts"] = cfg.eval_prompts
+    if cfg.rl_steps:
+        updates["rl_steps"] = cfg.rl_steps
+    return Budget(**{**base.__dict__, **updates})

@@ -1,0 +1,98 @@
+"""The demo's evaluation stage: every policy (and best-of-n) on held-out prompts, plus each run's training curve."""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from langrl.demo.config import Budget, DemoConfig
+from langrl.demo.stages import Stages
+
+
+def proxy_for(task: str, rm_paths: dict[str, str]):
+    """The proxy reward a task's policies were trained on (factqa: the holistic reward model)."""
+    from langrl.rewards import build_reward
+
+    if task == "factqa":
+        return build_reward(f"rm:path={rm_paths['holistic']}") if rm_paths else None
+    return build_reward({"reviews": "vader", "arithmetic": "math"}[task])
+
+
+def training_curve(run_dir: Path) -> list[dict]:
+    """Rows of the run's metrics.csv that carry a held-out evaluation (eval/gold ...) as floats."""
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            row = {k: float(v) for k, v in r.items() if v not in ("", None)}
+            rows.append(row)
+    return rows
+
+
+def best_of_n(sft_dir: str, rows: list[dict], task, proxy, n: int, seed: int, max_new_tokens: int) -> dict:
+    """Sample n responses per prompt from the SFT policy, keep the one the proxy scores highest, evaluate it."""
+    from langrl.eval.evaluate import best_of_n_kl, evaluate_responses
+    from langrl.models.specs import load_causal_lm
+    from langrl.rollout import sample
+
+    model, tok = load_causal_lm(sft_dir, quiet=True)
+    chosen = []
+    for start in range(0, len(rows), 16):
+        chunk = rows[start:start + 16]
+        ro = sample(model, tok, [r["prompt"] for r in chunk], n=n, max_new_tokens=max_new_tokens, seed=seed + start)
+        cols = {k: [r.get(k) for r in chunk for _ in range(n)] for k in chunk[0] if k != "prompt"}
+        scores = proxy(ro.prompts, ro.responses, **cols)
+        s = scores.scores[:, -1].view(len(chunk), n)
+        best = s.argmax(-1).tolist()
+        chosen += [ro.responses[i * n + j] for i, j in enumerate(best)]
+    metrics = evaluate_responses(rows, chosen, task=task, proxy=proxy)
+    metrics["kl"] = best_of_n_kl(n)
+    metrics["n"] = len(chosen)
+    return metrics
+
+
+def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict], sft: dict[str, str],
+               rm_paths: dict[str, str]) -> dict:
+    from langrl.demo.pipeline import MAX_NEW
+    from langrl.eval.evaluate import evaluate_policy
+    from langrl.models.specs import load_causal_lm
+    from langrl.tasks import get_task
+
+    settings = {"runs": {k: v["path"] for k, v in runs.items()}, "eval_prompts": b.eval_prompts, "seed": cfg.seed,
+                "best_of_n": b.best_of_n}
+
+    def run(d: Path) -> dict:
+        out: dict[str, dict] = {}
+        refs = {t: load_causal_lm(p, quiet=True)[0] for t, p in sft.items()}
+        for name, info in runs.items():
+            task_name = info["task"]
+            task = get_task(task_name)
+            rows = task.prompts("eval", b.eval_prompts, cfg.seed + 2)
+            model, tok = load_causal_lm(info["path"], quiet=True)
+            metrics, responses = evaluate_policy(model, tok, rows, task=task, proxy=proxy_for(task_name, rm_paths),
+                                                 ref_model=refs[task_name], max_new_tokens=MAX_NEW[task_name],
+                                                 seed=cfg.seed + 3)
+            metrics["curve"] = training_curve(Path(info["path"]))
+            metrics["examples"] = [{"prompt": r["prompt"], "response": s} for r, s in zip(rows[:3], responses[:3])]
+            out[name] = metrics
+        if "factqa" in sft and rm_paths:
+            task = get_task("factqa")
+            rows = task.prompts("eval", b.eval_prompts, cfg.seed + 2)
+            out[f"best-of-{b.best_of_n}"] = best_of_n(sft["factqa"], rows, task, proxy_for("factqa", rm_paths),
+                                                      b.best_of_n, cfg.seed + 4, MAX_NEW["factqa"])
+        return _finite(out)
+
+    return stages.run("eval", settings, run)
+
+
+def _finite(obj):
+    """JSON-safe: NaN/inf become None."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

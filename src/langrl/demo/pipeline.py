@@ -1,0 +1,164 @@
+"""``langrl demo``: the lecture as one command, every stage cached and resumable.
+
+1. ``policy/TASK``   — SFT the starting model on the task (the lecture's reason 2: start inside the trust region);
+2. ``feedback``      — sample from the SFT policy and collect simulated feedback of every kind (factqa);
+3. ``rm/*``          — reward models: holistic Bradley-Terry, Plackett-Luce, fine-grained span model, completeness;
+4. ``runs/*``        — policies: PPO on the holistic RM, PPO on the fine-grained RMs (dense segment rewards), NLPO,
+                        DPO and Plackett-Luce DPO on the same preferences (factqa); PPO with and without KL on VADER
+                        (reviews: the reward-hacking pair); GRPO on the verifiable answer (arithmetic);
+5. ``eval``          — every policy and best-of-n on held-out prompts: gold, proxy, KL to SFT, length, distinct-n;
+6. report.md, report.html, plots, metrics.json with the claims computed from those numbers.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from langrl.config import from_dict
+from langrl.demo.config import Budget, DemoConfig, budget_for
+from langrl.demo.stages import Stages
+
+MAX_NEW = {"factqa": 48, "reviews": 32, "arithmetic": 40}
+PROXY = {"reviews": "vader", "arithmetic": "math"}  # factqa's proxy is the holistic reward model
+
+
+def _tasks(cfg: DemoConfig) -> list[str]:
+    return ["factqa", "reviews", "arithmetic"] if cfg.task == "all" else [cfg.task]
+
+
+def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
+    from langrl.train.sft import SFTConfig, run_sft
+
+    settings = {"model": cfg.model, "task": task, "steps": b.sft_steps, "seed": cfg.seed}
+
+    def run(d: Path) -> dict:
+        sc = from_dict(SFTConfig, {"model": cfg.model, "data": f"task:{task}", "out": str(d / "model"),
+                                   "max_steps": b.sft_steps, "batch_size": 16, "micro_batch_size": 16,
+                                   "learning_rate": 1e-3 if cfg.model.startswith("tiny") else 5e-5,
+                                   "warmup_steps": 5, "eval_fraction": 0.05, "eval_every": 0, "seed": cfg.seed,
+                                   "overwrite": True})
+        return run_sft(sc, quiet=True)
+
+    stages.run(f"policy-{task}", settings, run)
+    return str(stages.out / f"policy-{task}" / "model")
+
+
+def stage_feedback(stages: Stages, cfg: DemoConfig, b: Budget, policy: str) -> Path:
+    from langrl.demo.collect import collect_feedback
+    from langrl.tasks import get_task
+
+    task = get_task("factqa")
+    settings = {"policy": policy, "prompts": b.feedback_prompts, "k": b.responses_per_prompt, "seed": cfg.seed}
+
+    def run(d: Path) -> dict:
+        rows = task.prompts("train", b.feedback_prompts, cfg.seed + 1)
+        return collect_feedback(policy, task, rows, k=b.responses_per_prompt, seed=cfg.seed, out=d,
+                                max_new_tokens=MAX_NEW["factqa"])
+
+    stages.run("feedback", settings, run)
+    return stages.out / "feedback"
+
+
+def stage_reward_models(stages: Stages, cfg: DemoConfig, b: Budget, policy: str, fb: Path) -> dict[str, str]:
+    from langrl.train.reward_model import RMConfig, run_rm_train
+
+    models = {"holistic": ("comparisons.jsonl", "bt"), "listwise": ("rankings.jsonl", "pl"),
+              "spans": ("spans.jsonl", "spans"), "completeness": ("completeness.jsonl", "bt")}
+    paths = {}
+    for name, (data, loss) in models.items():
+        settings = {"base": policy, "data": data, "loss": loss, "steps": b.rm_steps, "seed": cfg.seed}
+
+        def run(d: Path, data=data, loss=loss) -> dict:
+            rc = from_dict(RMConfig, {"data": [str(fb / data)], "base": policy, "out": str(d / "model"),
+                                      "loss": loss, "max_steps": b.rm_steps, "batch_size": 16,
+                                      "micro_batch_size": 16, "learning_rate": 3e-4, "head_learning_rate": 3e-3,
+                                      "eval_fraction": 0.15, "seed": cfg.seed, "overwrite": True,
+                                      **({"categories": ["irrelevant", "untruthful"]} if loss == "spans" else {})})
+            return run_rm_train(rc, quiet=True)
+
+        stages.run(f"rm-{name}", settings, run)
+        paths[name] = str(stages.out / f"rm-{name}" / "model")
+    return paths
+
+
+def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: str, policy: str, rewards: list[str],
+                 **overrides) -> str:
+    from langrl.train.online import run_online
+    from langrl.train.online_config import OnlineConfig
+
+    base = {"algo": "ppo", "policy": policy, "prompts": f"task:{task}", "reward": rewards, "max_steps": b.rl_steps,
+            "prompts_per_step": b.prompts_per_step, "max_new_tokens": MAX_NEW[task], "learning_rate": 3e-4,
+            "kl_coef": cfg.kl_coef, "eval_every": b.eval_every, "eval_num": min(32, b.eval_prompts), "seed": cfg.seed,
+            "micro_batch_size": 32, "overwrite": True}
+    base.update(overrides)
+    settings = {**base, "out": None}
+
+    def run(d: Path) -> dict:
+        return run_online(from_dict(OnlineConfig, {**base, "out": str(d / "model")}), quiet=True)
+
+    stages.run(f"run-{name}", settings, run)
+    return str(stages.out / f"run-{name}" / "model")
+
+
+def stage_dpo(stages: Stages, cfg: DemoConfig, b: Budget, name: str, policy: str, data: Path, loss: str) -> str:
+    from langrl.train.offline import DPOConfig, run_dpo
+
+    settings = {"policy": policy, "data": str(data), "loss": loss, "steps": b.dpo_steps, "seed": cfg.seed}
+
+    def run(d: Path) -> dict:
+        dc = from_dict(DPOConfig, {"loss": loss, "policy": policy, "data": str(data), "out": str(d / "model"),
+                                   "beta": 0.1, "max_steps": b.dpo_steps, "batch_size": 16, "micro_batch_size": 16,
+                                   "learning_rate": 3e-4, "eval_fraction": 0.05, "eval_every": 0, "seed": cfg.seed,
+                                   "overwrite": True})
+        return run_dpo(dc, quiet=True)
+
+    stages.run(f"run-{name}", settings, run)
+    return str(stages.out / f"run-{name}" / "model")
+
+
+def run_demo(cfg: DemoConfig, log=print) -> dict:
+    """Run every stage for the chosen task(s); write the report; return metrics.json's content."""
+    from langrl.demo.evaluate import stage_eval
+    from langrl.demo.report import write_report
+
+    t0 = time.time()
+    b = budget_for(cfg)
+    out = Path(cfg.out)
+    stages = Stages(out, log=log)
+    tasks = _tasks(cfg)
+    sft = {t: stage_sft(stages, cfg, b, t) for t in tasks}
+    runs: dict[str, dict] = {f"sft-{t}": {"task": t, "path": sft[t], "method": "sft"} for t in tasks}
+    rm_paths: dict[str, str] = {}
+    if "factqa" in tasks:
+        fb = stage_feedback(stages, cfg, b, sft["factqa"])
+        rm_paths = stage_reward_models(stages, cfg, b, sft["factqa"], fb)
+        holistic = f"rm:path={rm_paths['holistic']}"
+        fine = [f"rm:path={rm_paths['spans']},name=fg,weight=0.3", f"rm:path={rm_paths['completeness']},"
+                                                                   f"name=completeness,weight=1.0"]
+        runs["ppo-holistic"] = {"task": "factqa", "method": "ppo", "path": stage_online(
+            stages, cfg, b, "ppo-holistic", "factqa", sft["factqa"], [holistic])}
+        runs["ppo-fine-grained"] = {"task": "factqa", "method": "ppo", "path": stage_online(
+            stages, cfg, b, "ppo-fine-grained", "factqa", sft["factqa"], fine)}
+        runs["nlpo"] = {"task": "factqa", "method": "nlpo", "path": stage_online(
+            stages, cfg, b, "nlpo", "factqa", sft["factqa"], [holistic], algo="nlpo")}
+        runs["dpo"] = {"task": "factqa", "method": "dpo", "path": stage_dpo(
+            stages, cfg, b, "dpo", sft["factqa"], fb / "comparisons.jsonl", "dpo")}
+        runs["pl-dpo"] = {"task": "factqa", "method": "pl-dpo", "path": stage_dpo(
+            stages, cfg, b, "pl-dpo", sft["factqa"], fb / "rankings.jsonl", "pl")}
+    if "reviews" in tasks:
+        runs["ppo-kl"] = {"task": "reviews", "method": "ppo", "path": stage_online(
+            stages, cfg, b, "ppo-kl", "reviews", sft["reviews"], ["vader"], kl_coef=max(cfg.kl_coef, 0.1))}
+        runs["ppo-no-kl"] = {"task": "reviews", "method": "ppo", "path": stage_online(
+            stages, cfg, b, "ppo-no-kl", "reviews", sft["reviews"], ["vader"], kl_coef=0.0)}
+    if "arithmetic" in tasks:
+        runs["grpo"] = {"task": "arithmetic", "method": "grpo", "path": stage_online(
+            stages, cfg, b, "grpo", "arithmetic", sft["arithmetic"], ["math"], algo="grpo")}
+    results = stage_eval(stages, cfg, b, runs, sft, rm_paths)
+    metrics = write_report(out, cfg, b, runs, results, stages.seconds, total_seconds=time.time() - t0)
+    log(f"[demo] report: {out / 'report.md'} ({time.time() - t0:.0f}s in all)")
+    return metrics
+
+
+def load_metrics(out: str | Path) -> dict:
+    return json.loads((Path(out) / "metrics.json").read_text())

@@ -1,0 +1,165 @@
+"""The demo's outputs: metrics.json (runs + claims), report.md, report.html (plots embedded) and PNG plots."""
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+
+from langrl.demo.claims import compute_claims
+from langrl.io import atomic_write_json, atomic_write_text
+
+COLUMNS = [("gold/gold", "gold"), ("proxy", "proxy"), ("kl", "KL to SFT"), ("length_tokens", "tokens"),
+           ("distinct_2", "distinct-2")]
+CATEGORY_KEYS = [("gold/relevance", "irrelevant"), ("gold/factuality", "untruthful"),
+                 ("gold/completeness", "incomplete")]
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def _plots(out: Path, results: dict, runs: dict) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    tasks = sorted({runs[n]["task"] for n in runs})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        names = [n for n in results if (runs.get(n, {}).get("task") == task) or (n.startswith("best-of-")
+                                                                                 and task == "factqa")]
+        for n in names:
+            kl, gold = results[n].get("kl"), results[n].get("gold/gold")
+            if kl is None or gold is None:
+                continue
+            ax.scatter([max(kl, 0.0)], [gold], s=30)
+            ax.annotate(n, (max(kl, 0.0), gold), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_title(f"{task}: gold vs KL to SFT")
+        ax.set_xlabel("KL(π ‖ π_SFT) per sequence (nats)")
+        ax.set_ylabel("gold score")
+    fig.tight_layout()
+    fig.savefig(out / "gold_vs_kl.png", dpi=110)
+    plt.close(fig)
+    made.append(("gold_vs_kl.png", "Gold score against KL to the SFT policy, every method (held-out prompts)."))
+
+    curves = {n: results[n].get("curve") or [] for n in ("ppo-kl", "ppo-no-kl") if n in results}
+    curves = {n: [r for r in c if "eval/gold" in r] for n, c in curves.items()}
+    if any(curves.values()):
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        for n, c in curves.items():
+            if not c:
+                continue
+            kl_key = next((k for k in ("kl", "kl_mean", "kl/mean") if k in c[0]), None)
+            xs = [math.sqrt(max(0.0, r.get(kl_key, 0.0))) if kl_key else r["step"] for r in c]
+            ax.plot(xs, [r["eval/gold"] for r in c], marker="o", label=f"{n}: gold")
+            if "eval/reward" in c[0]:
+                ax.plot(xs, [r["eval/reward"] for r in c], linestyle="--", marker="x", label=f"{n}: proxy")
+        ax.set_xlabel("√KL (training batch)")
+        ax.set_title("reviews: proxy vs gold over training")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "overoptimization.png", dpi=110)
+        plt.close(fig)
+        made.append(("overoptimization.png", "Proxy (VADER) and gold along training, with and without the KL "
+                                             "penalty: the over-optimisation curve."))
+
+    fq = [n for n in results if runs.get(n, {}).get("task") == "factqa" or n.startswith("best-of-")]
+    if fq and any(results[n].get("gold/factuality") is not None for n in fq):
+        fig, ax = plt.subplots(figsize=(7, 3.6))
+        width = 0.8 / len(CATEGORY_KEYS)
+        for j, (key, label) in enumerate(CATEGORY_KEYS):
+            vals = [1 - (results[n].get(key) or 0.0) for n in fq]
+            ax.bar([i + j * width for i in range(len(fq))], vals, width=width, label=label)
+        ax.set_xticks([i + width for i in range(len(fq))], fq, rotation=30, ha="right", fontsize=7)
+        ax.set_ylabel("error rate (1 − gold score)")
+        ax.set_title("factqa: per-category error rates")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "error_rates.png", dpi=110)
+        plt.close(fig)
+        made.append(("error_rates.png", "factqa error rates per category (irrelevant, untruthful, incomplete)."))
+    return made
+
+
+def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dict, total_seconds: float) -> dict:
+    claims = compute_claims(results)
+    metrics = {"config": {"task": cfg.task, "quick": cfg.quick, "model": cfg.model, "seed": cfg.seed},
+               "budget": budget.__dict__, "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
+               "total_seconds": round(total_seconds, 1),
+               "runs": {n: {k: v for k, v in r.items() if k not in ("curve", "examples")} |
+                       {"steps": len(r.get("curve") or []), "seconds": round(seconds.get(f"run-{n}", 0.0), 1)}
+                       for n, r in results.items()},
+               "claims": claims}
+    atomic_write_json(out / "metrics.json", metrics)
+    plots = _plots(out, results, runs)
+
+    md = [f"# langrl demo report ({'quick' if cfg.quick else 'full'} budget, model `{cfg.model}`, seed {cfg.seed})", "",
+          f"Reproduce: `langrl demo --task {cfg.task}{' --quick' if cfg.quick else ''} --seed {cfg.seed}`. "
+          f"Total wall time {total_seconds:.0f} s.", "", "## Claims (computed from the numbers below)", ""]
+    for name, c in claims.items():
+        verdict = {True: "**true**", False: "**false**", None: "not measured"}[c["value"]]
+        md.append(f"- `{name}`: {verdict} — {c['rule']}.")
+    md += ["", "## Held-out evaluation", "", "| run | task | " + " | ".join(h for _, h in COLUMNS) + " |",
+           "|---|---|" + "---|" * len(COLUMNS)]
+    for n, r in results.items():
+        task = runs.get(n, {}).get("task", "factqa")
+        md.append(f"| {n} | {task} | " + " | ".join(_fmt(r.get(k)) for k, _ in COLUMNS) + " |")
+    md += ["", "## Plots", ""] + [f"![{cap}]({name})\n\n{cap}\n" for name, cap in plots]
+    md += ["## Claim details", ""]
+    for name, c in claims.items():
+        md += [f"### {name}", "", "```", _pretty(c["numbers"]), "```", ""]
+    md += ["## Stage times (s)", "", "| stage | seconds |", "|---|---|"]
+    md += [f"| {k} | {v:.0f} |" for k, v in seconds.items()]
+    md += ["", "## Example responses", ""]
+    for n, r in results.items():
+        for ex in (r.get("examples") or [])[:1]:
+            md.append(f"- **{n}**: `{ex['response'].strip()[:200]}`")
+    text = "\n".join(md) + "\n"
+    atomic_write_text(out / "report.md", text)
+    atomic_write_text(out / "report.html", _html(text, out, plots))
+    return metrics
+
+
+def _pretty(obj) -> str:
+    import json
+
+    return json.dumps(obj, indent=1, default=str)[:3000]
+
+
+def _html(md: str, out: Path, plots: list[tuple[str, str]]) -> str:
+    """A self-contained page: the markdown as preformatted sections, tables rendered, plots inlined as base64."""
+    body = []
+    in_table = False
+    for line in md.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if set("".join(cells)) <= set("-"):
+                continue
+            if not in_table:
+                body.append("<table>")
+                in_table = True
+            body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("!["):
+            name = line[line.index("(") + 1:line.index(")")]
+            data = base64.b64encode((out / name).read_bytes()).decode()
+            body.append(f'<img src="data:image/png;base64,{data}" alt="{html.escape(name)}">')
+        elif line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
+        elif line.strip():
+            body.append(f"<p>{html.escape(line)}</p>")
+    if in_table:
+        body.append("</table>")
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+             "table{border-collapse:collapse}td{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}")
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>langrl demo</title><style>{style}</style></head>" \
+           f"<body>{''.join(body)}</body></html>"

@@ -1,0 +1,76 @@
+"""Evaluate a policy on held-out prompts: gold scores, proxy reward, KL to a reference, length, diversity.
+
+KL is the Monte-Carlo estimate KL(π ‖ π_ref) ≈ mean over samples y ~ π of Σ_t [log π(y_t|·) − log π_ref(y_t|·)]
+(the k1 estimator summed over the sequence; unbiased, temperature 1, no truncation), in nats per sequence.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import torch
+
+
+def distinct_n(texts: list[str], n: int) -> float:
+    """Distinct-n (Li et al. 2016): unique word n-grams / total word n-grams over all ``texts`` (0 when none)."""
+    grams = Counter()
+    for text in texts:
+        words = text.split()
+        grams.update(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    total = sum(grams.values())
+    return len(grams) / total if total else 0.0
+
+
+def best_of_n_kl(n: int) -> float:
+    """Analytic KL of best-of-n sampling to the base policy: log n − (n − 1)/n (Stiennon et al. 2020, App. G)."""
+    return math.log(n) - (n - 1) / n
+
+
+def _mean(xs) -> float:
+    xs = [float(x) for x in xs if x is not None and not math.isnan(float(x))]
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+@torch.no_grad()
+def evaluate_responses(rows: list[dict], responses: list[str], *, task=None, proxy=None) -> dict[str, float]:
+    """Gold (``task.gold``) and proxy (a RewardFunction's first/total column) means plus length and distinct-n."""
+    out: dict[str, float] = {}
+    if task is not None:
+        for name, vals in task.gold(rows, responses).items():
+            out[f"gold/{name}"] = _mean(vals)
+    if proxy is not None:
+        cols = {k: [r.get(k) for r in rows] for k in rows[0] if k not in ("prompt",)} if rows else {}
+        res = proxy([r["prompt"] for r in rows], responses, **cols)
+        name = getattr(proxy, "name", None)
+        column = res.column(name) if name in getattr(res, "names", []) else res.scores[:, -1]
+        out["proxy"] = _mean(column.tolist())
+    out["length_words"] = _mean(len(r.split()) for r in responses)
+    out["distinct_1"] = distinct_n(responses, 1)
+    out["distinct_2"] = distinct_n(responses, 2)
+    return out
+
+
+@torch.no_grad()
+def evaluate_policy(model, tokenizer, rows: list[dict], *, task=None, proxy=None, ref_model=None, n: int = 1,
+                    max_new_tokens: int = 48, seed: int = 0, batch_size: int = 64) -> tuple[dict, list[str]]:
+    """Sample ``n`` responses per row at temperature 1 and score them. Returns (metrics, responses)."""
+    from langrl.rollout import response_logprobs, sample
+
+    responses, kls, lengths, rows_n = [], [], [], []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        ro = sample(model, tokenizer, [r["prompt"] for r in chunk], n=n, max_new_tokens=max_new_tokens,
+                    seed=seed + start)
+        responses += ro.responses
+        rows_n += [r for r in chunk for _ in range(n)]
+        lengths += ro.response_mask.sum(-1).tolist()
+        if ref_model is not None:
+            ref = response_logprobs(ref_model, ro.prompt_ids, ro.prompt_mask, ro.response_ids,
+                                    ro.response_mask).logprobs
+            kls += ((ro.logprobs - ref) * ro.response_mask).sum(-1).tolist()
+    metrics = evaluate_responses(rows_n, responses, task=task, proxy=proxy)
+    metrics["length_tokens"] = _mean(lengths)
+    if ref_model is not None:
+        metrics["kl"] = _mean(kls)
+    metrics["n"] = len(responses)
+    return metrics, responses
