@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import os
 
-import pytest
-import torch
+# pytest-xdist runs 2 workers on 2 cores: one thread each (and in every subprocess they start), or OpenMP threads
+# oversubscribe the cores and spin
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
