@@ -15,7 +15,7 @@ def main(argv: list[str]) -> int:
     from langrl.demo.pipeline import run_demo
 
     metrics = run_demo(cfg, log=lambda m: print(m, file=sys.stderr))
-    summary = {"out": cfg.out, "seconds": metrics["total_seconds"]}
+    summary = {"out": cfg.out, "seconds": metrics["total_seconds"], "pipeline_seconds": metrics["pipeline_seconds"]}
     summary.update({f"claim:{k}": v["value"] for k, v in metrics["claims"].items()})
     summary.update({f"gold:{k}": v.get("gold/gold") for k, v in metrics["runs"].items()})
     return finish(summary, flags["json"], "langrl demo")

@@ -90,7 +90,7 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
     claims = compute_claims(results)
     metrics = {"config": {"task": cfg.task, "quick": cfg.quick, "model": cfg.model, "seed": cfg.seed},
                "budget": budget.__dict__, "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
-               "total_seconds": round(total_seconds, 1),
+               "total_seconds": round(total_seconds, 1), "pipeline_seconds": round(sum(seconds.values()), 1),
                "runs": {n: {k: v for k, v in r.items() if k not in ("curve", "examples")} |
                        {"steps": len(r.get("curve") or []), "seconds": round(seconds.get(f"run-{n}", 0.0), 1)}
                        for n, r in results.items()},
@@ -100,7 +100,8 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
 
     md = [f"# langrl demo report ({'quick' if cfg.quick else 'full'} budget, model `{cfg.model}`, seed {cfg.seed})", "",
           f"Reproduce: `langrl demo --task {cfg.task}{' --quick' if cfg.quick else ''} --seed {cfg.seed}`. "
-          f"Total wall time {total_seconds:.0f} s.", "", "## Claims (computed from the numbers below)", ""]
+          f"Wall time of all stages when they ran: {sum(seconds.values()):.0f} s (this invocation: "
+          f"{total_seconds:.0f} s; cached stages are not re-run).", "", "## Claims (computed from the numbers below)", ""]
     for name, c in claims.items():
         verdict = {True: "**true**", False: "**false**", None: "not measured"}[c["value"]]
         md.append(f"- `{name}`: {verdict} — {c['rule']}.")
@@ -149,7 +150,7 @@ def _html(md: str, out: Path, plots: list[tuple[str, str]]) -> str:
             body.append("</table>")
             in_table = False
         if line.startswith("!["):
-            name = line[line.index("(") + 1:line.index(")")]
+            name = line.rpartition("](")[2].rstrip(")")
             data = base64.b64encode((out / name).read_bytes()).decode()
             body.append(f'<img src="data:image/png;base64,{data}" alt="{html.escape(name)}">')
         elif line.startswith("#"):

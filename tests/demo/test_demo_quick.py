@@ -1,0 +1,34 @@
+"""`langrl demo --quick` end to end on the real tiny model: every stage runs, metrics.json validates, report exists."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+SCHEMA = Path(__file__).resolve().parents[2] / "src" / "langrl" / "demo" / "metrics_schema.json"
+
+
+@pytest.mark.slow
+def test_demo_quick_runs_every_stage(tmp_path):
+    out = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-m", "langrl.cli", "demo", "--quick", "--out", str(out), "--json"],
+                          capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    metrics = json.loads((out / "metrics.json").read_text())
+    jsonschema.validate(metrics, json.loads(SCHEMA.read_text()))
+    expected = {"sft-factqa", "sft-reviews", "sft-arithmetic", "ppo-holistic", "ppo-fine-grained", "nlpo", "dpo",
+                "pl-dpo", "ppo-kl", "ppo-no-kl", "grpo", "best-of-4"}
+    assert expected <= set(metrics["runs"])
+    assert all(c["value"] is not None for c in metrics["claims"].values())  # every claim computed
+    for name in ("report.md", "report.html", "gold_vs_kl.png", "error_rates.png"):
+        assert (out / name).stat().st_size > 0
+    assert summary["out"] == str(out)
+    # the RL runs moved away from their SFT starting points
+    assert all((metrics["runs"][r]["kl"] or 0) > 0 for r in ("ppo-holistic", "ppo-no-kl", "grpo", "dpo"))
+    # a second invocation is served from the stage cache
+    again = subprocess.run([sys.executable, "-m", "langrl.cli", "demo", "--quick", "--out", str(out), "--json"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "cached" in again.stderr
