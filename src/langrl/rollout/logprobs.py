@@ -48,7 +48,9 @@ def response_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor
                                                 None if allowed is None else allowed[:, j]) for j in range(t)], 1)
     else:
         lp_all = torch.log_softmax(logits.float() / temperature, dim=-1)
-    logprobs = lp_all.gather(-1, response_ids[..., None]).squeeze(-1) * response_mask
+    picked = lp_all.gather(-1, response_ids[..., None]).squeeze(-1)
+    # where, not multiply: a padding token outside a restricted support has log-prob -inf, and -inf * 0 is NaN
+    logprobs = torch.where(response_mask > 0, picked, torch.zeros_like(picked))
     res = TokenLogprobs(logprobs=logprobs)
     if with_entropy:
         probs = lp_all.exp()

@@ -33,7 +33,8 @@ def _cache_kwarg(model) -> str:
     """transformers >= 5.24 names the KV cache argument ``cache``; earlier versions ``past_key_values``."""
     import inspect
 
-    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft model forwards **kwargs
+    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
 
 
 def _cache_of(out):
