@@ -18,6 +18,7 @@ from pathlib import Path
 from langrl.config import from_dict
 from langrl.demo.config import Budget, DemoConfig, budget_for
 from langrl.demo.stages import Stages
+from langrl.errors import InputError
 
 MAX_NEW = {"factqa": 48, "reviews": 32, "arithmetic": 40}
 PROXY = {"reviews": "vader", "arithmetic": "math"}  # factqa's proxy is the holistic reward model
@@ -130,6 +131,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     sft = {t: stage_sft(stages, cfg, b, t) for t in tasks}
     runs: dict[str, dict] = {f"sft-{t}": {"task": t, "path": sft[t], "method": "sft"} for t in tasks}
     rm_paths: dict[str, str] = {}
+    skipped: dict[str, str] = {}
     if "factqa" in tasks:
         fb = stage_feedback(stages, cfg, b, sft["factqa"])
         rm_paths = stage_reward_models(stages, cfg, b, sft["factqa"], fb)
@@ -142,10 +144,13 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
             stages, cfg, b, "ppo-fine-grained", "factqa", sft["factqa"], fine)}
         runs["nlpo"] = {"task": "factqa", "method": "nlpo", "path": stage_online(
             stages, cfg, b, "nlpo", "factqa", sft["factqa"], [holistic], algo="nlpo")}
-        runs["dpo"] = {"task": "factqa", "method": "dpo", "path": stage_dpo(
-            stages, cfg, b, "dpo", sft["factqa"], fb / "comparisons.jsonl", "dpo")}
-        runs["pl-dpo"] = {"task": "factqa", "method": "pl-dpo", "path": stage_dpo(
-            stages, cfg, b, "pl-dpo", sft["factqa"], fb / "rankings.jsonl", "pl")}
+        for name, data, loss in (("dpo", "comparisons.jsonl", "dpo"), ("pl-dpo", "rankings.jsonl", "pl")):
+            try:
+                runs[name] = {"task": "factqa", "method": name, "path": stage_dpo(
+                    stages, cfg, b, name, sft["factqa"], fb / data, loss)}
+            except InputError as err:  # e.g. every judgement a tie: report the run as missing, with the reason
+                log(f"[demo] run-{name}: skipped: {err}")
+                skipped[name] = str(err)
     if "reviews" in tasks:
         runs["ppo-kl"] = {"task": "reviews", "method": "ppo", "path": stage_online(
             stages, cfg, b, "ppo-kl", "reviews", sft["reviews"], ["vader"], kl_coef=max(cfg.kl_coef, 0.1))}
@@ -155,7 +160,8 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
         runs["grpo"] = {"task": "arithmetic", "method": "grpo", "path": stage_online(
             stages, cfg, b, "grpo", "arithmetic", sft["arithmetic"], ["math"], algo="grpo")}
     results = stage_eval(stages, cfg, b, runs, sft, rm_paths)
-    metrics = write_report(out, cfg, b, runs, results, stages.seconds, total_seconds=time.time() - t0)
+    metrics = write_report(out, cfg, b, runs, results, stages.seconds, total_seconds=time.time() - t0,
+                           skipped=skipped)
     log(f"[demo] report: {out / 'report.md'} ({time.time() - t0:.0f}s in all)")
     return metrics
 

@@ -86,7 +86,8 @@ def _plots(out: Path, results: dict, runs: dict) -> list[tuple[str, str]]:
     return made
 
 
-def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dict, total_seconds: float) -> dict:
+def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dict, total_seconds: float,
+                 skipped: dict | None = None) -> dict:
     claims = compute_claims(results)
     metrics = {"config": {"task": cfg.task, "quick": cfg.quick, "model": cfg.model, "seed": cfg.seed},
                "budget": budget.__dict__, "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
@@ -94,7 +95,7 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
                "runs": {n: {k: v for k, v in r.items() if k not in ("curve", "examples")} |
                        {"steps": len(r.get("curve") or []), "seconds": round(seconds.get(f"run-{n}", 0.0), 1)}
                        for n, r in results.items()},
-               "claims": claims}
+               "claims": claims, "skipped": skipped or {}}
     atomic_write_json(out / "metrics.json", metrics)
     plots = _plots(out, results, runs)
 
@@ -105,6 +106,8 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
     for name, c in claims.items():
         verdict = {True: "**true**", False: "**false**", None: "not measured"}[c["value"]]
         md.append(f"- `{name}`: {verdict} — {c['rule']}.")
+    for name, why in (skipped or {}).items():
+        md.append(f"- run `{name}` was skipped: {why}")
     md += ["", "## Held-out evaluation", "", "| run | task | " + " | ".join(h for _, h in COLUMNS) + " |",
            "|---|---|" + "---|" * len(COLUMNS)]
     for n, r in results.items():

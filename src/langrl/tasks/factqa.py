@@ -223,7 +223,10 @@ class FactQA(Task):
 
     # ---- annotator hooks ----------------------------------------------------------------------------------------
     def utility(self, row: dict, response: str) -> float:
-        return analyze(row["meta"], response)["gold"]
+        """The annotator's holistic judgement: the product gold, plus a graded term so that two flawed answers are
+        still ordered (a person prefers the answer that is at least relevant, or partly right)."""
+        res = analyze(row["meta"], response)
+        return 0.7 * res["gold"] + 0.1 * (res["relevance"] + res["factuality"] + res["completeness"])
 
     def label_spans(self, row: dict, response: str) -> tuple[list[dict], list[str]]:
         res = analyze(row["meta"], response)
