@@ -6,6 +6,7 @@ Errors in user input (:class:`~langrl.errors.InputError`) print one line and exi
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 
