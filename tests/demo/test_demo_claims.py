@@ -30,3 +30,6 @@ def test_fine_grained_needs_comparable_kl():
     assert c["value"] is False and c["numbers"]["kl_ratio"] == 10.0  # better gold, but at 10x the KL
     fg["kl"] = 3.0
     assert compute_claims({"ppo-fine-grained": fg, "ppo-holistic": ho})["fine_grained_beats_holistic"]["value"]
+    tie = {"gold/factuality": 0.0, "gold/completeness": 0.0, "kl": 2.0}  # equal (e.g. both 0): not "beats"
+    assert compute_claims({"ppo-fine-grained": tie, "ppo-holistic": dict(tie)})["fine_grained_beats_holistic"][
+        "value"] is False

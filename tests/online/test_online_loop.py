@@ -180,10 +180,11 @@ def test_evaluator_hook_runs_every_eval_every(toy_model_dir, prompts_file, tmp_p
     summary = run_online(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", max_steps=4, eval_every=2,
                                 eval_prompts=str(prompts_file), eval_num=5, prompts_per_step=4), quiet=True,
                          reward=letter_reward(), evaluator=evaluator)
-    assert calls == [5, 5]
+    assert calls == [5, 5, 5]  # the starting policy (step 0), then steps 2 and 4
     gold = metric(out, "eval/gold")
-    assert math.isnan(gold[0]) and not math.isnan(gold[1]) and not math.isnan(gold[3])
-    assert "eval/reward" in rows(out)[0] and summary["eval/gold"] == pytest.approx(gold[3], rel=1e-5)
+    assert [int(r["step"]) for r in rows(out)] == [0, 1, 2, 3, 4]
+    assert not math.isnan(gold[0]) and math.isnan(gold[1]) and not math.isnan(gold[2]) and not math.isnan(gold[4])
+    assert "eval/reward" in rows(out)[0] and summary["eval/gold"] == pytest.approx(gold[4], rel=1e-5)
 
 
 @pytest.mark.parametrize("kl_in,estimator", [("loss", "k2"), ("reward", "k3")])

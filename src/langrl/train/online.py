@@ -177,6 +177,8 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     policy_pass = needs_policy_pass(cfg.epochs, n_minibatches, cfg.kl_in, critic is not None)
     end = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
     t_run, history = time.time(), []
+    if eval_rows is not None and start == 0:  # the starting point of the held-out curves (KL 0 by definition)
+        logger.log(0, {"kl": 0.0, **evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling)})
     with progress_bar(f"rl {cfg.algo}", total=cfg.max_steps, quiet=quiet) as bar:
         bar.update(start)
         for step in range(start, end):
