@@ -148,3 +148,25 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_masked_logprobs_reproduce_the_sampling_distribution_so_the_masked_kl_to_itself_is_zero(toy_lm, toy_tokenizer):
+    import copy
+
+    from langrl.rollout.nlpo import pack_mask
+    from langrl.train.agent import masked_logprobs
+
+    batch = make_batch("builtin", 3, "medium")
+    ro = rollout_episodes(toy_lm, toy_tokenizer, batch, [0, 1, 2], max_turns=3, action_space="admissible", seed=0)
+    v = toy_lm.config.vocab_size
+    allowed = pack_mask(allowed_tensor(ro.columns["allowed"], ro.response_ids.shape[1], v))
+    lp = masked_logprobs(toy_lm, ro, allowed, micro_batch_size=2, temperature=1.0, vocab_size=v)
+    m = ro.response_mask.bool()
+    torch.testing.assert_close(lp[m], ro.logprobs[m], atol=1e-4, rtol=0)
+    # a reference that differs: the masked log-probs differ too, and stay ≤ 0 (a renormalised distribution)
+    ref = copy.deepcopy(toy_lm)
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    ref_lp = masked_logprobs(ref, ro, allowed, micro_batch_size=3, temperature=1.0, vocab_size=v)
+    assert (ref_lp[m] <= 1e-6).all() and (ref_lp[m] - lp[m]).abs().max() > 1e-3

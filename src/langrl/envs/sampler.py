@@ -106,6 +106,45 @@ class _Cache:
         self.next_pos = self.next_pos + lengths
 
 
+def _write_actions(cache: _Cache, hook: AdmissibleMask | None, live: list[int], rows: list[_Row], *, budget: int,
+                   tokenizer, stop: tuple[str, ...], temperature: float, top_k: int, top_p: float, greedy: bool,
+                   gen: torch.Generator) -> tuple[dict, dict, dict]:
+    """Every live slot writes one action, token by token, through the KV cache. ``rows[e]``: slot e's current row.
+
+    Returns per slot: the action's tokens, their log-probs under the distribution each was drawn from (temperature,
+    top-k/p, the admissible mask), and whether it ended on a stop string (False: EOS or the budget).
+    """
+    eos = tokenizer.eos_token_id
+    act_ids: dict[int, list[int]] = {e: [] for e in live}
+    act_lp: dict[int, list[float]] = {e: [] for e in live}
+    stopped: dict[int, bool] = {e: False for e in live}
+    writing = set(live)
+    for _ in range(budget):
+        allowed = hook.allowed(cache.logits) if hook is not None else None
+        lp = sampling_logprobs(cache.logits, temperature, top_k, top_p, allowed)
+        nxt = lp.argmax(-1) if greedy else torch.multinomial(lp.exp(), 1, generator=gen).squeeze(-1)
+        chunks: list[list[int]] = [[] for _ in range(len(rows))]
+        for e in sorted(writing):
+            tok = int(nxt[e])
+            ids = hook.allowed_ids(e) if hook is not None else None
+            if ids is not None:  # the support of this position, kept for the loss's recomputation
+                rows[e].allowed[len(rows[e].resp) + len(act_ids[e])] = ids
+            act_ids[e].append(tok)
+            act_lp[e].append(float(lp[e, tok]))
+            chunks[e] = [tok]
+        if hook is not None:
+            hook.advance(nxt)
+        for e in sorted(writing):
+            text = tokenizer.decode(act_ids[e], skip_special_tokens=True)
+            if act_ids[e][-1] == eos or _stopped(text, stop) or (hook is not None and hook.complete(e)):
+                stopped[e] = act_ids[e][-1] != eos
+                writing.discard(e)
+        cache.feed(chunks)  # every sampled token, the last one included, becomes context for what follows
+        if not writing:
+            break
+    return act_ids, act_lp, stopped
+
+
 def _candidates(batch: EnvBatch, tokenizer, stop: tuple[str, ...]) -> list[list[list[int]] | None]:
     """Per row, the token sequences of the admissible commands as the policy writes them (None: finished row)."""
     return [[encode(tokenizer, action_piece(a, stop)) for a in acts] if acts else None for acts in batch.admissible()]
@@ -148,8 +187,7 @@ def rollout_episodes(model, tokenizer, batch: EnvBatch, seeds: list[int], *, max
         raise ValueError(f"context policy: max_first_tokens ({max_first_tokens}) + max_obs_tokens ({max_obs_tokens}) "
                          f"+ 2 × max_action_tokens ({max_action_tokens}) must fit the window ({window})")
     act_prompt, stop = batch.action_format
-    eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     n = len(batch)
     first_obs = batch.reset(seeds)
     if group is None:
@@ -175,34 +213,9 @@ def rollout_episodes(model, tokenizer, batch: EnvBatch, seeds: list[int], *, max
         hook = AdmissibleMask(cands) if cands is not None else None
         # an admissible command is always written whole, however long: the budget grows to the longest one
         budget = max([max_action_tokens] + [len(c) for row in (cands or []) if row for c in row])
-        act_ids: dict[int, list[int]] = {e: [] for e in live}
-        act_lp: dict[int, list[float]] = {e: [] for e in live}
-        stopped: dict[int, bool] = {e: False for e in live}
-        writing = set(live)
-        for step in range(budget):
-            allowed = hook.allowed(cache.logits) if hook is not None else None
-            lp = sampling_logprobs(cache.logits, temperature, top_k, top_p, allowed)
-            nxt = lp.argmax(-1) if greedy else torch.multinomial(lp.exp(), 1, generator=gen).squeeze(-1)
-            chunks: list[list[int]] = [[] for _ in range(n)]
-            for e in sorted(writing):
-                tok = int(nxt[e])
-                row = rows[active[e]]
-                if hook is not None and hook.allowed_ids(e) is not None:
-                    row.allowed[len(row.resp) + len(act_ids[e])] = hook.allowed_ids(e)
-                act_ids[e].append(tok)
-                act_lp[e].append(float(lp[e, tok]))
-                chunks[e] = [tok]
-            if hook is not None:
-                hook.advance(nxt)
-            for e in sorted(writing):
-                text = tokenizer.decode(act_ids[e], skip_special_tokens=True)
-                done_writing = act_ids[e][-1] == eos or _stopped(text, stop) or (hook is not None and hook.complete(e))
-                if done_writing:
-                    stopped[e] = act_ids[e][-1] != eos
-                    writing.discard(e)
-            cache.feed(chunks)  # every sampled token, the last one included, becomes context for what follows
-            if not writing:
-                break
+        act_ids, act_lp, stopped = _write_actions(cache, hook, live, [rows[a] for a in active], budget=budget,
+                                                  tokenizer=tokenizer, stop=stop, temperature=temperature,
+                                                  top_k=top_k, top_p=top_p, greedy=greedy, gen=gen)
 
         actions: list[str | None] = [None] * n
         for e in live:

@@ -17,8 +17,10 @@ How this departs from single-turn RL and the papers:
 - One minibatch per epoch (the whole batch, split into micro-batches): the number of rows varies with the context
   policy (a long episode may span two rows), so a fixed minibatch count would drop rows.
 - The value function is a head on the shared backbone only.
-- ``--action-space admissible``: the ratio uses the trie-masked, renormalised distributions recorded while sampling;
-  the KL uses the unmasked log-probs (as NLPO's masking does).
+- ``--action-space admissible``: the ratio uses the trie-masked, renormalised distributions recorded while sampling,
+  and so does the KL when it is in the reward (the policy over actions IS the masked distribution; the k1 estimate of
+  the unmasked KL on masked samples is biased and goes negative). GRPO's KL in the loss is computed by the shared
+  update step on the unmasked log-probs, as NLPO's masking does.
 """
 from __future__ import annotations
 
@@ -60,6 +62,21 @@ def _to_bytes(state_dict) -> bytes:
     buf = io.BytesIO()
     torch.save(state_dict, buf)
     return buf.getvalue()
+
+
+@torch.no_grad()
+def masked_logprobs(model, ro, allowed: torch.Tensor, *, micro_batch_size: int, temperature: float,
+                    vocab_size: int) -> torch.Tensor:
+    """(b, t) log-probs of the rollout's tokens under ``model`` restricted to the recorded (packed) allowed sets."""
+    from langrl.rollout.nlpo import unpack_mask
+    from langrl.train.online_collect import policy_forward
+
+    out = []
+    for i in range(0, ro.batch_size, micro_batch_size):
+        idx = list(range(i, min(i + micro_batch_size, ro.batch_size)))
+        out.append(policy_forward(model, ro.select(idx), temperature=temperature,
+                                  allowed=unpack_mask(allowed[idx], vocab_size)).logprobs)
+    return torch.cat(out)
 
 
 def _load(cfg: AgentTrainConfig, uses_value: bool, state, quiet: bool):
@@ -150,9 +167,17 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
                                         micro_batch_size=cfg.micro_batch_size, temperature=cfg.temperature, top_k=0,
                                         top_p=1.0, vocab_size=vocab)
             m = ro.response_mask
+            if allowed is not None and cfg.kl_in == "reward":
+                # admissible actions: the policy IS the masked, renormalised distribution; compare it with the
+                # reference masked the same way (the unmasked estimate is biased on these samples, even negative)
+                policy_lp = ro.old_logprobs
+                ref_lp = masked_logprobs(ref, ro, allowed, micro_batch_size=cfg.micro_batch_size,
+                                         temperature=cfg.temperature, vocab_size=vocab)
+            else:
+                policy_lp, ref_lp = full_lp, ro.ref_logprobs
             # environment tokens (response_mask 0) are masked out of the KL here, and out of every loss term in
             # run_epochs (token_mean over response_mask): observations get no gradient and no KL penalty
-            kl = kl_fn(full_lp, ro.ref_logprobs) * m
+            kl = kl_fn(policy_lp, ref_lp) * m
             beta = kl_ctl.value
             rewards = shaped_rewards(ro.dense_rewards, kl, m, beta if cfg.kl_in == "reward" else 0.0)
             res = advantages(rewards, m, ro.values, episode=ro.columns["episode"], gamma=cfg.gamma, lam=cfg.lam,
