@@ -77,7 +77,7 @@ class AgentSFTConfig(EnvArgs):
 class AgentTrainConfig(EnvArgs):
     policy: str = arg("tiny", "policy model spec (e.g. an `agent sft` --out directory)")
     out: str = arg("runs/agent", "output directory (a loadable HF model dir + langrl state + metrics.csv)")
-    algo: str = arg("grpo", "algorithm", choices=AGENT_ALGOS)
+    algo: str = arg("ppo", "algorithm (PPO is what the measured TextWorld results use)", choices=AGENT_ALGOS)
     max_steps: int = arg(50, "iterations: play a batch of episodes → advantages → K epochs of updates")
     episodes_per_step: int = arg(32, "episodes per iteration (games per iteration × group_size)")
     group_size: int | None = arg(None, "episodes of the same game per iteration (GRPO/RLOO groups; default 4 for "
