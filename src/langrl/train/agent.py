@@ -38,7 +38,7 @@ from langrl.logging import MetricsLogger, progress_bar
 from langrl.losses import FixedKLController
 from langrl.train.agent_algos import MULTI_TURN_ADVANTAGES, episode_metrics, shaped_rewards
 from langrl.train.agent_config import AgentTrainConfig, resolve_train_config
-from langrl.train.checkpoint import check_out_dir, load_state, save_checkpoint, set_rng_state
+from langrl.train.checkpoint import check_out_dir, load_state, restore_state, save_checkpoint
 from langrl.train.data import global_batch_indices
 
 VALUE_FILE = "langrl_value.pt"
@@ -121,13 +121,8 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
     kl_ctl = FixedKLController(cfg.kl_coef)
     kl_fn = KL_ESTIMATORS[cfg.kl_estimator]
     advantages = MULTI_TURN_ADVANTAGES[cfg.algo]
-    baseline, start = None, 0
-    if state:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        kl_ctl.load_state_dict(state["kl_controller"])
-        set_rng_state(state["rng"])
-        baseline, start = state["baseline"], state["step"]
+    start = restore_state(state, optimizer=optimizer, scheduler=scheduler, kl_controller=kl_ctl)
+    baseline = state["baseline"] if state else None
     if cfg.env == "textworld":
         from langrl.envs.games import game_set, parse_difficulty
 

@@ -37,6 +37,17 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state(state["numpy"])
 
 
+def restore_state(state: dict | None, **parts) -> int:
+    """Resume from a checkpoint's ``state``: each of ``parts`` (``optimizer=opt, scheduler=sched, ...``) loads the
+    entry of the same name, then the RNG streams; returns the step to continue from (0 when ``state`` is None)."""
+    if not state:
+        return 0
+    for name, obj in parts.items():
+        obj.load_state_dict(state[name])
+    set_rng_state(state["rng"])
+    return state["step"]
+
+
 def check_out_dir(out: str | Path, resume: str | None, overwrite: bool) -> None:
     """Refuse to start a fresh run over a non-empty ``out`` (its results would be replaced) unless asked to."""
     out = Path(out)

@@ -133,3 +133,11 @@ def global_batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[
         take = min(batch_size - len(out), n - offset)
         out.extend(order[offset: offset + take])
     return out
+
+
+def split_eval(n: int, frac: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train indices, eval indices) of ``n`` records: a seeded permutation, ``frac`` of it held out (none under 20)."""
+    g = torch.Generator().manual_seed(seed + 17)
+    perm = torch.randperm(n, generator=g).tolist()
+    k = int(n * frac) if n >= 20 else 0
+    return perm[k:], perm[:k]

@@ -30,8 +30,8 @@ from langrl import distributed as dist
 from langrl.config import arg, to_dict
 from langrl.errors import InputError
 from langrl.logging import MetricsLogger, progress_bar
-from langrl.train.checkpoint import check_out_dir, load_state, save_checkpoint, set_rng_state
-from langrl.train.data import global_batch_indices
+from langrl.train.checkpoint import check_out_dir, load_state, restore_state, save_checkpoint
+from langrl.train.data import global_batch_indices, split_eval
 from langrl.train.offline_objectives import OBJECTIVES
 from langrl.train.optim import make_optimizer, make_scheduler
 
@@ -93,13 +93,6 @@ class DPOConfig:
             raise InputError("langrl dpo: field 'eval_fraction': expected a number in [0, 1)")
         if self.max_length < 2:
             raise InputError("langrl dpo: field 'max_length': expected >= 2")
-
-
-def split_eval(n: int, frac: float, seed: int) -> tuple[list[int], list[int]]:
-    g = torch.Generator().manual_seed(seed + 17)
-    perm = torch.randperm(n, generator=g).tolist()
-    k = int(n * frac) if n >= 20 else 0
-    return perm[k:], perm[:k]
 
 
 def load_units(cfg: DPOConfig, tok, shape: str):
@@ -223,12 +216,7 @@ def run_dpo(cfg: DPOConfig, quiet: bool = False) -> dict:
     eval_units = [data.units[i] for i in eval_idx]
     opt = make_optimizer(model.parameters(), cfg.learning_rate, cfg.weight_decay)
     sched = make_scheduler(opt, cfg.warmup_steps, cfg.max_steps)
-    start = 0
-    if state:
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        start = state["step"]
+    start = restore_state(state, optimizer=opt, scheduler=sched)
     logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
 

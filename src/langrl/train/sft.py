@@ -18,8 +18,8 @@ from langrl import distributed as dist
 from langrl.config import arg, to_dict
 from langrl.errors import InputError
 from langrl.logging import MetricsLogger, progress_bar
-from langrl.train.checkpoint import check_out_dir, load_state, save_checkpoint, set_rng_state
-from langrl.train.data import collate, global_batch_indices, sft_records, tokenize_sft
+from langrl.train.checkpoint import check_out_dir, load_state, restore_state, save_checkpoint
+from langrl.train.data import collate, global_batch_indices, sft_records, split_eval, tokenize_sft
 from langrl.train.optim import make_optimizer, make_scheduler
 
 
@@ -55,13 +55,6 @@ class SFTConfig:
                              f"{self.micro_batch_size}")
         if not 0 <= self.eval_fraction < 1:
             raise InputError("sft: field 'eval_fraction': expected a number in [0, 1)")
-
-
-def split_eval(n: int, frac: float, seed: int) -> tuple[list[int], list[int]]:
-    g = torch.Generator().manual_seed(seed + 17)
-    perm = torch.randperm(n, generator=g).tolist()
-    k = int(n * frac) if n >= 20 else 0
-    return perm[k:], perm[:k]
 
 
 def nll_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
@@ -120,12 +113,7 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
 
     opt = make_optimizer(model.parameters(), cfg.learning_rate, cfg.weight_decay)
     sched = make_scheduler(opt, cfg.warmup_steps, cfg.max_steps)
-    start = 0
-    if state:
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        start = state["step"]
+    start = restore_state(state, optimizer=opt, scheduler=sched)
     logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     pad = tok.pad_token_id
