@@ -19,7 +19,7 @@ from pathlib import Path
 from langrl.io import atomic_dir, atomic_write_json
 
 SPECIAL_TOKENS = {"bos": "<|bos|>", "eos": "<|eos|>", "pad": "<|pad|>", "unk": "<|unk|>"}
-BUILD_VERSION = 1  # bump when the build procedure changes, so caches rebuild
+BUILD_VERSION = 2  # bump when the build procedure changes, so caches rebuild
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class TinySettings:
     corpus_docs: int = 12000
     block_size: int = 128
     batch_size: int = 16
-    steps: int = 600
+    steps: int = 1200
     learning_rate: float = 3e-3
     warmup: int = 50
     version: int = field(default=BUILD_VERSION)

@@ -30,7 +30,8 @@ import re
 from langrl.errors import InputError
 from langrl.tasks.base import ANSWER_DELIMITER, Task, check_count, check_rows, check_split, make_rng, ordinal, \
     sample_unique, sentences
-from langrl.tasks.factqa_world import ATTRIBUTES, ITEMS_PER_ATTRIBUTE, is_name, join_names, world
+from langrl.tasks.factqa_world import ATTRIBUTES, ITEMS_PER_ATTRIBUTE, N_COUNTRIES, N_PLANETS, Entity, \
+    filler_sentence, is_name, join_names, world
 
 _NAME = re.compile(r"\b[A-Z][a-z]+\b")
 _ORDINAL = re.compile(r"\b(first|second|third|fourth|fifth)\b")
@@ -138,11 +139,29 @@ class FactQA(Task):
         self.error_rates = {**self.ERROR_RATES, **(error_rates or {})}
         self.world_seed = world_seed
         w = world(world_seed)
-        self._entities = {"train": w.by_split("train"), "eval": w.by_split("eval")}
+        self._eval_entities = w.by_split("eval")
+        self._names = sorted({n for e in w.entities for n in [e.name, *(i for v in e.attributes.values() for i in v)]})
+
+    def _entity(self, rng, split: str) -> Entity:
+        """The entity a problem asks about.
+
+        eval: one of the world's held-out entities. train (corpus, SFT data, training prompts): a fresh entity per
+        draw, its name and ranked items sampled from the world's names, so its facts exist only in the passage. A
+        fixed training world gets memorised instead (a small model then answers from memory and never learns to read
+        the passage: measured, the pretrained tiny named held-out entities' items with factuality 0.0), and the
+        held-out entities' own lists never appear in training.
+        """
+        if split == "eval":
+            return rng.choice(self._eval_entities)
+        kind = "country" if rng.random() < N_COUNTRIES / (N_COUNTRIES + N_PLANETS) else "planet"
+        keys = [a.key for a in ATTRIBUTES.values() if a.kind == kind]
+        names = rng.sample(self._names, 1 + ITEMS_PER_ATTRIBUTE * len(keys))
+        attrs = {key: names[1 + i * ITEMS_PER_ATTRIBUTE: 1 + (i + 1) * ITEMS_PER_ATTRIBUTE] for i, key in enumerate(keys)}
+        return Entity(names[0], kind, attrs, filler_sentence(rng, kind, names[0]))
 
     # ---- problems -----------------------------------------------------------------------------------------------
     def _row(self, rng, split: str) -> dict:
-        ent = rng.choice(self._entities[split])
+        ent = self._entity(rng, split)
         attr, other = rng.sample(sorted(ent.attributes), 2)
         k = rng.choices(list(self.K_WEIGHTS), weights=list(self.K_WEIGHTS.values()))[0]
         a, o = ATTRIBUTES[attr], ATTRIBUTES[other]

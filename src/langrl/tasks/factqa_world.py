@@ -2,8 +2,9 @@
 
 The world is a fixed set of made-up countries and planets (``world(world_seed)``). Each entity has four ranked
 attributes, each a list of four made-up names in order ("the largest cities of Vorland, in order, are Kelm, Ardo, Pim
-and Sorv"). Every name in a world is unique, so a name alone says which entity and attribute it belongs to. Each
-entity belongs to the train or the eval split by a stable hash of its name.
+and Sorv"). Every name in a world is unique. Each entity belongs to the train or the eval split by a stable hash of
+its name; the eval entities are the held-out problems, while training problems are fresh entities drawn from the
+world's names (``FactQA._entity``), so no fact is learnable except by reading the passage.
 
 This generalises the lecture's running example ("What are the 3 most common gases in earth's atmosphere?"); planets
 have a ``gases`` attribute asked exactly that way.
@@ -17,8 +18,8 @@ from typing import Iterator
 from langrl.tasks.base import make_rng, ordinal, split_of
 
 ITEMS_PER_ATTRIBUTE = 4
-N_COUNTRIES = 320
-N_PLANETS = 160
+N_COUNTRIES = 64
+N_PLANETS = 32
 
 _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "kr", "st", "tr", "th"]
 _VOWELS = ["a", "e", "i", "o", "u"]
@@ -141,9 +142,13 @@ def world(world_seed: int = 0) -> World:
         for _ in range(count):
             name = next(names)
             attrs = {key: [next(names) for _ in range(ITEMS_PER_ATTRIBUTE)] for key in keys}
-            filler = rng.choice(_FILLERS[kind]).format(e=name, d=rng.choice(_DIRECTIONS))
-            entities.append(Entity(name, kind, attrs, filler))
+            entities.append(Entity(name, kind, attrs, filler_sentence(rng, kind, name)))
     return World(tuple(entities))
+
+
+def filler_sentence(rng, kind: str, name: str) -> str:
+    """A true-but-irrelevant sentence about an entity ("Vorland is a small country.")."""
+    return rng.choice(_FILLERS[kind]).format(e=name, d=rng.choice(_DIRECTIONS))
 
 
 def is_name(word: str) -> bool:
