@@ -46,7 +46,7 @@ class Budget:
 
 QUICK = Budget(sft_steps=20, factqa_sft_steps=20, feedback_prompts=24, responses_per_prompt=4, rm_steps=20, rl_steps=4,
                prompts_per_step=8, dpo_steps=10, eval_prompts=16, eval_every=2, best_of_n=4)
-FULL = Budget(sft_steps=150, factqa_sft_steps=1500, feedback_prompts=160, responses_per_prompt=4, rm_steps=150,
+FULL = Budget(sft_steps=150, factqa_sft_steps=1500, feedback_prompts=400, responses_per_prompt=4, rm_steps=150,
               rl_steps=40, prompts_per_step=16, dpo_steps=80, eval_prompts=64, eval_every=5, best_of_n=8)
 
 

@@ -84,7 +84,8 @@ def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict]
                                                       b.best_of_n, cfg.seed + 4, MAX_NEW["factqa"])
         return _finite(out)
 
-    return stages.run("eval", settings, run)
+    # every stage so far: the policies evaluated, the reward models behind the proxy and best-of-n, their SFT starts
+    return stages.run("eval", settings, run, inputs=tuple(stages.keys))
 
 
 def _finite(obj):

@@ -35,6 +35,10 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
     tiny = cfg.model.startswith("tiny")
     lr = (2e-3 if task == "factqa" else 1e-3) if tiny else 5e-5  # the long factqa run takes a higher peak (cosine)
     settings = {"model": cfg.model, "task": task, "steps": steps, "lr": lr, "seed": cfg.seed}
+    if tiny:  # the embedded model is rebuilt when its build changes: so is everything trained from it
+        from langrl.models.tiny import TinySettings
+
+        settings["tiny_build"] = TinySettings().key()
 
     def run(d: Path) -> dict:
         sc = from_dict(SFTConfig, {"model": cfg.model, "data": f"task:{task}", "out": str(d / "model"),
@@ -60,7 +64,7 @@ def stage_feedback(stages: Stages, cfg: DemoConfig, b: Budget, policy: str) -> P
         return collect_feedback(policy, task, rows, k=b.responses_per_prompt, seed=cfg.seed, out=d,
                                 max_new_tokens=MAX_NEW["factqa"])
 
-    stages.run("feedback", settings, run)
+    stages.run("feedback", settings, run, inputs=("policy-factqa",))
     return stages.out / "feedback"
 
 
@@ -71,28 +75,27 @@ def stage_reward_models(stages: Stages, cfg: DemoConfig, b: Budget, policy: str,
               "spans": ("spans.jsonl", "spans"), "completeness": ("completeness.jsonl", "bt")}
     paths = {}
     for name, (data, loss) in models.items():
-        settings = {"base": policy, "data": data, "loss": loss, "steps": b.rm_steps, "seed": cfg.seed}
+        settings = {"data": [str(fb / data)], "base": policy, "loss": loss, "max_steps": b.rm_steps,
+                    "batch_size": 16, "micro_batch_size": 16, "learning_rate": 3e-4, "head_learning_rate": 3e-3,
+                    "eval_fraction": 0.15, "seed": cfg.seed,
+                    **({"categories": ["irrelevant", "untruthful"]} if loss == "spans" else {})}
 
-        def run(d: Path, data=data, loss=loss) -> dict:
-            rc = from_dict(RMConfig, {"data": [str(fb / data)], "base": policy, "out": str(d / "model"),
-                                      "loss": loss, "max_steps": b.rm_steps, "batch_size": 16,
-                                      "micro_batch_size": 16, "learning_rate": 3e-4, "head_learning_rate": 3e-3,
-                                      "eval_fraction": 0.15, "seed": cfg.seed, "overwrite": True,
-                                      **({"categories": ["irrelevant", "untruthful"]} if loss == "spans" else {})})
+        def run(d: Path, settings=settings) -> dict:
+            rc = from_dict(RMConfig, {**settings, "out": str(d / "model"), "overwrite": True})
             return run_rm_train(rc, quiet=True)
 
-        stages.run(f"rm-{name}", settings, run)
+        stages.run(f"rm-{name}", settings, run, inputs=("policy-factqa", "feedback"))
         paths[name] = str(stages.out / f"rm-{name}" / "model")
     return paths
 
 
 def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: str, policy: str, rewards: list[str],
-                 **overrides) -> str:
+                 inputs: tuple[str, ...], **overrides) -> str:
     from langrl.train.online import run_online
     from langrl.train.online_config import OnlineConfig
 
     base = {"algo": "ppo", "policy": policy, "prompts": f"task:{task}", "reward": rewards, "max_steps": b.rl_steps,
-            "prompts_per_step": b.prompts_per_step, "max_new_tokens": MAX_NEW[task], "learning_rate": 3e-4,
+            "prompts_per_step": b.prompts_per_step, "max_new_tokens": MAX_NEW[task], "learning_rate": 1e-4,
             "kl_coef": cfg.kl_coef, "eval_every": b.eval_every, "eval_num": min(32, b.eval_prompts), "seed": cfg.seed,
             "micro_batch_size": 32, "overwrite": True}
     base.update(overrides)
@@ -101,23 +104,21 @@ def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: st
     def run(d: Path) -> dict:
         return run_online(from_dict(OnlineConfig, {**base, "out": str(d / "model")}), quiet=True)
 
-    stages.run(f"run-{name}", settings, run)
+    stages.run(f"run-{name}", settings, run, inputs=inputs)
     return str(stages.out / f"run-{name}" / "model")
 
 
 def stage_dpo(stages: Stages, cfg: DemoConfig, b: Budget, name: str, policy: str, data: Path, loss: str) -> str:
     from langrl.train.offline import DPOConfig, run_dpo
 
-    settings = {"policy": policy, "data": str(data), "loss": loss, "steps": b.dpo_steps, "seed": cfg.seed}
+    settings = {"loss": loss, "policy": policy, "data": str(data), "beta": 0.1, "max_steps": b.dpo_steps,
+                "batch_size": 16, "micro_batch_size": 16, "learning_rate": 1e-4, "eval_fraction": 0.05,
+                "eval_every": 0, "seed": cfg.seed}
 
     def run(d: Path) -> dict:
-        dc = from_dict(DPOConfig, {"loss": loss, "policy": policy, "data": str(data), "out": str(d / "model"),
-                                   "beta": 0.1, "max_steps": b.dpo_steps, "batch_size": 16, "micro_batch_size": 16,
-                                   "learning_rate": 3e-4, "eval_fraction": 0.05, "eval_every": 0, "seed": cfg.seed,
-                                   "overwrite": True})
-        return run_dpo(dc, quiet=True)
+        return run_dpo(from_dict(DPOConfig, {**settings, "out": str(d / "model"), "overwrite": True}), quiet=True)
 
-    stages.run(f"run-{name}", settings, run)
+    stages.run(f"run-{name}", settings, run, inputs=("policy-factqa", "feedback"))
     return str(stages.out / f"run-{name}" / "model")
 
 
@@ -138,15 +139,16 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     if "factqa" in tasks:
         fb = stage_feedback(stages, cfg, b, sft["factqa"])
         rm_paths = stage_reward_models(stages, cfg, b, sft["factqa"], fb)
+        fq = ("policy-factqa",)
         holistic = f"rm:path={rm_paths['holistic']}"
         fine = [f"rm:path={rm_paths['spans']},name=fg,weight=0.3", f"rm:path={rm_paths['completeness']},"
                                                                    f"name=completeness,weight=1.0"]
         runs["ppo-holistic"] = {"task": "factqa", "method": "ppo", "path": stage_online(
-            stages, cfg, b, "ppo-holistic", "factqa", sft["factqa"], [holistic])}
+            stages, cfg, b, "ppo-holistic", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",))}
         runs["ppo-fine-grained"] = {"task": "factqa", "method": "ppo", "path": stage_online(
-            stages, cfg, b, "ppo-fine-grained", "factqa", sft["factqa"], fine)}
+            stages, cfg, b, "ppo-fine-grained", "factqa", sft["factqa"], fine, fq + ("rm-spans", "rm-completeness"))}
         runs["nlpo"] = {"task": "factqa", "method": "nlpo", "path": stage_online(
-            stages, cfg, b, "nlpo", "factqa", sft["factqa"], [holistic], algo="nlpo")}
+            stages, cfg, b, "nlpo", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",), algo="nlpo")}
         for name, data, loss in (("dpo", "comparisons.jsonl", "dpo"), ("pl-dpo", "rankings.jsonl", "pl")):
             try:
                 runs[name] = {"task": "factqa", "method": name, "path": stage_dpo(
@@ -156,12 +158,15 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
                 skipped[name] = str(err)
     if "reviews" in tasks:
         runs["ppo-kl"] = {"task": "reviews", "method": "ppo", "path": stage_online(
-            stages, cfg, b, "ppo-kl", "reviews", sft["reviews"], ["vader"], kl_coef=max(cfg.kl_coef, 0.1))}
+            stages, cfg, b, "ppo-kl", "reviews", sft["reviews"], ["vader"], ("policy-reviews",),
+            kl_coef=max(cfg.kl_coef, 0.1))}
         runs["ppo-no-kl"] = {"task": "reviews", "method": "ppo", "path": stage_online(
-            stages, cfg, b, "ppo-no-kl", "reviews", sft["reviews"], ["vader"], kl_coef=0.0)}
+            stages, cfg, b, "ppo-no-kl", "reviews", sft["reviews"], ["vader"], ("policy-reviews",),
+            kl_coef=0.0)}
     if "arithmetic" in tasks:
         runs["grpo"] = {"task": "arithmetic", "method": "grpo", "path": stage_online(
-            stages, cfg, b, "grpo", "arithmetic", sft["arithmetic"], ["math"], algo="grpo")}
+            stages, cfg, b, "grpo", "arithmetic", sft["arithmetic"], ["math"], ("policy-arithmetic",),
+            algo="grpo")}
     results = stage_eval(stages, cfg, b, runs, sft, rm_paths)
     metrics = write_report(out, cfg, b, runs, results, stages.seconds, total_seconds=time.time() - t0,
                            skipped=skipped)

@@ -1,7 +1,9 @@
 """Stage caching for ``langrl demo``: each stage writes its outputs under ``OUT/NAME/`` and a ``done.json`` last.
 
-A stage whose ``done.json`` exists (with the same settings key) is skipped on the next run, so an interrupted demo resumes
-at the stage it was in; a stage that failed half-way left no ``done.json`` and simply runs again.
+A stage whose ``done.json`` exists (with the same key) is skipped on the next run, so an interrupted demo resumes at the
+stage it was in; a stage that failed half-way left no ``done.json`` and simply runs again. The key hashes the stage's
+settings AND the keys of the stages it reads (``inputs``): a changed upstream stage re-runs everything downstream of it,
+so a cached result is never stale.
 """
 from __future__ import annotations
 
@@ -27,12 +29,20 @@ class Stages:
         self.log = log
         self.results: dict[str, dict] = {}
         self.seconds: dict[str, float] = {}
+        self.keys: dict[str, str] = {}
 
-    def run(self, name: str, settings: dict, fn: Callable[[Path], dict]) -> dict:
-        """Run ``fn(stage_dir) -> result dict`` unless a finished run with the same settings exists."""
+    def run(self, name: str, settings: dict, fn: Callable[[Path], dict], inputs: tuple[str, ...] = ()) -> dict:
+        """Run ``fn(stage_dir) -> result dict`` unless a finished run with the same settings and inputs exists.
+
+        ``inputs``: the names of the (already run) stages whose outputs ``fn`` reads.
+        """
+        missing = [i for i in inputs if i not in self.keys]
+        if missing:
+            raise ValueError(f"stage {name}: input stage(s) {', '.join(missing)} have not run")
         stage_dir = self.out / name
         done = stage_dir / "done.json"
-        key = settings_key(settings)
+        key = settings_key({"settings": settings, "inputs": {i: self.keys[i] for i in inputs}})
+        self.keys[name] = key
         if done.is_file():
             saved = json.loads(done.read_text())
             if saved.get("key") == key:
