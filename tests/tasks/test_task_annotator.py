@@ -13,6 +13,18 @@ class Stub(Task):
 
     name = "stub"
 
+    def corpus(self, n, seed):  # the data side is not used by the annotator
+        return []
+
+    def sft_examples(self, n, seed):
+        return []
+
+    def prompts(self, split, n, seed):
+        return []
+
+    def gold(self, rows, responses):
+        return {"gold": [self.utility(r, s) for r, s in zip(rows, responses)]}
+
     def utility(self, row, response):
         return float(response.split("|")[0])
 

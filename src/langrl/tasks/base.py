@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import re
 import zlib
+from abc import ABC, abstractmethod
 from typing import Callable
 
 from langrl.errors import InputError
@@ -108,8 +109,8 @@ def ordinal(i: int) -> str:
     return ORDINALS[i - 1]
 
 
-class Task:
-    """Abstract built-in task. Subclasses set ``name`` and implement the five data/gold methods below.
+class Task(ABC):
+    """Abstract built-in task. Subclasses set ``name`` and implement every ``@abstractmethod`` below.
 
     The annotator hooks (``utility``, ``label_spans``, ``refine``, ``critique_text``) turn the gold evaluator into
     the ground truth a simulated annotator perturbs; see :mod:`langrl.tasks.annotator`.
@@ -120,38 +121,38 @@ class Task:
     rating_threshold: float = 0.5
 
     # ---- data -------------------------------------------------------------------------------------------------
+    @abstractmethod
     def corpus(self, n: int, seed: int) -> list[str]:
         """``n`` pretraining documents (prompt + completion), with the task's error types at its stated rates."""
-        raise NotImplementedError
 
+    @abstractmethod
     def sft_examples(self, n: int, seed: int) -> list[dict]:
         """``n`` dicts ``{"prompt", "completion"}`` with good completions (leading space, no EOS marker)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def prompts(self, split: str, n: int, seed: int) -> list[dict]:
         """``n`` rows ``{"prompt", <reward columns>, "meta"}`` from ``split`` ("train" or "eval")."""
-        raise NotImplementedError
 
+    @abstractmethod
     def gold(self, rows: list[dict], responses: list[str]) -> dict[str, list[float]]:
         """Named per-response scores, always including ``"gold"`` (overall, higher is better, in [0, 1])."""
-        raise NotImplementedError
 
     # ---- annotator hooks ----------------------------------------------------------------------------------------
     def utility(self, row: dict, response: str) -> float:
         """The gold utility of one response (what a noiseless annotator ranks by)."""
         return self.gold([row], [response])["gold"][0]
 
+    @abstractmethod
     def label_spans(self, row: dict, response: str) -> tuple[list[dict], list[str]]:
         """Noiseless span labels ``[{"start", "end", "category"}]`` (offsets into ``response``) and missing notes."""
-        raise NotImplementedError
 
+    @abstractmethod
     def refine(self, row: dict, response: str) -> str:
         """A corrected version of ``response`` (what an annotator would write)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def critique_text(self, row: dict, response: str, spans: list[dict], missing: list[str]) -> str:
         """A one-paragraph critique naming the problems in ``spans`` and ``missing`` (or saying there are none)."""
-        raise NotImplementedError
 
     def annotator(self, seed: int, **noise):
         """A simulated annotator for this task; see :class:`langrl.tasks.annotator.Annotator` for the noise knobs."""
