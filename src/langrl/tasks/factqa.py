@@ -148,8 +148,7 @@ class FactQA(Task):
         eval: one of the world's held-out entities. train (corpus, SFT data, training prompts): a fresh entity per
         draw, its name and ranked items sampled from the world's names, so its facts exist only in the passage. A
         fixed training world gets memorised instead (a small model then answers from memory and never learns to read
-        the passage: measured, the pretrained tiny named held-out entities' items with factuality 0.0), and the
-        held-out entities' own lists never appear in training.
+        the passage), and the held-out entities' own lists never appear in training.
         """
         if split == "eval":
             return rng.choice(self._eval_entities)
