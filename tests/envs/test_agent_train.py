@@ -150,23 +150,27 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert message in err and "\n" not in err
 
 
-def test_masked_logprobs_reproduce_the_sampling_distribution_so_the_masked_kl_to_itself_is_zero(toy_lm, toy_tokenizer):
+def test_masked_reference_reproduces_the_sampling_distribution_so_the_masked_kl_to_itself_is_zero(toy_lm,
+                                                                                                  toy_tokenizer):
     import copy
 
     from langrl.rollout.nlpo import pack_mask
-    from langrl.train.agent import masked_logprobs
+    from langrl.train.online_collect import annotate
 
     batch = make_batch("builtin", 3, "medium")
     ro = rollout_episodes(toy_lm, toy_tokenizer, batch, [0, 1, 2], max_turns=3, action_space="admissible", seed=0)
     v = toy_lm.config.vocab_size
     allowed = pack_mask(allowed_tensor(ro.columns["allowed"], ro.response_ids.shape[1], v))
-    lp = masked_logprobs(toy_lm, ro, allowed, micro_batch_size=2, temperature=1.0, vocab_size=v)
+    kw = dict(critic=None, allowed=allowed, temperature=1.0, top_k=0, top_p=1.0, vocab_size=v, mask_reference=True)
+    annotate(toy_lm, ro, ref_model=toy_lm, micro_batch_size=2, **kw)
+    lp = ro.ref_logprobs.clone()
     m = ro.response_mask.bool()
     torch.testing.assert_close(lp[m], ro.logprobs[m], atol=1e-4, rtol=0)
-    # a reference that differs: the masked log-probs differ too, and stay ≤ 0 (a renormalised distribution)
+    # a reference that differs: the masked log-probs differ too, and stay <= 0 (a renormalised distribution)
     ref = copy.deepcopy(toy_lm)
     with torch.no_grad():
         for p in ref.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    ref_lp = masked_logprobs(ref, ro, allowed, micro_batch_size=3, temperature=1.0, vocab_size=v)
+    annotate(toy_lm, ro, ref_model=ref, micro_batch_size=3, **kw)
+    ref_lp = ro.ref_logprobs
     assert (ref_lp[m] <= 1e-6).all() and (ref_lp[m] - lp[m]).abs().max() > 1e-3

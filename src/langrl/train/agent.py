@@ -64,21 +64,6 @@ def _to_bytes(state_dict) -> bytes:
     return buf.getvalue()
 
 
-@torch.no_grad()
-def masked_logprobs(model, ro, allowed: torch.Tensor, *, micro_batch_size: int, temperature: float,
-                    vocab_size: int) -> torch.Tensor:
-    """(b, t) log-probs of the rollout's tokens under ``model`` restricted to the recorded (packed) allowed sets."""
-    from langrl.rollout.nlpo import unpack_mask
-    from langrl.train.online_collect import policy_forward
-
-    out = []
-    for i in range(0, ro.batch_size, micro_batch_size):
-        idx = list(range(i, min(i + micro_batch_size, ro.batch_size)))
-        out.append(policy_forward(model, ro.select(idx), temperature=temperature,
-                                  allowed=unpack_mask(allowed[idx], vocab_size)).logprobs)
-    return torch.cat(out)
-
-
 def _load(cfg: AgentTrainConfig, uses_value: bool, state, quiet: bool):
     from langrl.models.specs import load_causal_lm
     from langrl.models.value import SharedValueHead
@@ -158,18 +143,15 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
             allowed = pack_mask(dense) if dense is not None else None
             del dense
             t1 = time.time()
+            # admissible actions with the KL in the reward: the policy IS the masked, renormalised distribution, so
+            # it is compared with the reference masked the same way (the unmasked estimate is biased on these
+            # samples, even negative)
+            masked_kl = allowed is not None and cfg.kl_in == "reward"
             full_lp, entropy = annotate(policy, ro, ref_model=ref, critic=critic, allowed=allowed,
                                         micro_batch_size=cfg.micro_batch_size, temperature=cfg.temperature, top_k=0,
-                                        top_p=1.0, vocab_size=vocab)
+                                        top_p=1.0, vocab_size=vocab, mask_reference=masked_kl)
             m = ro.response_mask
-            if allowed is not None and cfg.kl_in == "reward":
-                # admissible actions: the policy IS the masked, renormalised distribution; compare it with the
-                # reference masked the same way (the unmasked estimate is biased on these samples, even negative)
-                policy_lp = ro.old_logprobs
-                ref_lp = masked_logprobs(ref, ro, allowed, micro_batch_size=cfg.micro_batch_size,
-                                         temperature=cfg.temperature, vocab_size=vocab)
-            else:
-                policy_lp, ref_lp = full_lp, ro.ref_logprobs
+            policy_lp, ref_lp = (ro.old_logprobs if masked_kl else full_lp), ro.ref_logprobs
             # environment tokens (response_mask 0) are masked out of the KL here, and out of every loss term in
             # run_epochs (token_mean over response_mask): observations get no gradient and no KL penalty
             kl = kl_fn(policy_lp, ref_lp) * m

@@ -144,23 +144,29 @@ def policy_forward(model, ro: Rollout, *, temperature: float, top_k: int = 0, to
     return PolicyOutputs(logprobs, out.logprobs, entropy, out.hidden)
 
 
-def reference_logprobs(policy, ref_model, ro: Rollout, temperature: float) -> torch.Tensor:
+def reference_logprobs(policy, ref_model, ro: Rollout, temperature: float,
+                       allowed: torch.Tensor | None = None) -> torch.Tensor:
     """(b, t) log π_ref at the temperature: ``ref_model``, or with ``ref_model=None`` the LoRA policy's base with its
-    adapters disabled (no second copy of the weights)."""
+    adapters disabled (no second copy of the weights). ``allowed`` (b, t, v) bool: π_ref restricted to those tokens
+    and renormalised, as the policy was when it sampled."""
     args = (ro.prompt_ids, ro.prompt_mask, ro.response_ids, ro.response_mask)
+    kw = dict(attn_mask=ro.attn_mask, temperature=temperature, allowed=allowed)
     if ref_model is not None:
-        return response_logprobs(ref_model, *args, attn_mask=ro.attn_mask, temperature=temperature).logprobs
+        return response_logprobs(ref_model, *args, **kw).logprobs
     from langrl.models.lora import adapters_disabled
 
     with adapters_disabled(policy):
-        return response_logprobs(policy, *args, attn_mask=ro.attn_mask, temperature=temperature).logprobs
+        return response_logprobs(policy, *args, **kw).logprobs
 
 
 @torch.no_grad()
 def annotate(policy, ro: Rollout, *, ref_model, critic, allowed: torch.Tensor | None, micro_batch_size: int,
              temperature: float, top_k: int, top_p: float, vocab_size: int,
-             policy_pass: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+             policy_pass: bool = True, mask_reference: bool = False) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Fill ``ro.old_logprobs``, ``ro.ref_logprobs`` and (with a critic) ``ro.values``, micro-batch by micro-batch.
+
+    ``mask_reference``: the reference is restricted to ``allowed`` too (``ro.ref_logprobs`` is then log π_ref over the
+    same renormalised support as ``ro.old_logprobs``: a KL between the two masked policies).
 
     Returns (full_logprobs (b, t): the policy's unmasked log-probs for the KL, entropy (b, t)). With
     ``policy_pass=False`` (one optimizer step per batch, nothing needed before it: the loss pass sees θ_old itself)
@@ -172,10 +178,10 @@ def annotate(policy, ro: Rollout, *, ref_model, critic, allowed: torch.Tensor | 
     for i in range(0, ro.batch_size, micro_batch_size):
         idx = list(range(i, min(i + micro_batch_size, ro.batch_size)))
         mb = ro.select(idx)
-        ref.append(reference_logprobs(policy, ref_model, mb, temperature))
+        mb_allowed = None if allowed is None else unpack_mask(allowed[idx], vocab_size)
+        ref.append(reference_logprobs(policy, ref_model, mb, temperature, mb_allowed if mask_reference else None))
         if not policy_pass:
             continue
-        mb_allowed = None if allowed is None else unpack_mask(allowed[idx], vocab_size)
         out = policy_forward(policy, mb, temperature=temperature, top_k=top_k, top_p=top_p, allowed=mb_allowed,
                              with_entropy=True, with_hidden=critic is not None and critic.needs_policy_hidden)
         old.append(out.logprobs)
