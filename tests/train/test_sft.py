@@ -119,3 +119,17 @@ def test_two_process_data_parallel_matches_one_process(toy_model_dir, sft_data, 
     assert two.returncode == 0, two.stderr[-3000:]
     # same global batch (8) split over 2 ranks × 4: identical loss curve up to float round-off in the all-reduce
     assert losses(tmp_path / "two") == pytest.approx(losses(tmp_path / "one"), rel=1e-4)
+
+
+def test_task_corpus_source_splits_documents_at_the_answer():
+    from langrl.errors import InputError
+    from langrl.tasks import get_task
+    from langrl.train.data import sft_records
+
+    recs = sft_records("task:reviews:corpus", n_task=20, seed=3)
+    docs = get_task("reviews").corpus(20, 3)
+    assert [r["prompt"] + r["completion"] for r in recs] == docs  # nothing lost or added
+    assert all(r["prompt"].endswith("\nA:") and r["completion"].startswith(" ") for r in recs)
+    assert sft_records("task:reviews", n_task=5, seed=3) == get_task("reviews").sft_examples(5, 3)
+    with pytest.raises(InputError, match="task:NAME:corpus"):
+        sft_records("task:reviews:nope")

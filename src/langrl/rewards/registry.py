@@ -105,7 +105,7 @@ def register_reward(name: str, factory: Callable[..., RewardFunction], *, doc: s
 
 
 def _builtins() -> None:
-    from langrl.rewards import bertscore, length, metrics, sentiment, verifiable
+    from langrl.rewards import bertscore, length, metrics, sentiment, task_gold, verifiable
 
     for name, factory in [("bleu", metrics.BLEUReward), ("chrf", metrics.CHRFReward), ("ter", metrics.TERReward),
                           ("rouge", metrics.ROUGEReward), ("exact", metrics.ExactMatchReward),
@@ -113,7 +113,8 @@ def _builtins() -> None:
                           ("classifier", sentiment.ClassifierReward), ("math", verifiable.MathReward),
                           ("regex", verifiable.RegexReward), ("json-schema", verifiable.JSONSchemaReward),
                           ("python-tests", verifiable.PythonTestsReward), ("length", length.LengthReward),
-                          ("overlong", length.OverlongReward)]:
+                          ("overlong", length.OverlongReward),
+                          ("gold", task_gold.TaskGoldReward)]:
         register_reward(name, factory, overwrite=True)
 
 

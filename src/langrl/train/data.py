@@ -43,12 +43,29 @@ def _need_str(rec: dict, key: str, path, line, allow_empty: bool = False) -> str
 
 
 def sft_records(data: str, n_task: int = 2000, seed: int = 0) -> list[dict]:
-    """SFT records from ``task:NAME`` (the task's SFT examples) or a JSONL file of ``prompt``/``completion``,
-    ``text`` or ``messages`` records. Returns dicts with ``prompt``+``completion``, ``text`` or ``messages``."""
+    """SFT records from ``task:NAME`` (the task's SFT examples: demonstrations of the asked behaviour),
+    ``task:NAME:corpus`` (the task's corpus split into prompt/completion at the answer delimiter: the domain's natural
+    distribution, errors included, as a warm start that RL still has something to improve on) or a JSONL file of
+    ``prompt``/``completion``, ``text`` or ``messages`` records. Returns dicts with ``prompt``+``completion``, ``text``
+    or ``messages``."""
     if data.startswith("task:"):
         from langrl.tasks import get_task
+        from langrl.tasks.base import ANSWER_DELIMITER
 
-        return get_task(data[5:]).sft_examples(n_task, seed)
+        name, _, source = data[5:].partition(":")
+        if source not in ("", "corpus"):
+            raise InputError(f"expected task:NAME or task:NAME:corpus, got {data!r}", field="data")
+        task = get_task(name)
+        if not source:
+            return task.sft_examples(n_task, seed)
+        out = []
+        for doc in task.corpus(n_task, seed):
+            prompt, delim, completion = doc.rpartition(ANSWER_DELIMITER)
+            if not delim or not completion.strip():
+                raise InputError(f"task {name!r}: a corpus document has no answer after {ANSWER_DELIMITER!r}",
+                                 field="data")
+            out.append({"prompt": prompt + delim, "completion": completion})
+        return out
     out = []
     for line, rec in read_jsonl(data):
         if "messages" in rec:

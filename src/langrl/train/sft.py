@@ -26,7 +26,8 @@ from langrl.train.optim import make_optimizer, make_scheduler
 @dataclass
 class SFTConfig:
     model: str = arg("tiny", "model spec: tiny, tiny:TASK, a HF model dir or hub id, a .gguf file, smollm2")
-    data: str = arg("task:arithmetic", "JSONL of prompt/completion, text or messages records, or task:NAME")
+    data: str = arg("task:arithmetic",
+                    "JSONL of prompt/completion, text or messages records, task:NAME or task:NAME:corpus")
     out: str = arg("runs/sft", "output directory (a loadable HF model dir + langrl state)")
     max_steps: int = arg(100, "optimizer steps")
     batch_size: int = arg(16, "global batch size in sequences (all ranks, all accumulation steps)")
