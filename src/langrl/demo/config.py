@@ -18,11 +18,16 @@ class DemoConfig:
     seed: int = arg(0, "seed of every stage")
     eval_prompts: int = arg(0, "held-out prompts per task for the final evaluation (0 = the budget's default)")
     rl_steps: int = arg(0, "online RL iterations per run (0 = the budget's default)")
-    kl_coef: float = arg(0.05, "β of the KL-regularised runs (the no-KL hacking run uses 0)")
+    kl_coef: float = arg(0.05, "β of the KL-regularised factqa and arithmetic runs")
+    reviews_kl_coef: float = arg(0.5, "β of the reviews PPO-KL run (the no-KL hacking run uses 0): the keyword-"
+                                      "stuffing hack is inside the SFT policy's support, so β must outweigh VADER's "
+                                      "gain from it")
 
     def validate(self) -> None:
         if self.eval_prompts < 0 or self.rl_steps < 0:
             raise InputError("demo: eval_prompts and rl_steps must be >= 0")
+        if self.kl_coef < 0 or self.reviews_kl_coef < 0:
+            raise InputError("demo: kl_coef and reviews_kl_coef must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class Budget:
 QUICK = Budget(sft_steps=20, factqa_sft_steps=20, feedback_prompts=24, responses_per_prompt=4, rm_steps=20, rl_steps=4,
                prompts_per_step=8, dpo_steps=10, eval_prompts=16, eval_every=2, best_of_n=4)
 FULL = Budget(sft_steps=150, factqa_sft_steps=1500, feedback_prompts=400, responses_per_prompt=4, rm_steps=150,
-              rl_steps=40, prompts_per_step=16, dpo_steps=80, eval_prompts=64, eval_every=5, best_of_n=8)
+              rl_steps=40, prompts_per_step=16, dpo_steps=80, eval_prompts=200, eval_every=5, best_of_n=8)
 
 
 def budget_for(cfg: DemoConfig) -> Budget:

@@ -21,6 +21,10 @@ from langrl.demo.stages import Stages
 from langrl.errors import InputError
 
 MAX_NEW = {"factqa": 48, "reviews": 32, "arithmetic": 40}
+# SFT data. factqa and arithmetic: the task's demonstrations. reviews: the review corpus (continuations of every
+# sentiment, a little keyword-stuffed praise among them), the domain warm start of RL4LMs' IMDB task: a policy
+# fine-tuned on positive-only demonstrations already scores gold ~0.96 and leaves RL nothing to improve.
+SFT_DATA = {"factqa": "task:factqa", "reviews": "task:reviews:corpus", "arithmetic": "task:arithmetic"}
 PROXY = {"reviews": "vader", "arithmetic": "math"}  # factqa's proxy is the holistic reward model
 
 
@@ -34,14 +38,14 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
     steps = b.factqa_sft_steps if task == "factqa" else b.sft_steps
     tiny = cfg.model.startswith("tiny")
     lr = (2e-3 if task == "factqa" else 1e-3) if tiny else 5e-5  # the long factqa run takes a higher peak (cosine)
-    settings = {"model": cfg.model, "task": task, "steps": steps, "lr": lr, "seed": cfg.seed}
+    settings = {"model": cfg.model, "data": SFT_DATA[task], "steps": steps, "lr": lr, "seed": cfg.seed}
     if tiny:  # the embedded model is rebuilt when its build changes: so is everything trained from it
         from langrl.models.tiny import TinySettings
 
         settings["tiny_build"] = TinySettings().key()
 
     def run(d: Path) -> dict:
-        sc = from_dict(SFTConfig, {"model": cfg.model, "data": f"task:{task}", "out": str(d / "model"),
+        sc = from_dict(SFTConfig, {"model": cfg.model, "data": SFT_DATA[task], "out": str(d / "model"),
                                    "max_steps": steps, "batch_size": 16, "micro_batch_size": 16,
                                    "task_examples": max(2000, 16 * steps), "learning_rate": lr,
                                    "warmup_steps": 5, "eval_fraction": 0.05, "eval_every": 0, "seed": cfg.seed,
@@ -157,19 +161,24 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
                 log(f"[demo] run-{name}: skipped: {err}")
                 skipped[name] = str(err)
     if "reviews" in tasks:
+        # held-out gold after every iteration: without KL the policy can find the keyword-stuffing hack within a few
+        # iterations, and the over-optimisation curve's rise comes before that
+        curve = {"eval_every": 1, "eval_num": min(64, b.eval_prompts)}
         runs["ppo-kl"] = {"task": "reviews", "method": "ppo", "path": stage_online(
             stages, cfg, b, "ppo-kl", "reviews", sft["reviews"], ["vader"], ("policy-reviews",),
-            kl_coef=max(cfg.kl_coef, 0.1))}
+            kl_coef=cfg.reviews_kl_coef, **curve)}
         runs["ppo-no-kl"] = {"task": "reviews", "method": "ppo", "path": stage_online(
             stages, cfg, b, "ppo-no-kl", "reviews", sft["reviews"], ["vader"], ("policy-reviews",),
-            kl_coef=0.0)}
+            kl_coef=0.0, **curve)}
     if "arithmetic" in tasks:
         runs["grpo"] = {"task": "arithmetic", "method": "grpo", "path": stage_online(
             stages, cfg, b, "grpo", "arithmetic", sft["arithmetic"], ["math"], ("policy-arithmetic",),
             algo="grpo")}
     results = stage_eval(stages, cfg, b, runs, sft, rm_paths)
+    rm_quality = {name: {k[5:]: v for k, v in stages.results.get(f"rm-{name}", {}).items()
+                         if k.startswith("eval_") and isinstance(v, (int, float))} for name in rm_paths}
     metrics = write_report(out, cfg, b, runs, results, stages.seconds, total_seconds=time.time() - t0,
-                           skipped=skipped)
+                           skipped=skipped, reward_models=rm_quality)
     log(f"[demo] report: {out / 'report.md'} ({time.time() - t0:.0f}s in all)")
     return metrics
 

@@ -86,8 +86,12 @@ def _plots(out: Path, results: dict, runs: dict) -> list[tuple[str, str]]:
     return made
 
 
+RM_KEYS = [("pairwise_accuracy", "pairwise accuracy"), ("n_pairs", "pairs"), ("kendall_tau", "Kendall τ"),
+           ("f1/untruthful", "F1 untruthful"), ("f1/irrelevant", "F1 irrelevant")]
+
+
 def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dict, total_seconds: float,
-                 skipped: dict | None = None) -> dict:
+                 skipped: dict | None = None, reward_models: dict | None = None) -> dict:
     claims = compute_claims(results)
     metrics = {"config": {"task": cfg.task, "quick": cfg.quick, "model": cfg.model, "seed": cfg.seed},
                "budget": budget.__dict__, "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
@@ -95,7 +99,7 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
                "runs": {n: {k: v for k, v in r.items() if k not in ("curve", "examples")} |
                        {"steps": len(r.get("curve") or []), "seconds": round(seconds.get(f"run-{n}", 0.0), 1)}
                        for n, r in results.items()},
-               "claims": claims, "skipped": skipped or {}}
+               "claims": claims, "skipped": skipped or {}, "reward_models": reward_models or {}}
     atomic_write_json(out / "metrics.json", metrics)
     plots = _plots(out, results, runs)
 
@@ -113,6 +117,10 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
     for n, r in results.items():
         task = runs.get(n, {}).get("task", "factqa")
         md.append(f"| {n} | {task} | " + " | ".join(_fmt(r.get(k)) for k, _ in COLUMNS) + " |")
+    if reward_models:
+        md += ["", "## Reward models (held-out feedback, the trainer's own evaluation split)", "",
+               "| reward model | " + " | ".join(h for _, h in RM_KEYS) + " |", "|---|" + "---|" * len(RM_KEYS)]
+        md += [f"| {n} | " + " | ".join(_fmt(q.get(k)) for k, _ in RM_KEYS) + " |" for n, q in reward_models.items()]
     md += ["", "## Plots", ""] + [f"![{cap}]({name})\n\n{cap}\n" for name, cap in plots]
     md += ["## Claim details", ""]
     for name, c in claims.items():
