@@ -17,13 +17,27 @@ def _claim(value, numbers: dict, rule: str) -> dict:
     return {"value": value, "numbers": numbers, "rule": rule}
 
 
+def paired_difference(results: dict, a: str, b: str) -> dict:
+    """Mean per-prompt gold difference a - b on the shared held-out prompts and its standard error (paired: the
+    prompt-to-prompt variation both methods share cancels). Empty when either run lacks per-prompt scores."""
+    ga, gb = results.get(a, {}).get("gold_per_prompt"), results.get(b, {}).get("gold_per_prompt")
+    if not ga or not gb or len(ga) != len(gb) or len(ga) < 2:
+        return {}
+    d = [x - y for x, y in zip(ga, gb)]
+    n, mean = len(d), sum(d) / len(d)
+    se = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1) / n)
+    return {"diff": mean, "diff_se": se, "n": n}
+
+
 def rl_beats_sft(results: dict) -> dict:
     pairs = {"grpo": "sft-arithmetic", "ppo-kl": "sft-reviews", "ppo-holistic": "sft-factqa"}
-    nums = {r: {"rl": _g(results, r), "sft": _g(results, s)} for r, s in pairs.items() if r in results}
+    nums = {r: {"rl": _g(results, r), "sft": _g(results, s), **paired_difference(results, r, s)}
+            for r, s in pairs.items() if r in results}
     if not nums:
         return _claim(None, {}, "needs at least one RL run")
     value = all(v["rl"] is not None and v["sft"] is not None and v["rl"] > v["sft"] for v in nums.values())
-    return _claim(value, nums, "every RL run's gold score on held-out prompts exceeds its task's SFT policy's")
+    return _claim(value, nums, "every RL run's gold score on held-out prompts exceeds its task's SFT policy's "
+                               "(diff ± diff_se: the paired per-prompt difference and its standard error)")
 
 
 def kl_prevents_hacking(results: dict) -> dict:
@@ -51,6 +65,7 @@ def fine_grained_beats_holistic(results: dict) -> dict:
     value = (fg["gold/factuality"] >= ho["gold/factuality"] and fg["gold/completeness"] >= ho["gold/completeness"]
              and better and comparable)
     nums["kl_ratio"] = max(kl_fg, kl_ho) / min(kl_fg, kl_ho)
+    nums["gold_fine_minus_holistic"] = paired_difference(results, "ppo-fine-grained", "ppo-holistic")
     return _claim(value, nums, "fine-grained PPO's gold factuality and completeness are >= holistic PPO's, one of "
                                "them strictly, at comparable KL (ratio <= 3, or both under 1 nat)")
 

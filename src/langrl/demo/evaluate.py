@@ -31,6 +31,16 @@ def training_curve(run_dir: Path) -> list[dict]:
     return rows
 
 
+def per_prompt_gold(task, rows: list[dict], responses: list[str]) -> dict:
+    """``gold_per_prompt`` (one gold score per held-out prompt, in order: every method sees the same prompts, so two
+    methods can be compared pairwise) and ``gold_se``, the standard error of their mean (sample std / √n)."""
+    g = task.gold(rows, responses)["gold"]
+    n = len(g)
+    mean = sum(g) / n if n else float("nan")
+    se = math.sqrt(sum((x - mean) ** 2 for x in g) / (n - 1) / n) if n > 1 else float("nan")
+    return {"gold_per_prompt": g, "gold_se": se}
+
+
 def best_of_n(sft_dir: str, rows: list[dict], task, proxy, n: int, seed: int, max_new_tokens: int) -> dict:
     """Sample n responses per prompt from the SFT policy, keep the one the proxy scores highest, evaluate it."""
     from langrl.eval.evaluate import best_of_n_kl, evaluate_responses
@@ -48,6 +58,7 @@ def best_of_n(sft_dir: str, rows: list[dict], task, proxy, n: int, seed: int, ma
         best = s.argmax(-1).tolist()
         chosen += [ro.responses[i * n + j] for i, j in enumerate(best)]
     metrics = evaluate_responses(rows, chosen, task=task, proxy=proxy)
+    metrics.update(per_prompt_gold(task, rows, chosen))
     metrics["kl"] = best_of_n_kl(n)
     metrics["n"] = len(chosen)
     return metrics
@@ -61,7 +72,7 @@ def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict]
     from langrl.tasks import get_task
 
     settings = {"runs": {k: v["path"] for k, v in runs.items()}, "eval_prompts": b.eval_prompts, "seed": cfg.seed,
-                "best_of_n": b.best_of_n}
+                "best_of_n": b.best_of_n, "version": 2}  # 2: per-prompt gold and its standard error
 
     def run(d: Path) -> dict:
         out: dict[str, dict] = {}
@@ -74,6 +85,7 @@ def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict]
             metrics, responses = evaluate_policy(model, tok, rows, task=task, proxy=proxy_for(task_name, rm_paths),
                                                  ref_model=refs[task_name], max_new_tokens=MAX_NEW[task_name],
                                                  seed=cfg.seed + 3)
+            metrics.update(per_prompt_gold(task, rows, responses))
             metrics["curve"] = training_curve(Path(info["path"]))
             metrics["examples"] = [{"prompt": r["prompt"], "response": s} for r, s in zip(rows[:3], responses[:3])]
             out[name] = metrics

@@ -9,7 +9,7 @@ from pathlib import Path
 from langrl.demo.claims import compute_claims
 from langrl.io import atomic_write_json, atomic_write_text
 
-COLUMNS = [("gold/gold", "gold"), ("proxy", "proxy"), ("kl", "KL to SFT"), ("length_tokens", "tokens"),
+COLUMNS = [("gold/gold", "gold"), ("gold_se", "± s.e."), ("proxy", "proxy"), ("kl", "KL to SFT"), ("length_tokens", "tokens"),
            ("distinct_2", "distinct-2")]
 CATEGORY_KEYS = [("gold/relevance", "irrelevant"), ("gold/factuality", "untruthful"),
                  ("gold/completeness", "incomplete")]
@@ -96,7 +96,7 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
     metrics = {"config": {"task": cfg.task, "quick": cfg.quick, "model": cfg.model, "seed": cfg.seed},
                "budget": budget.__dict__, "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
                "total_seconds": round(total_seconds, 1), "pipeline_seconds": round(sum(seconds.values()), 1),
-               "runs": {n: {k: v for k, v in r.items() if k not in ("curve", "examples")} |
+               "runs": {n: {k: v for k, v in r.items() if k not in ("curve", "examples", "gold_per_prompt")} |
                        {"steps": len(r.get("curve") or []), "seconds": round(seconds.get(f"run-{n}", 0.0), 1)}
                        for n, r in results.items()},
                "claims": claims, "skipped": skipped or {}, "reward_models": reward_models or {}}
