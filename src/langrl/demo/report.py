@@ -50,18 +50,30 @@ def _plots(out: Path, results: dict, runs: dict) -> list[tuple[str, str]]:
     curves = {n: results[n].get("curve") or [] for n in ("ppo-kl", "ppo-no-kl") if n in results}
     curves = {n: [r for r in c if "eval/gold" in r] for n, c in curves.items()}
     if any(curves.values()):
-        fig, ax = plt.subplots(figsize=(6, 3.6))
+        fig, (ax_t, ax_k) = plt.subplots(1, 2, figsize=(10, 3.6))
         for n, c in curves.items():
             if not c:
                 continue
-            kl_key = next((k for k in ("kl", "kl_mean", "kl/mean") if k in c[0]), None)
-            xs = [math.sqrt(max(0.0, r.get(kl_key, 0.0))) if kl_key else r["step"] for r in c]
-            ax.plot(xs, [r["eval/gold"] for r in c], marker="o", label=f"{n}: gold")
+            steps = [r["step"] for r in c]
+            line = ax_t.plot(steps, [r["eval/gold"] for r in c], marker="o", ms=3, label=f"{n}: gold")[0]
             if "eval/reward" in c[0]:
-                ax.plot(xs, [r["eval/reward"] for r in c], linestyle="--", marker="x", label=f"{n}: proxy")
-        ax.set_xlabel("√KL (training batch)")
-        ax.set_title("reviews: proxy vs gold over training")
-        ax.legend(fontsize=7)
+                ax_t.plot(steps, [r["eval/reward"] for r in c], linestyle="--", color=line.get_color(),
+                          label=f"{n}: proxy")
+            kl_key = next((k for k in ("kl", "kl_mean", "kl/mean") if k in c[0]), None)
+            if kl_key:  # one batch's KL is noisy: an exponential moving average over iterations orders the points
+                ema, xs = None, []
+                for r in c:
+                    ema = r.get(kl_key, 0.0) if ema is None else 0.7 * ema + 0.3 * r.get(kl_key, 0.0)
+                    xs.append(math.sqrt(max(0.0, ema)))
+                ax_k.plot(xs, [r["eval/gold"] for r in c], marker="o", ms=3, color=line.get_color(),
+                          label=f"{n}: gold")
+        ax_t.set_xlabel("iteration")
+        ax_t.set_title("reviews: held-out proxy (VADER) and gold")
+        ax_t.legend(fontsize=7)
+        ax_k.set_xlabel("√KL to SFT (training batches, moving average)")
+        ax_k.set_ylabel("held-out gold")
+        ax_k.set_title("gold along √KL: the over-optimisation curve")
+        ax_k.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out / "overoptimization.png", dpi=110)
         plt.close(fig)
