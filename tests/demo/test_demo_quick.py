@@ -26,6 +26,11 @@ def test_demo_quick_runs_every_stage(tmp_path):
     for name in ("report.md", "report.html", "gold_vs_kl.png", "error_rates.png"):
         assert (out / name).stat().st_size > 0
     assert summary["out"] == str(out)
+    # every online run watched its held-out gold (its warnings, possibly none, are listed); offline runs are not
+    assert all(isinstance(metrics["runs"][r]["warnings"], list) for r in ("ppo-holistic", "nlpo", "ppo-no-kl", "grpo"))
+    assert "warnings" not in metrics["runs"]["dpo"]
+    assert "## Reward-hacking watch" in (out / "report.md").read_text()
+    assert set(metrics["reward_models"]) == {"holistic", "listwise", "spans", "completeness"}
     # the RL runs moved away from their SFT starting points
     assert all((metrics["runs"][r]["kl"] or 0) > 0 for r in ("ppo-holistic", "ppo-no-kl", "grpo", "dpo"))
     # a second invocation is served from the stage cache

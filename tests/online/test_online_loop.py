@@ -206,3 +206,30 @@ def test_skipping_the_old_policy_pass_changes_nothing(toy_model_dir, prompts_fil
     monkeypatch.setattr(online, "needs_policy_pass", lambda *a: True)
     run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "full", **kw), quiet=True, reward=letter_reward())
     _same_metrics(tmp_path / "full", tmp_path / "skip", rel=1e-4)  # same KL, entropy, losses, gradients, rewards
+
+
+def test_hacking_watch_warns_in_the_log_and_the_summary(toy_model_dir, prompts_file, tmp_path, capsys):
+    def evaluator(prompt_rows, responses):  # a held-out signal that falls exactly as the proxy (letter a) rises
+        return {"gold": -sum(r.count("a") for r in responses) / len(responses)}
+
+    out = tmp_path / "hack"
+    kw = {**EASY, "max_steps": 8}
+    summary = run_online(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", eval_every=1, hacking_window=2,
+                                eval_prompts=str(prompts_file), eval_num=5, **kw), quiet=True,
+                         reward=letter_reward(), evaluator=evaluator)
+    assert any("reward hacking" in w for w in summary["warnings"])
+    logged = [json.loads(s) for s in (out / "warnings.jsonl").read_text().splitlines()]
+    assert [w["warning"] for w in logged] == summary["warnings"]
+    assert "possible reward hacking" in capsys.readouterr().err
+    hacking = metric(out, "eval/hacking")
+    assert max(hacking) == 1.0 and hacking[0] == 0.0  # raised during training, never at the start
+    assert not math.isnan(metric(out, "length_drift")[1])
+
+
+def test_watch_spec_is_logged_as_eval_watch(toy_model_dir, prompts_file, tmp_path):
+    out = tmp_path / "watch"
+    run_online(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", max_steps=2, eval_every=1, watch="length",
+                      eval_prompts=str(prompts_file), eval_num=5, prompts_per_step=4), quiet=True,
+               reward=letter_reward())
+    watched = metric(out, "eval/watch")
+    assert len(watched) == 3 and all(not math.isnan(w) and w >= 0 for w in watched)  # mean words per response

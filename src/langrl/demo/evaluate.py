@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -29,6 +30,17 @@ def training_curve(run_dir: Path) -> list[dict]:
             row = {k: float(v) for k, v in r.items() if v not in ("", None)}
             rows.append(row)
     return rows
+
+
+ONLINE = ("ppo", "nlpo", "grpo", "rloo", "reinforce")  # the runs that watched a held-out signal while training
+
+
+def training_warnings(run_dir: Path) -> list[str]:
+    """The reward-hacking and length-drift warnings the run raised while training (its ``warnings.jsonl``)."""
+    path = run_dir / "warnings.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line)["warning"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def per_prompt_gold(task, rows: list[dict], responses: list[str]) -> dict:
@@ -72,7 +84,7 @@ def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict]
     from langrl.tasks import get_task
 
     settings = {"runs": {k: v["path"] for k, v in runs.items()}, "eval_prompts": b.eval_prompts, "seed": cfg.seed,
-                "best_of_n": b.best_of_n, "version": 2}  # 2: per-prompt gold and its standard error
+                "best_of_n": b.best_of_n, "version": 3}  # 2: per-prompt gold and its s.e.; 3: warnings
 
     def run(d: Path) -> dict:
         out: dict[str, dict] = {}
@@ -87,6 +99,8 @@ def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict]
                                                  seed=cfg.seed + 3)
             metrics.update(per_prompt_gold(task, rows, responses))
             metrics["curve"] = training_curve(Path(info["path"]))
+            if info.get("method") in ONLINE:
+                metrics["warnings"] = training_warnings(Path(info["path"]))
             metrics["examples"] = [{"prompt": r["prompt"], "response": s} for r, s in zip(rows[:3], responses[:3])]
             out[name] = metrics
         if "factqa" in sft and rm_paths:

@@ -103,7 +103,7 @@ def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: st
             "kl_coef": cfg.kl_coef, "eval_every": b.eval_every, "eval_num": min(32, b.eval_prompts), "seed": cfg.seed,
             "micro_batch_size": 32, "overwrite": True}
     base.update(overrides)
-    settings = {**base, "out": None}
+    settings = {**base, "out": None, "version": 2}  # 2: the run watches for reward hacking (warnings.jsonl)
 
     def run(d: Path) -> dict:
         return run_online(from_dict(OnlineConfig, {**base, "out": str(d / "model")}), quiet=True)

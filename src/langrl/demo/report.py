@@ -133,6 +133,14 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
         md += ["", "## Reward models (held-out feedback, the trainer's own evaluation split)", "",
                "| reward model | " + " | ".join(h for _, h in RM_KEYS) + " |", "|---|" + "---|" * len(RM_KEYS)]
         md += [f"| {n} | " + " | ".join(_fmt(q.get(k)) for k, _ in RM_KEYS) + " |" for n, q in reward_models.items()]
+    watched = {n: r["warnings"] for n, r in results.items() if r.get("warnings") is not None}
+    if watched:
+        md += ["", "## Reward-hacking watch (raised during training)", "",
+               "Each online run watched its held-out gold while training and warned when, across 3 evaluations, the "
+               "proxy rose while gold fell by more than 0.05, or when the response length drifted by more than 30%:",
+               ""]
+        for n, ws in watched.items():
+            md += [f"- **{n}**: " + ("no warning" if not ws else "; ".join(ws))]
     md += ["", "## Plots", ""] + [f"![{cap}]({name})\n\n{cap}\n" for name, cap in plots]
     md += ["## Claim details", ""]
     for name, c in claims.items():

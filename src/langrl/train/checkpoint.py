@@ -90,7 +90,7 @@ def save_checkpoint(out: str | Path, *, model, tokenizer, config_yaml: str, stat
         with atomic_dir(out) as tmp:
             if out.is_dir():  # keep files written by the run (metrics.csv, tb/, plots) that we do not regenerate
                 for item in out.iterdir():
-                    if item.name in ("metrics.csv", "tb", "samples.jsonl") or item.suffix == ".png":
+                    if item.name in ("metrics.csv", "tb", "samples.jsonl", "warnings.jsonl") or item.suffix == ".png":
                         dst = tmp / item.name
                         shutil.copytree(item, dst) if item.is_dir() else shutil.copy2(item, dst)
             (save_model or (lambda p: save_pretrained_merged(model, p)))(tmp)

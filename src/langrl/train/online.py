@@ -47,7 +47,8 @@ from langrl.train.data import global_batch_indices
 from langrl.train.online_collect import (KL_ESTIMATORS, annotate, collect, load_prompt_rows, score,
                                          shape_rewards)
 from langrl.train.online_config import OnlineConfig, resolve_config
-from langrl.train.online_eval import default_evaluator, evaluate, truncate_samples, write_samples
+from langrl.train.hacking import HackingWatch, WarningLog, replay
+from langrl.train.online_eval import default_evaluator, evaluate, truncate_samples, with_watch, write_samples
 from langrl.train.online_stats import global_explained_variance, global_max, global_means, global_whiten
 from langrl.train.online_update import run_epochs
 from langrl.train.optim import warmup_cosine
@@ -151,7 +152,13 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
         baseline, start = state["baseline"], state["step"]
         if rank == 0:
             truncate_samples(Path(cfg.out) / "samples.jsonl", start)
+    if rank == 0 and not state:  # a fresh run over an old one (--overwrite) starts its sample log empty
+        truncate_samples(Path(cfg.out) / "samples.jsonl", 0)
     logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
+    watch = HackingWatch("eval/watch" if cfg.watch else "eval/gold", window=cfg.hacking_window,
+                         min_drop=cfg.hacking_min_drop)
+    warnings = WarningLog(cfg.out, enabled=rank == 0, resume_step=start if state else None)
+    replay(watch, logger.rows)  # a resumed run's watch continues from the logged history
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
                     stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens)
@@ -178,7 +185,9 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     end = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
     t_run, history = time.time(), []
     if eval_rows is not None and start == 0:  # the starting point of the held-out curves (KL 0 by definition)
-        logger.log(0, {"kl": 0.0, **evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling)})
+        row0 = {"kl": 0.0, **evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling)}
+        watch.update(0, row0)
+        logger.log(0, row0)
     with progress_bar(f"rl {cfg.algo}", total=cfg.max_steps, quiet=quiet) as bar:
         bar.update(start)
         for step in range(start, end):
@@ -242,6 +251,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
                 metrics.update(evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling))
             if rank == 0 and cfg.log_samples:
                 write_samples(Path(cfg.out) / "samples.jsonl", step + 1, ro, final_score, cfg.log_samples)
+            warnings.write(step + 1, watch.update(step + 1, metrics))  # proxy up while held-out down; length drift
             metrics["time/step"] = time.time() - t0
             logger.log(step + 1, metrics)
             history.append(metrics)
@@ -253,6 +263,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
                "final_reward": last.get("reward"), "final_kl": last.get("kl"), "beta": kl_ctl.value,
                "seconds": round(time.time() - t_run, 2), "world_size": world, "out": str(cfg.out)}
     summary.update({k: v for k, v in last.items() if k.startswith("eval/")})
+    summary["warnings"] = warnings.all()
     checkpoint(end, {"langrl_metrics.json": json.dumps(summary, indent=2, default=_json_float)})
     logger.close()
     return summary
@@ -283,4 +294,7 @@ def _eval_setup(cfg: OnlineConfig, evaluator):
     if spec is None:
         raise InputError("rl: eval_every needs held-out prompts: pass --eval-prompts FILE.jsonl or task:NAME")
     rows = load_prompt_rows(spec, "eval", cfg.eval_num, cfg.seed)[:cfg.eval_num]
-    return rows, evaluator or default_evaluator(spec)
+    evaluator = evaluator or default_evaluator(spec)
+    if cfg.watch:  # a second held-out signal (e.g. another reward model), logged as eval/watch
+        evaluator = with_watch(evaluator, _build_rewards([cfg.watch]))
+    return rows, evaluator

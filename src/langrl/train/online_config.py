@@ -81,6 +81,11 @@ class OnlineConfig:
     eval_every: int = arg(0, "iterations between held-out evaluations (0 = none)")
     eval_prompts: str | None = arg(None, "held-out prompts: JSONL or task:NAME (default: the task's eval split)")
     eval_num: int = arg(32, "held-out prompts evaluated")
+    watch: str | None = arg(None, "held-out signal for the reward-hacking watch: a reward spec (e.g. a second reward "
+                                  "model, rm:path=DIR) logged as eval/watch (default: the task's gold, eval/gold)")
+    hacking_window: int = arg(3, "warn of reward hacking when, across this many held-out evaluations, the proxy "
+                                 "rose while the watched signal fell by more than hacking_min_drop")
+    hacking_min_drop: float = arg(0.05, "fall of the watched held-out signal that counts (keep it above its noise)")
     log_samples: int = arg(2, "responses per iteration written to samples.jsonl")
     save_every: int = arg(0, "iterations between checkpoints (0 = only at the end)")
     seed: int = arg(0, "random seed (prompt order, sampling, minibatch order)")
@@ -108,6 +113,8 @@ class OnlineConfig:
         need(self.rollout_prompts >= 0 and self.minibatch_size >= 0, "minibatch_size", ">= 0")
         need(self.samples_per_prompt is None or self.samples_per_prompt >= 1, "samples_per_prompt", ">= 1")
         need(self.epochs is None or self.epochs >= 1, "epochs", ">= 1")
+        need(self.hacking_window >= 1, "hacking_window", ">= 1")
+        need(self.hacking_min_drop >= 0, "hacking_min_drop", ">= 0")
         algo = ALGORITHMS[self.algo]
         if algo.group_based and self.samples_per_prompt is not None and self.samples_per_prompt < 2:
             raise InputError(f"rl: --algo {self.algo} compares the samples of a prompt: field 'samples_per_prompt' "

@@ -38,6 +38,20 @@ def default_evaluator(prompts_spec: str) -> Evaluator:
     return gold
 
 
+def with_watch(evaluator: Evaluator, watched) -> Evaluator:
+    """``evaluator`` plus ``watch``: the mean total of the reward ``watched`` (a CompositeReward) on the held-out
+    responses, the signal the reward-hacking watch follows when the task has no gold evaluator."""
+
+    def both(rows: list[dict], responses: list[str]) -> dict[str, float]:
+        from langrl.train.online_collect import rows_to_columns
+
+        prompts, columns = rows_to_columns(rows)
+        out = watched(prompts, responses, **columns)
+        return {**evaluator(rows, responses), "watch": float(out.column(watched.name).nanmean())}
+
+    return both
+
+
 @torch.no_grad()
 def evaluate(policy, tokenizer, rows: list[dict], reward, evaluator: Evaluator, *, seed: int, **sampling) -> dict:
     """{"eval/reward": mean training reward, "eval/NAME": evaluator values} on ``rows`` (rank 0; {} elsewhere)."""
