@@ -81,6 +81,8 @@ def test_resolve_config_records_algorithm_defaults_and_keeps_user_values():
     ({"prompts_per_step": 6, "samples_per_prompt": 1, "minibatch_size": 4}, "multiple of minibatch_size 4"),
     ({"temperature": 0}, "field 'temperature': expected > 0"),
     ({"kl_controller": "adaptive", "kl_coef": 0}, "adaptive KL controller needs kl_coef > 0"),
+    ({"watch": "length"}, "field 'watch': expected to be used with eval_every > 0"),
+    ({"hacking_window": 0}, "field 'hacking_window': expected >= 1"),
 ])
 def test_validate_refuses_bad_combinations(bad, expected):
     cfg = from_dict(OnlineConfig, bad)

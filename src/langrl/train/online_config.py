@@ -115,6 +115,8 @@ class OnlineConfig:
         need(self.epochs is None or self.epochs >= 1, "epochs", ">= 1")
         need(self.hacking_window >= 1, "hacking_window", ">= 1")
         need(self.hacking_min_drop >= 0, "hacking_min_drop", ">= 0")
+        need(not self.watch or self.eval_every > 0, "watch", "to be used with eval_every > 0 (it is scored on the "
+                                                            "held-out evaluations)")
         algo = ALGORITHMS[self.algo]
         if algo.group_based and self.samples_per_prompt is not None and self.samples_per_prompt < 2:
             raise InputError(f"rl: --algo {self.algo} compares the samples of a prompt: field 'samples_per_prompt' "
