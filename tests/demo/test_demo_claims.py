@@ -43,7 +43,7 @@ def test_paired_difference_by_hand():
     # per-prompt differences: .5-.0 = .5, 1-.5 = .5, 0-0 = 0, 1-1 = 0 -> mean .25;
     # sample variance = (3 * .0625 + ... ) : deviations .25, .25, -.25, -.25 -> sum sq = .25, / (n-1=3) = 1/12,
     # se = sqrt(1/12 / 4) = 0.1443
-    res = {"a": {"gold_per_prompt": [.5, 1.0, 0.0, 1.0]}, "b": {"gold_per_prompt": [0.0, .5, 0.0, 1.0]}}
+    res = {"a": {"gold_per_sample": [.5, 1.0, 0.0, 1.0]}, "b": {"gold_per_sample": [0.0, .5, 0.0, 1.0]}}
     d = paired_difference(res, "a", "b")
     assert d["diff"] == pytest.approx(0.25) and d["diff_se"] == pytest.approx(0.1443, abs=1e-4) and d["n"] == 4
-    assert paired_difference({"a": res["a"], "b": {"gold_per_prompt": [1.0]}}, "a", "b") == {}  # not the same prompts
+    assert paired_difference({"a": res["a"], "b": {"gold_per_sample": [1.0]}}, "a", "b") == {}  # not the same prompts

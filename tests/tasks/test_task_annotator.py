@@ -117,7 +117,7 @@ def test_span_miss_rate_matches_setting():
     ann = Annotator(Stub(), seed=7, span_miss=0.25)
     kept = total = 0
     for i in range(200):
-        resp = f"0.5|" + " ".join(f"w{i}x{j}" for j in range(10))
+        resp = "0.5|" + " ".join(f"w{i}x{j}" for j in range(10))
         out = ann.spans(ROW, resp)
         kept += len(out["spans"]) + len(out["missing"])
         total += 10 + 3

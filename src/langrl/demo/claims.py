@@ -20,13 +20,13 @@ def _claim(value, numbers: dict, rule: str) -> dict:
 def paired_difference(results: dict, a: str, b: str) -> dict:
     """Mean per-prompt gold difference a - b on the shared held-out prompts and its standard error (paired: the
     prompt-to-prompt variation both methods share cancels). Empty when either run lacks per-prompt scores."""
-    ga, gb = results.get(a, {}).get("gold_per_prompt"), results.get(b, {}).get("gold_per_prompt")
+    from langrl.eval.evaluate import mean_and_se
+
+    ga, gb = results.get(a, {}).get("gold_per_sample"), results.get(b, {}).get("gold_per_sample")
     if not ga or not gb or len(ga) != len(gb) or len(ga) < 2:
         return {}
-    d = [x - y for x, y in zip(ga, gb)]
-    n, mean = len(d), sum(d) / len(d)
-    se = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1) / n)
-    return {"diff": mean, "diff_se": se, "n": n}
+    mean, se = mean_and_se([x - y for x, y in zip(ga, gb)])
+    return {"diff": mean, "diff_se": se, "n": len(ga)}
 
 
 def rl_beats_sft(results: dict) -> dict:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 
@@ -32,25 +31,11 @@ def training_curve(run_dir: Path) -> list[dict]:
     return rows
 
 
-ONLINE = ("ppo", "nlpo", "grpo", "rloo", "reinforce")  # the runs that watched a held-out signal while training
-
-
 def training_warnings(run_dir: Path) -> list[str]:
     """The reward-hacking and length-drift warnings the run raised while training (its ``warnings.jsonl``)."""
-    path = run_dir / "warnings.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line)["warning"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from langrl.train.hacking import read_warnings
 
-
-def per_prompt_gold(task, rows: list[dict], responses: list[str]) -> dict:
-    """``gold_per_prompt`` (one gold score per held-out prompt, in order: every method sees the same prompts, so two
-    methods can be compared pairwise) and ``gold_se``, the standard error of their mean (sample std / √n)."""
-    g = task.gold(rows, responses)["gold"]
-    n = len(g)
-    mean = sum(g) / n if n else float("nan")
-    se = math.sqrt(sum((x - mean) ** 2 for x in g) / (n - 1) / n) if n > 1 else float("nan")
-    return {"gold_per_prompt": g, "gold_se": se}
+    return read_warnings(run_dir / "warnings.jsonl")
 
 
 def best_of_n(sft_dir: str, rows: list[dict], task, proxy, n: int, seed: int, max_new_tokens: int) -> dict:
@@ -69,8 +54,7 @@ def best_of_n(sft_dir: str, rows: list[dict], task, proxy, n: int, seed: int, ma
         s = scores.scores[:, -1].view(len(chunk), n)
         best = s.argmax(-1).tolist()
         chosen += [ro.responses[i * n + j] for i, j in enumerate(best)]
-    metrics = evaluate_responses(rows, chosen, task=task, proxy=proxy)
-    metrics.update(per_prompt_gold(task, rows, chosen))
+    metrics = evaluate_responses(rows, chosen, task=task, proxy=proxy, per_sample=True)
     metrics["kl"] = best_of_n_kl(n)
     metrics["n"] = len(chosen)
     return metrics
@@ -82,9 +66,10 @@ def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict]
     from langrl.eval.evaluate import evaluate_policy
     from langrl.models.specs import load_causal_lm
     from langrl.tasks import get_task
+    from langrl.train.algos import ALGORITHMS
 
     settings = {"runs": {k: v["path"] for k, v in runs.items()}, "eval_prompts": b.eval_prompts, "seed": cfg.seed,
-                "best_of_n": b.best_of_n, "version": 3}  # 2: per-prompt gold and its s.e.; 3: warnings
+                "best_of_n": b.best_of_n, "version": 4}  # 2: per-sample gold, s.e.; 3: warnings; 4: gold_per_sample
 
     def run(d: Path) -> dict:
         out: dict[str, dict] = {}
@@ -96,10 +81,9 @@ def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict]
             model, tok = load_causal_lm(info["path"], quiet=True)
             metrics, responses = evaluate_policy(model, tok, rows, task=task, proxy=proxy_for(task_name, rm_paths),
                                                  ref_model=refs[task_name], max_new_tokens=MAX_NEW[task_name],
-                                                 seed=cfg.seed + 3)
-            metrics.update(per_prompt_gold(task, rows, responses))
+                                                 seed=cfg.seed + 3, per_sample=True)
             metrics["curve"] = training_curve(Path(info["path"]))
-            if info.get("method") in ONLINE:
+            if info.get("method") in ALGORITHMS:  # an online run: it watched a held-out signal while training
                 metrics["warnings"] = training_warnings(Path(info["path"]))
             metrics["examples"] = [{"prompt": r["prompt"], "response": s} for r, s in zip(rows[:3], responses[:3])]
             out[name] = metrics

@@ -6,10 +6,11 @@ import html
 import math
 from pathlib import Path
 
-from langrl.demo.claims import compute_claims
+from langrl.demo.claims import compute_claims, paired_difference
 from langrl.io import atomic_write_json, atomic_write_text
 
-COLUMNS = [("gold/gold", "gold"), ("gold_se", "± s.e."), ("proxy", "proxy"), ("kl", "KL to SFT"), ("length_tokens", "tokens"),
+COLUMNS = [("gold/gold", "gold"), ("gold_se", "± s.e."), ("proxy", "proxy"), ("kl", "KL to SFT"),
+           ("length_tokens", "tokens"),
            ("distinct_2", "distinct-2")]
 CATEGORY_KEYS = [("gold/relevance", "irrelevant"), ("gold/factuality", "untruthful"),
                  ("gold/completeness", "incomplete")]
@@ -108,7 +109,7 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
     metrics = {"config": {"task": cfg.task, "quick": cfg.quick, "model": cfg.model, "seed": cfg.seed},
                "budget": budget.__dict__, "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
                "total_seconds": round(total_seconds, 1), "pipeline_seconds": round(sum(seconds.values()), 1),
-               "runs": {n: {k: v for k, v in r.items() if k not in ("curve", "examples", "gold_per_prompt")} |
+               "runs": {n: {k: v for k, v in r.items() if k not in ("curve", "examples", "gold_per_sample")} |
                        {"steps": len(r.get("curve") or []), "seconds": round(seconds.get(f"run-{n}", 0.0), 1)}
                        for n, r in results.items()},
                "claims": claims, "skipped": skipped or {}, "reward_models": reward_models or {}}
@@ -124,11 +125,15 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
         md.append(f"- `{name}`: {verdict} — {c['rule']}.")
     for name, why in (skipped or {}).items():
         md.append(f"- run `{name}` was skipped: {why}")
-    md += ["", "## Held-out evaluation", "", "| run | task | " + " | ".join(h for _, h in COLUMNS) + " |",
-           "|---|---|" + "---|" * len(COLUMNS)]
+    md += ["", "## Held-out evaluation", "", "Gold vs SFT: the paired per-prompt difference from the task's SFT "
+           "policy on the same prompts ± its standard error.", "",
+           "| run | task | " + " | ".join(h for _, h in COLUMNS) + " | gold vs SFT |",
+           "|---|---|" + "---|" * (len(COLUMNS) + 1)]
     for n, r in results.items():
         task = runs.get(n, {}).get("task", "factqa")
-        md.append(f"| {n} | {task} | " + " | ".join(_fmt(r.get(k)) for k, _ in COLUMNS) + " |")
+        d = paired_difference(results, n, f"sft-{task}") if not n.startswith("sft-") else {}
+        vs_sft = f"{d['diff']:+.3f} ± {d['diff_se']:.3f}" if d else "–"
+        md.append(f"| {n} | {task} | " + " | ".join(_fmt(r.get(k)) for k, _ in COLUMNS) + f" | {vs_sft} |")
     if reward_models:
         md += ["", "## Reward models (held-out feedback, the trainer's own evaluation split)", "",
                "| reward model | " + " | ".join(h for _, h in RM_KEYS) + " |", "|---|" + "---|" * len(RM_KEYS)]

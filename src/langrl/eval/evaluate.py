@@ -31,13 +31,28 @@ def _mean(xs) -> float:
     return sum(xs) / len(xs) if xs else float("nan")
 
 
+def mean_and_se(xs: list[float]) -> tuple[float, float]:
+    """(mean, standard error of the mean = sample std / √n); NaN where undefined (no values; one value for the s.e.)."""
+    n = len(xs)
+    mean = sum(xs) / n if n else float("nan")
+    se = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1) / n) if n > 1 else float("nan")
+    return mean, se
+
+
 @torch.no_grad()
-def evaluate_responses(rows: list[dict], responses: list[str], *, task=None, proxy=None) -> dict[str, float]:
-    """Gold (``task.gold``) and proxy (a RewardFunction's first/total column) means plus length and distinct-n."""
-    out: dict[str, float] = {}
+def evaluate_responses(rows: list[dict], responses: list[str], *, task=None, proxy=None,
+                       per_sample: bool = False) -> dict:
+    """Gold (``task.gold``) and proxy (a RewardFunction's first/total column) means plus length and distinct-n.
+
+    ``per_sample``: also ``gold_per_sample`` (the gold score of each response, in order, so two methods evaluated on
+    the same rows can be compared pairwise) and ``gold_se`` (the standard error of their mean).
+    """
+    out: dict = {}
     if task is not None:
         for name, vals in task.gold(rows, responses).items():
             out[f"gold/{name}"] = _mean(vals)
+            if per_sample and name == "gold":
+                out["gold_per_sample"], out["gold_se"] = list(vals), mean_and_se(list(vals))[1]
     if proxy is not None:
         cols = {k: [r.get(k) for r in rows] for k in rows[0] if k not in ("prompt",)} if rows else {}
         res = proxy([r["prompt"] for r in rows], responses, **cols)
@@ -52,8 +67,10 @@ def evaluate_responses(rows: list[dict], responses: list[str], *, task=None, pro
 
 @torch.no_grad()
 def evaluate_policy(model, tokenizer, rows: list[dict], *, task=None, proxy=None, ref_model=None, n: int = 1,
-                    max_new_tokens: int = 48, seed: int = 0, batch_size: int = 64) -> tuple[dict, list[str]]:
-    """Sample ``n`` responses per row at temperature 1 and score them. Returns (metrics, responses)."""
+                    max_new_tokens: int = 48, seed: int = 0, batch_size: int = 64,
+                    per_sample: bool = False) -> tuple[dict, list[str]]:
+    """Sample ``n`` responses per row at temperature 1 and score them (``per_sample``: see
+    :func:`evaluate_responses`). Returns (metrics, responses)."""
     from langrl.rollout import response_logprobs, sample
 
     responses, kls, lengths, rows_n = [], [], [], []
@@ -68,7 +85,7 @@ def evaluate_policy(model, tokenizer, rows: list[dict], *, task=None, proxy=None
             ref = response_logprobs(ref_model, ro.prompt_ids, ro.prompt_mask, ro.response_ids,
                                     ro.response_mask).logprobs
             kls += ((ro.logprobs - ref) * ro.response_mask).sum(-1).tolist()
-    metrics = evaluate_responses(rows_n, responses, task=task, proxy=proxy)
+    metrics = evaluate_responses(rows_n, responses, task=task, proxy=proxy, per_sample=per_sample)
     metrics["length_tokens"] = _mean(lengths)
     if ref_model is not None:
         metrics["kl"] = _mean(kls)

@@ -24,7 +24,8 @@ class TaskGoldReward:
 
     def __call__(self, prompts: list[str], responses: list[str], **columns: Any) -> RewardOutput:
         column(columns, "meta", self.name, len(responses))  # a clear error when the prompts are not a task's
-        rows = [{"prompt": p, **{k: list(v)[i] for k, v in columns.items() if v is not None}}
+        cols = {k: list(v) for k, v in columns.items() if v is not None}
+        rows = [{"prompt": p, **{k: v[i] for k, v in cols.items()}}
                 for i, p in enumerate(prompts)]  # the task's rows back: prompt plus every column (meta, answer ...)
         out = self.task.gold(rows, responses)
         if self.score not in out:

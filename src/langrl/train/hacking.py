@@ -47,6 +47,8 @@ class HackingWatch:
     drifted: bool = False
 
     def update(self, step: int, metrics: dict) -> list[str]:
+        """Feed one logged step; writes ``length_drift`` (when it has ``response_length``) and ``eval/hacking`` (when
+        it has a held-out evaluation) into ``metrics``; returns the warnings that start here."""
         out = []
         if "response_length" in metrics:
             self.lengths.append(float(metrics["response_length"]))
@@ -95,11 +97,18 @@ class WarningLog:
                 print(f"langrl rl: warning: {w}", file=sys.stderr, flush=True)
 
     def all(self) -> list[str]:
-        import json
+        return read_warnings(self.path)
 
-        if not self.path.is_file():
-            return []
-        return [json.loads(line)["warning"] for line in self.path.read_text(encoding="utf-8").splitlines() if line]
+
+def read_warnings(path) -> list[str]:
+    """The warnings of a run's ``warnings.jsonl`` (none when the file does not exist)."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line)["warning"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def replay(watch: HackingWatch, rows: list[dict]) -> None:

@@ -150,10 +150,8 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
         kl_ctl.load_state_dict(state["kl_controller"])
         reward.load_state_dict(state["reward"])
         baseline, start = state["baseline"], state["step"]
-        if rank == 0:
-            truncate_samples(Path(cfg.out) / "samples.jsonl", start)
-    if rank == 0 and not state:  # a fresh run over an old one (--overwrite) starts its sample log empty
-        truncate_samples(Path(cfg.out) / "samples.jsonl", 0)
+    if rank == 0:  # a resumed run rewrites the lines after its step; a fresh one (--overwrite) starts empty
+        truncate_samples(Path(cfg.out) / "samples.jsonl", start)
     logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     watch = HackingWatch("eval/watch" if cfg.watch else "eval/gold", window=cfg.hacking_window,
                          min_drop=cfg.hacking_min_drop)
