@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from langrl.cli import main as cli_main
+from langrl.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = [" the movie was great and i loved it.", " the movie was great.", " i loved it."]
@@ -164,6 +165,16 @@ def test_bad_options_are_refused_at_parse_time(capsys, argv, expected):
 
 
 @pytest.mark.slow  # two torchrun processes: ~20-40 s on 2 shared cores
+def test_label_smoothing_zero_is_refused_only_for_cdpo():
+    """label_smoothing is cDPO's alone: 0 (no flipped labels) is plain DPO, refused for --loss cdpo, fine otherwise."""
+    from langrl.train.offline import DPOConfig
+
+    DPOConfig(loss="dpo", data="d.jsonl", label_smoothing=0.0).validate()  # old code: refused
+    DPOConfig(loss="kto", data="d.jsonl", label_smoothing=0.0).validate()
+    with pytest.raises(InputError, match="label_smoothing"):
+        DPOConfig(loss="cdpo", data="d.jsonl", label_smoothing=0.0).validate()
+
+
 def test_two_process_data_parallel_matches_one_process(toy_model_dir, files, tmp_path):
     common = ["--loss", "kto", "--policy", str(toy_model_dir), "--data", str(files["ratings"]), "--max-steps", "3",
               "--batch-size", "8", "--micro-batch-size", "2", "--eval-fraction", "0.2", "--warmup-steps", "1",

@@ -62,7 +62,7 @@ def best_of_n(sft_dir: str, rows: list[dict], task, proxy, n: int, seed: int, ma
 
 def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict], sft: dict[str, str],
                rm_paths: dict[str, str]) -> dict:
-    from langrl.demo.pipeline import MAX_NEW
+    from langrl.demo.config import MAX_NEW
     from langrl.eval.evaluate import evaluate_policy
     from langrl.models.specs import load_causal_lm
     from langrl.tasks import get_task

@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 
 from langrl.config import from_dict
-from langrl.demo.config import Budget, DemoConfig, budget_for
+from langrl.demo.config import MAX_NEW, Budget, DemoConfig, budget_for
 from langrl.demo.stages import Stages
 from langrl.errors import InputError
 
-MAX_NEW = {"factqa": 48, "reviews": 32, "arithmetic": 40}
 # SFT data. factqa and arithmetic: the task's demonstrations. reviews: the review corpus (continuations of every
 # sentiment, a little keyword-stuffed praise among them), the domain warm start of RL4LMs' IMDB task: a policy
 # fine-tuned on positive-only demonstrations already scores gold ~0.96 and leaves RL nothing to improve.

@@ -56,7 +56,7 @@ def minilm_path() -> Path:
 def _gguf_to_dir(gguf: Path, cache_name: str) -> Path:
     """Convert a GGUF file once into a cached safetensors directory (atomic), and return the directory."""
     from langrl.io import atomic_dir
-    from langrl.models.tiny import langrl_home
+    from langrl.home import langrl_home
 
     st = gguf.stat()
     out = langrl_home() / "models" / f"{cache_name}-{st.st_size}-{int(st.st_mtime)}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -45,11 +44,6 @@ class TinySettings:
     def key(self) -> str:
         blob = json.dumps(asdict(self), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def langrl_home() -> Path:
-    """``$LANGRL_HOME`` or ``~/.cache/langrl``."""
-    return Path(os.environ.get("LANGRL_HOME") or Path.home() / ".cache" / "langrl")
 
 
 def tiny_path(settings: TinySettings) -> Path:

@@ -55,7 +55,7 @@ def run_agent_sft(cfg: AgentSFTConfig, quiet: bool = False) -> dict:
     """Build the walkthrough data, fine-tune ``cfg.policy`` on it, write ``cfg.out``; return the summary."""
     from langrl.io import atomic_write_json, atomic_write_jsonl
     from langrl.models.specs import load_tokenizer, resolve_model_dir
-    from langrl.models.tiny import langrl_home
+    from langrl.home import langrl_home
     from langrl.train.agent import AGENT_FILE, agent_meta
     from langrl.train.checkpoint import check_out_dir
     from langrl.train.sft import SFTConfig, run_sft

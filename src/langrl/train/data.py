@@ -158,3 +158,17 @@ def split_eval(n: int, frac: float, seed: int) -> tuple[list[int], list[int]]:
     perm = torch.randperm(n, generator=g).tolist()
     k = int(n * frac) if n >= 20 else 0
     return perm[k:], perm[:k]
+
+
+def load_prompts(spec: str, num: int = 0, split: str = "eval", seed: int = 0) -> list[dict]:
+    """Prompt rows (dicts with 'prompt' + columns) from ``task:NAME`` or a JSONL file."""
+    if spec.startswith("task:"):
+        from langrl.tasks import get_task
+
+        return get_task(spec[5:]).prompts(split, num or 64, seed)
+    rows = []
+    for line, rec in read_jsonl(spec):
+        if not isinstance(rec.get("prompt"), str):
+            raise InputError("expected a string", path=spec, line=line, field="prompt")
+        rows.append(rec)
+    return rows[:num] if num else rows

@@ -83,8 +83,10 @@ class DPOConfig:
                              f"{self.micro_batch_size}")
         if self.beta <= 0:
             raise InputError("langrl dpo: field 'beta': expected a positive number")
-        if not 0 < self.label_smoothing < 0.5:
-            raise InputError("langrl dpo: field 'label_smoothing': expected a number in (0, 0.5)")
+        low_ok = self.label_smoothing > 0 if self.loss == "cdpo" else self.label_smoothing >= 0  # cDPO at 0 = DPO
+        if not (low_ok and self.label_smoothing < 0.5):
+            raise InputError("langrl dpo: field 'label_smoothing': expected a number in (0, 0.5) (0 is allowed when "
+                             "--loss is not cdpo, which alone uses it)")
         if self.rpo_alpha < 0 or (self.rpo_alpha and self.loss not in ("dpo", "cdpo")):
             raise InputError("langrl dpo: field 'rpo_alpha': a weight >= 0, only for --loss dpo or cdpo")
         if self.reference_free and self.loss not in ("dpo", "cdpo", "ipo"):

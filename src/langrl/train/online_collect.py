@@ -216,7 +216,7 @@ def shape_rewards(score: torch.Tensor, ended: torch.Tensor, kl: torch.Tensor, ma
 
 def load_prompt_rows(spec: str, split: str, num: int, seed: int) -> list[dict]:
     """Prompt rows from ``task:NAME`` (``num`` of its ``split``) or a JSONL file with a ``prompt`` column."""
-    from langrl.commands.sample import load_prompts
+    from langrl.train.data import load_prompts
 
     rows = load_prompts(spec, num if spec.startswith("task:") else 0, split=split, seed=seed)
     if not rows:

@@ -49,17 +49,11 @@ def micro_batch_loss(policy, critic, mb: Rollout, allowed: torch.Tensor | None, 
     sums = {"policy_loss": loss.detach()}
     if critic is not None:
         values = critic(mb.prompt_ids, mb.prompt_mask, mb.response_ids, mb.response_mask, hidden=out.hidden)
-        v_loss, _ = value_loss(values, mb.values, mb.returns, mask, value_clip_eps or None, normalizer)
+        v_loss, v_parts = value_loss(values, mb.values, mb.returns, mask, value_clip_eps or None, normalizer)
         loss = loss + vf_coef * v_loss
         sums["value_loss"] = v_loss.detach()
         if value_clip_eps:
-            # share of tokens where the clipped error is the one used; langrl.losses.value_loss's own value_clipfrac
-            # also counts tokens inside the clip range whose V_old + (V - V_old) differs from V by round-off
-            with torch.no_grad():
-                d = values - mb.values
-                err, err_clip = (values - mb.returns) ** 2, (mb.values + d.clamp(-value_clip_eps, value_clip_eps)
-                                                              - mb.returns) ** 2
-                parts["value_clipfrac"] = masked_mean(((d.abs() > value_clip_eps) & (err_clip > err)).float(), mask)
+            parts["value_clipfrac"] = v_parts["value_clipfrac"]
     if entropy_coef > 0:
         ent = token_mean(out.entropy, mask, normalizer)
         loss = loss - entropy_coef * ent  # entropy bonus

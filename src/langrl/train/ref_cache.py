@@ -63,7 +63,7 @@ def cache_key(model_fp: str, rows_fp: str, dtype: str) -> str:
 
 
 def cache_dir() -> Path:
-    from langrl.models.tiny import langrl_home
+    from langrl.home import langrl_home
 
     return langrl_home() / "ref_logps"
 
