@@ -30,7 +30,7 @@ def letter_frequency(prompts=None, completions=None, **_):
 def langrl_times(model_dir, prompts_file, tmp, algo, a) -> list[float]:
     from langrl.config import from_dict
     from langrl.rewards import from_trl
-    from langrl.train.online import OnlineConfig, run_online
+    from langrl.train.rl.loop import OnlineConfig, run_online
 
     extra = {"kl_in": "loss", "kl_estimator": "k3", "epochs": 1, "minibatch_size": 0} if algo == "grpo" else {
         "epochs": a.epochs, "minibatch_size": a.prompts * a.n // 2}
@@ -53,7 +53,7 @@ def bare_times(model_dir, prompts, a) -> list[float]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from langrl.rollout.sampler import _cache_kwarg, _cache_of
-    from langrl.train.online_collect import chunk_seed
+    from langrl.train.pg.collect import chunk_seed
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from langrl.envs import episode_returns, turn_gae, turn_index, turn_returns, turn_rewards
-from langrl.train.agent_algos import group_episode_advantages, loo_episode_advantages, shaped_rewards
+from langrl.train.agent.advantages import group_episode_advantages, loo_episode_advantages, shaped_rewards
 
 MASK = torch.tensor([[1, 1, 0, 0, 1, 1, 1, 0, 1]], dtype=torch.float)
 REWARDS = torch.tensor([[0, 0, 0, 0, 0, 0, 0.5, 0, 1.0]])
