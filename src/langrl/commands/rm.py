@@ -118,7 +118,7 @@ def category_values(seg: dict, categories: list[str], response: str) -> dict:
 
 
 def _train(argv: list[str]) -> int:
-    from langrl.train.reward_model import RMConfig, run_rm_train
+    from langrl.train.rm.loop import RMConfig, run_rm_train
 
     cfg, flags = parse_config(RMConfig, argv, prog="langrl rm train",
                               summary="Train a reward model on ratings, comparisons (ties, margins), rankings (tiers), "

@@ -33,7 +33,7 @@ def training_curve(run_dir: Path) -> list[dict]:
 
 def training_warnings(run_dir: Path) -> list[str]:
     """The reward-hacking and length-drift warnings the run raised while training (its ``warnings.jsonl``)."""
-    from langrl.train.hacking import read_warnings
+    from langrl.train.rl.hacking import read_warnings
 
     return read_warnings(run_dir / "warnings.jsonl")
 
@@ -66,7 +66,7 @@ def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict]
     from langrl.eval.evaluate import evaluate_policy
     from langrl.models.specs import load_causal_lm
     from langrl.tasks import get_task
-    from langrl.train.algos import ALGORITHMS
+    from langrl.train.pg.algorithms import ALGORITHMS
 
     settings = {"runs": {k: v["path"] for k, v in runs.items()}, "eval_prompts": b.eval_prompts, "seed": cfg.seed,
                 "best_of_n": b.best_of_n, "version": 4}  # 2: per-sample gold, s.e.; 3: warnings; 4: gold_per_sample

@@ -72,7 +72,7 @@ def stage_feedback(stages: Stages, cfg: DemoConfig, b: Budget, policy: str) -> P
 
 
 def stage_reward_models(stages: Stages, cfg: DemoConfig, b: Budget, policy: str, fb: Path) -> dict[str, str]:
-    from langrl.train.reward_model import RMConfig, run_rm_train
+    from langrl.train.rm.loop import RMConfig, run_rm_train
 
     models = {"holistic": ("comparisons.jsonl", "bt"), "listwise": ("rankings.jsonl", "pl"),
               "spans": ("spans.jsonl", "spans"), "completeness": ("completeness.jsonl", "bt")}
@@ -94,8 +94,8 @@ def stage_reward_models(stages: Stages, cfg: DemoConfig, b: Budget, policy: str,
 
 def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: str, policy: str, rewards: list[str],
                  inputs: tuple[str, ...], **overrides) -> str:
-    from langrl.train.online import run_online
-    from langrl.train.online_config import OnlineConfig
+    from langrl.train.rl.loop import run_online
+    from langrl.train.rl.config import OnlineConfig
 
     base = {"algo": "ppo", "policy": policy, "prompts": f"task:{task}", "reward": rewards, "max_steps": b.rl_steps,
             "prompts_per_step": b.prompts_per_step, "max_new_tokens": MAX_NEW[task], "learning_rate": 1e-4,
@@ -112,7 +112,7 @@ def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: st
 
 
 def stage_dpo(stages: Stages, cfg: DemoConfig, b: Budget, name: str, policy: str, data: Path, loss: str) -> str:
-    from langrl.train.offline import DPOConfig, run_dpo
+    from langrl.train.dpo.loop import DPOConfig, run_dpo
 
     settings = {"loss": loss, "policy": policy, "data": str(data), "beta": 0.1, "max_steps": b.dpo_steps,
                 "batch_size": 16, "micro_batch_size": 16, "learning_rate": 1e-4, "eval_fraction": 0.05,
