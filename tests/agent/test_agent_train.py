@@ -14,9 +14,9 @@ def toy_dir(toy_model_dir):
 
 def test_environment_tokens_get_no_gradient_and_no_kl(toy_lm, toy_tokenizer):
     """The trainer's update step, fed garbage on environment positions, computes the same loss and gradients."""
-    from langrl.losses import kl_k3
-    from langrl.train.pg.algorithms import clipped_policy_loss
-    from langrl.train.pg.update import micro_batch_loss
+    from langrl.train.pg.algorithms import TurnPPO
+    from langrl.train.pg.kl import KLPenalty
+    from langrl.train.pg.update import UpdateSettings, micro_batch_loss
 
     ro = rollout_episodes(toy_lm, toy_tokenizer, make_batch("builtin", 2, "medium"), [0, 1], max_turns=3,
                           action_space="admissible", seed=0)
@@ -27,9 +27,9 @@ def test_environment_tokens_get_no_gradient_and_no_kl(toy_lm, toy_tokenizer):
 
     def loss_and_grads(ro):
         toy_lm.zero_grad()
-        loss = micro_batch_loss(toy_lm, None, ro, allowed, policy_loss=clipped_policy_loss, normalizer=10.0,
-                                clip_eps=0.2, value_clip_eps=0.0, vf_coef=0.0, entropy_coef=0.0, kl_estimator=kl_k3,
-                                kl_in_loss=True, kl_coef=0.5, temperature=1.0, top_k=0, top_p=1.0)[0]
+        loss = micro_batch_loss(toy_lm, None, ro, allowed, algo=TurnPPO(clip_eps=0.2), normalizer=10.0,
+                                kl=KLPenalty(0.5, estimator="k3", placement="loss"),
+                                settings=UpdateSettings(epochs=1, micro_batch_size=16, grad_clip=1.0, seed=0))[0]
         loss.backward()
         return loss.detach(), [p.grad.clone() for p in toy_lm.parameters()]
 
@@ -61,7 +61,7 @@ def test_builtin_trains_to_high_success(toy_dir, tmp_path):
     """A random toy model learns two built-in games with PPO: greedy success 1.0; random-admissible play ~0.5."""
     from langrl.models.specs import load_causal_lm
     from langrl.train.agent.loop import run_agent_train
-    from langrl.train.agent.advantages import episode_metrics
+    from langrl.train.agent.eval import episode_metrics
     from langrl.train.agent.eval import play_policy, play_random
 
     cfg = _train_cfg(toy_dir, tmp_path / "run", algo="ppo", games=2, max_steps=8, learning_rate=5e-3)

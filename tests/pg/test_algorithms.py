@@ -5,11 +5,12 @@ import torch
 from langrl.config import from_dict
 from langrl.errors import InputError
 from langrl.losses import grpo_loss, kl_k3, token_mean
-from langrl.train.pg.algorithms import (ALGORITHMS, group_advantages, grpo_policy_loss, loo_advantages,
-                                moving_baseline_advantages, sequence_returns)
+from langrl.train.pg.advantages import group_advantages, loo_advantages, moving_baseline_advantages, sequence_returns
+from langrl.train.pg.algorithms import ALGORITHMS, GRPO
 from langrl.train.pg.collect import chunk_seed, shape_rewards
-from langrl.train.rl.config import OnlineConfig, resolve_config
+from langrl.train.pg.kl import KLPenalty
 from langrl.train.pg.update import stratified_minibatches
+from langrl.train.rl.config import OnlineConfig, resolve_config
 
 
 def test_sequence_return_sums_policy_tokens_only():
@@ -45,8 +46,10 @@ def test_grpo_surrogate_plus_generic_kl_term_equals_grpo_loss():
     torch.manual_seed(0)
     logp, old, ref = torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4)
     adv, mask = torch.randn(3), torch.tensor([[1.0, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]])
-    surrogate, _ = grpo_policy_loss(logp, old, adv, mask, clip_eps=0.2, normalizer=9.0)
-    ours = surrogate + 0.04 * token_mean(kl_k3(logp, ref), mask, 9.0)  # what online_update adds for KL-in-loss
+    surrogate, _ = GRPO(clip_eps=0.2, n=3).policy_loss(logp, old, adv, mask, 9.0)
+    ours = surrogate + 0.04 * token_mean(kl_k3(logp, ref), mask, 9.0)  # the KL penalty's loss term
+    term, _ = KLPenalty(0.04, estimator="k3", placement="loss").loss_term(logp, ref, mask, 9.0)
+    torch.testing.assert_close(surrogate + term, ours)
     theirs, _ = grpo_loss(logp, old, ref, adv, mask, 0.2, 0.04, 9.0)
     torch.testing.assert_close(ours, theirs)
 
@@ -56,7 +59,8 @@ def test_shape_rewards_penalty_clip_and_kl():
     ended = torch.tensor([True, False])
     kl = torch.tensor([[0.1, 0.2, 0.0], [0.4, 0.0, 0.0]])
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
-    rewards, final = shape_rewards(score, ended, kl, mask, beta=0.5, missing_eos_penalty=1.0, reward_clip=1.5)
+    rewards, final = shape_rewards(score, ended, kl, mask, penalty=KLPenalty(0.5, estimator="k1", placement="reward"),
+                                   missing_eos_penalty=1.0, reward_clip=1.5)
     # row 0: ended, 2.0 clipped to 1.5; row 1: no EOS, 0.5 - 1.0 = -0.5
     torch.testing.assert_close(final, torch.tensor([1.5, -0.5]))
     # rewards: -0.5·kl on each policy token, the score on the last one: [-0.05, 1.5 - 0.1, 0], [-0.5 - 0.2, 0, 0]

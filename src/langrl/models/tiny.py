@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from langrl.home import langrl_home  # noqa: F401  (re-exported for old callers)
 from langrl.io import atomic_dir, atomic_write_json
 
 SPECIAL_TOKENS = {"bos": "<|bos|>", "eos": "<|eos|>", "pad": "<|pad|>", "unk": "<|unk|>"}

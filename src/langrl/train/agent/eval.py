@@ -12,9 +12,17 @@ import json
 import random
 from pathlib import Path
 
-from langrl.train.agent.advantages import episode_metrics
 from langrl.train.agent.config import AgentEvalConfig
 
+
+
+def episode_metrics(episodes) -> dict[str, float]:
+    """Success rate, mean normalised score, mean steps and mean return of played episodes."""
+    n = max(1, len(episodes))
+    return {"success_rate": sum(e.won for e in episodes) / n,
+            "score": sum(e.normalized_score for e in episodes) / n,
+            "steps": sum(e.steps for e in episodes) / n,
+            "env_return": sum(e.total_reward for e in episodes) / n}
 
 def play_random(env_name: str, difficulty: str, seeds: list[int], *, episodes: int, max_turns: int,
                 seed: int = 0) -> list:

@@ -3,7 +3,7 @@
 Every iteration: play ``episodes_per_step`` episodes (``group_size`` of each game, for the group baselines) with the
 multi-turn sampler → old, reference log-probs and values (``train/online_collect.annotate``) → per-token rewards (each
 turn's environment reward on its action's last token, − β·KL per action token when the KL is in the reward) →
-turn-level advantages (``train/agent/advantages.py``) → K epochs of updates (``train/online_update.run_epochs``, the
+turn-level advantages (the ``TURN_ALGORITHMS`` of ``train/pg/algorithms.py``) → K epochs of updates (``train/pg/update.run_epochs``, the
 single-turn trainer's step, with the algorithm's loss from ``train/pg/algorithms.py``). Objective (the lecture's):
 max_π E[Σ_k γ^k R(s_k, a_k)] − β KL(π ‖ π_0).
 
@@ -24,8 +24,6 @@ How this departs from single-turn RL and the papers:
 """
 from __future__ import annotations
 
-import copy
-import io
 import json
 import time
 from pathlib import Path
@@ -35,13 +33,16 @@ import yaml
 
 from langrl.config import to_dict
 from langrl.logging import MetricsLogger, progress_bar
-from langrl.losses import FixedKLController
-from langrl.train.agent.advantages import MULTI_TURN_ADVANTAGES, episode_metrics, shaped_rewards
 from langrl.train.agent.config import AgentTrainConfig, resolve_train_config
-from langrl.train.checkpoint import check_out_dir, load_state, restore_state, save_checkpoint
+from langrl.train.agent.eval import episode_metrics
+from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import global_batch_indices
+from langrl.train.pg import setup
+from langrl.train.pg.algorithms import TURN_ALGORITHMS, get_algorithm
+from langrl.train.pg.kl import KLPenalty
+from langrl.train.pg.update import UpdateSettings
 
-VALUE_FILE = "langrl_value.pt"
+VALUE_FILE = setup.VALUE_FILE
 AGENT_FILE = "langrl_agent.json"
 
 
@@ -58,56 +59,26 @@ def agent_meta(cfg, kind: str) -> dict:
             "action_space": cfg.action_space, "max_turns": cfg.max_turns}
 
 
-def _to_bytes(state_dict) -> bytes:
-    buf = io.BytesIO()
-    torch.save(state_dict, buf)
-    return buf.getvalue()
-
-
-def _load(cfg: AgentTrainConfig, uses_value: bool, state, quiet: bool):
-    from langrl.models.specs import load_causal_lm
-    from langrl.models.value import SharedValueHead
-
-    policy, tok = load_causal_lm(cfg.policy, quiet=quiet)
-    ref = copy.deepcopy(policy).eval().requires_grad_(False)  # π_0: the frozen initial policy
-    if state:
-        from transformers import AutoModelForCausalLM
-
-        policy = AutoModelForCausalLM.from_pretrained(cfg.resume, dtype=torch.float32)
-    policy.eval()  # no dropout: the first epoch's ratio is exactly 1
-    critic = SharedValueHead(policy) if uses_value else None
-    if state and critic is not None:
-        critic.load_state_dict(torch.load(Path(cfg.resume) / VALUE_FILE, weights_only=True))
-    return policy, tok, ref, critic
-
-
 def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
     """Train; write the checkpoint to ``cfg.out``; return the summary metrics."""
     from langrl.envs import EnvBatch, allowed_tensor, make_env, rollout_episodes
     from langrl.rollout.nlpo import pack_mask
-    from langrl.train.pg.algorithms import get_algorithm
-    from langrl.train.pg.collect import KL_ESTIMATORS, annotate, chunk_seed
+    from langrl.train.pg.collect import annotate, chunk_seed
     from langrl.train.pg.stats import global_explained_variance, global_whiten
     from langrl.train.pg.update import run_epochs
-    from langrl.train.optim import warmup_cosine
 
     cfg = resolve_train_config(cfg)
-    algo = get_algorithm(cfg.algo)
+    algo = get_algorithm(cfg.algo, TURN_ALGORITHMS).from_config(cfg, prog="agent train")
+    kl = KLPenalty.from_config(cfg)  # β: fixed; in the reward or the loss
+    settings = UpdateSettings.from_config(cfg)
     check_out_dir(cfg.out, cfg.resume, cfg.overwrite)
     torch.manual_seed(cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
-    policy, tok, ref, critic = _load(cfg, algo.uses_value, state, quiet)
-    groups = [{"params": [p for p in policy.parameters() if p.requires_grad], "lr": cfg.learning_rate}]
-    if critic is not None:
-        groups.append({"params": list(critic.parameters()), "lr": cfg.learning_rate})
-    params = [p for g in groups for p in g["params"]]
-    optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.95), weight_decay=0.0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(0, cfg.max_steps * cfg.epochs, 1.0))
-    kl_ctl = FixedKLController(cfg.kl_coef)
-    kl_fn = KL_ESTIMATORS[cfg.kl_estimator]
-    advantages = MULTI_TURN_ADVANTAGES[cfg.algo]
-    start = restore_state(state, optimizer=optimizer, scheduler=scheduler, kl_controller=kl_ctl)
-    baseline = state["baseline"] if state else None
+    policy, tok, ref, critic, _ = setup.load_models(cfg.policy, resume=cfg.resume, state=state, quiet=quiet,
+                                                    value_model="shared" if algo.uses_value else None)
+    optimizer, scheduler, params = setup.make_optimizer_and_schedule(policy, critic, learning_rate=cfg.learning_rate,
+                                                                     total_updates=cfg.max_steps * cfg.epochs)
+    start = setup.restore(state, optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo)
     if cfg.env == "textworld":
         from langrl.envs.games import game_set, parse_difficulty
 
@@ -116,18 +87,11 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
     logger = MetricsLogger(cfg.out, resume_step=start if state else None)
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     vocab = policy.get_output_embeddings().weight.shape[0]
-    loss_kw = dict(policy_loss=algo.policy_loss, clip_eps=cfg.clip_eps, value_clip_eps=cfg.value_clip_eps,
-                   vf_coef=cfg.vf_coef, entropy_coef=cfg.entropy_coef, temperature=cfg.temperature, top_k=0,
-                   top_p=1.0, kl_estimator=kl_fn, kl_in_loss=cfg.kl_in == "loss")
 
     def checkpoint(step: int, extra: dict | None = None) -> None:
         files = {AGENT_FILE: json.dumps(agent_meta(cfg, "train"), indent=2), **(extra or {})}
-        if critic is not None:
-            files[VALUE_FILE] = _to_bytes(critic.state_dict())
-        save_checkpoint(cfg.out, model=policy, tokenizer=tok, config_yaml=config_yaml, metrics_logger=logger,
-                        extra_files=files,
-                        state={"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                               "kl_controller": kl_ctl.state_dict(), "baseline": baseline, "algo": cfg.algo})
+        setup.save(cfg.out, step, policy=policy, tokenizer=tok, config_yaml=config_yaml, logger=logger,
+                   optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo, critic=critic, extra_files=files)
 
     end = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
     n_groups = cfg.episodes_per_step // cfg.group_size
@@ -146,7 +110,7 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
             # admissible actions with the KL in the reward: the policy IS the masked, renormalised distribution, so
             # it is compared with the reference masked the same way (the unmasked estimate is biased on these
             # samples, even negative)
-            masked_kl = allowed is not None and cfg.kl_in == "reward"
+            masked_kl = allowed is not None and kl.in_reward
             full_lp, entropy = annotate(policy, ro, ref_model=ref, critic=critic, allowed=allowed,
                                         micro_batch_size=cfg.micro_batch_size, temperature=cfg.temperature, top_k=0,
                                         top_p=1.0, vocab_size=vocab, mask_reference=masked_kl)
@@ -154,27 +118,22 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
             policy_lp, ref_lp = (ro.old_logprobs if masked_kl else full_lp), ro.ref_logprobs
             # environment tokens (response_mask 0) are masked out of the KL here, and out of every loss term in
             # run_epochs (token_mean over response_mask): observations get no gradient and no KL penalty
-            kl = kl_fn(policy_lp, ref_lp) * m
-            beta = kl_ctl.value
-            rewards = shaped_rewards(ro.dense_rewards, kl, m, beta if cfg.kl_in == "reward" else 0.0)
-            res = advantages(rewards, m, ro.values, episode=ro.columns["episode"], gamma=cfg.gamma, lam=cfg.lam,
-                             n=cfg.group_size, scale_std=cfg.grpo_scale_std, baseline=baseline,
-                             decay=cfg.baseline_decay)
+            kl_tok = kl.per_token(policy_lp, ref_lp, m)
+            beta = kl.beta
+            rewards = kl.shape_turns(ro.dense_rewards, kl_tok, m)
+            res = algo.advantages(rewards, m, ro.values, ro.columns["episode"])
             adv = res.advantages
             if cfg.whiten_advantages:
                 adv = global_whiten(adv, m if adv.dim() == 2 else torch.ones_like(adv))
             ro.rewards, ro.advantages, ro.returns = rewards, adv, res.returns
             ev = global_explained_variance(ro.values, res.returns, m) if res.returns is not None else float("nan")
             t2 = time.time()
-            upd, _ = run_epochs(policy, critic, ro, allowed, optimizer=optimizer, scheduler=scheduler,
-                                params=params, my_chunks=[0], chunk_rows=ro.batch_size, n_minibatches=1,
-                                epochs=cfg.epochs, micro_batch_size=cfg.micro_batch_size, grad_clip=cfg.grad_clip,
-                                seed=cfg.seed, step=step, vocab_size=vocab, kl_coef=beta, **loss_kw)
-            if res.baseline is not None:
-                baseline = res.baseline
+            upd, _ = run_epochs(policy, critic, ro, allowed, algo=algo, kl=kl, settings=settings, optimizer=optimizer,
+                                scheduler=scheduler, params=params, my_chunks=[0], chunk_rows=ro.batch_size,
+                                n_minibatches=1, step=step, vocab_size=vocab)
             t3 = time.time()
             played = episode_metrics(batch.episodes)
-            metrics = {**played, "kl": float(kl.sum() / len(batch.episodes)), "beta": beta,
+            metrics = {**played, "kl": float(kl_tok.sum() / len(batch.episodes)), "beta": beta,
                        "entropy": float((entropy * m).sum() / m.sum().clamp_min(1)),
                        "action_tokens": float(m.sum() / len(batch.episodes)), "rows": ro.batch_size,
                        "explained_variance": ev, **upd, "time/rollout": t1 - t0, "time/annotate": t2 - t1,

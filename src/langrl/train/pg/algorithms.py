@@ -1,121 +1,212 @@
-"""The online algorithms as data: each names the pure functions it plugs into the one loop in ``train/rl/loop.py``.
+"""The policy-gradient algorithms as objects: built once from the config, then called with tensors only.
 
-An :class:`Algorithm` is (advantage estimator, policy loss, needs a value function?, needs NLPO's masking policy?,
-defaults for the config fields left unset). The loop never branches on the algorithm's name; a new algorithm is a new
-entry here.
+An algorithm is a small dataclass of exactly the settings it uses (PPO: ``clip_eps``, ``gamma``, ``lam``; GRPO:
+``clip_eps``, ``n``, ``grpo_scale_std``; ...), plus class-level facts the loops read: does it need a value function,
+NLPO's masking policy, at least two samples per prompt, and its defaults for the config fields left unset (resolved
+once after parsing and saved with the run). :meth:`Algorithm.from_config` reads those settings from a resolved
+config and refuses, at start-up, an algorithm-specific setting it would ignore (``--lam 0.5 --algo grpo``); the
+constructor refuses any keyword it does not know. The loops never branch on the algorithm's name.
 
-Advantage estimators take the shaped per-token rewards (task score on the last token + dense segment rewards − β·KL
-when the KL is in the reward) and return advantages (b, t) or (b,) plus, for PPO, value targets:
+``ALGORITHMS`` (``langrl rl``: rows are whole responses) and ``TURN_ALGORITHMS`` (``langrl agent train``: rows are
+turns of episodes, γ discounts turns) share the policy losses; only the advantage estimator changes
+(:mod:`langrl.train.pg.advantages`). The KL term belongs to neither: :class:`langrl.train.pg.kl.KLPenalty`.
 
-- ``gae_advantages`` (PPO, NLPO): GAE(γ, λ) over tokens with the value function's V(s_t).
-- ``group_advantages`` (GRPO): R_i = Σ_t r_it, then (R_i − mean_group) / std_group.
-- ``loo_advantages`` (RLOO): R_i − mean_{j≠i} R_j within the prompt's group.
-- ``moving_baseline_advantages`` (REINFORCE): R_i − b, b an exponential moving average of past batch means.
-
-Shapes: b batch (prompts × samples, each prompt's samples contiguous), t response length.
+- PPO / NLPO: GAE(γ, λ) with the value function; PPO's clipped surrogate (Schulman et al. 2017, eq. 7).
+- GRPO: group-normalised returns; the same clipped surrogate (its KL term, GRPO eq. 3, is the KL penalty in the loss:
+  ``tests/pg/test_algorithms.py`` pins surrogate + penalty = ``langrl.losses.grpo_loss``).
+- RLOO: leave-one-out baseline; REINFORCE: moving-average baseline (state saved with the checkpoint); both −A·log π.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import ClassVar
 
-import torch
 
-from langrl.losses import (ema_baseline_update, gae, group_normalized_advantages, grpo_loss,
-                           leave_one_out_advantages, ppo_policy_loss, reinforce_loss)
+from langrl.errors import InputError
+from langrl.losses import ppo_policy_loss, reinforce_loss
+from langrl.train.pg import advantages as est
+from langrl.train.pg.advantages import AdvantageResult
+from langrl.train.pg.stats import global_means
+
+CONFIG_NAMES = {"n": ("samples_per_prompt", "group_size")}
+"""Settings read from a config field of another name (the first the config has)."""
+ALGORITHM_SETTINGS = ("clip_eps", "gamma", "lam", "grpo_scale_std", "baseline_decay")
+"""Config fields that belong to some algorithms only: setting one the chosen algorithm ignores is an error."""
 
 
 @dataclass
-class AdvantageResult:
-    advantages: torch.Tensor
-    """(b, t) per-token or (b,) per-sequence advantages."""
-    returns: torch.Tensor | None = None
-    """(b, t) value targets (estimators that use a value function), else None."""
-    baseline: float | None = None
-    """The updated moving baseline (REINFORCE), else None."""
-
-
-def gae_advantages(rewards: torch.Tensor, mask: torch.Tensor, values: torch.Tensor | None, *, gamma: float,
-                   lam: float, **_) -> AdvantageResult:
-    """GAE over the response tokens (Schulman et al. 2016); ``values`` (b, t) are V(s_t) of the value function."""
-    if values is None:
-        raise ValueError("gae_advantages needs the value function's values")
-    adv, returns = gae(rewards, values, mask, gamma, lam)
-    return AdvantageResult(adv, returns)
-
-
-def sequence_returns(rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(b,) undiscounted sequence return Σ_t r_t over policy tokens (the score + dense rewards − β·ΣKL)."""
-    return (rewards * mask).sum(dim=1)
-
-
-def group_advantages(rewards: torch.Tensor, mask: torch.Tensor, values=None, *, n: int, scale_std: bool = True,
-                     **_) -> AdvantageResult:
-    """GRPO outcome supervision: group-normalised sequence returns (Shao et al. 2024, sec. 4.1.2)."""
-    return AdvantageResult(group_normalized_advantages(sequence_returns(rewards, mask), n, scale=scale_std))
-
-
-def loo_advantages(rewards: torch.Tensor, mask: torch.Tensor, values=None, *, n: int, **_) -> AdvantageResult:
-    """RLOO: leave-one-out baseline within each prompt's n samples (Ahmadian et al. 2024, eq. 6)."""
-    return AdvantageResult(leave_one_out_advantages(sequence_returns(rewards, mask), n))
-
-
-def moving_baseline_advantages(rewards: torch.Tensor, mask: torch.Tensor, values=None, *, baseline: float | None,
-                               decay: float, return_mean: float, **_) -> AdvantageResult:
-    """REINFORCE with a moving baseline: A_i = R_i − b, then b ← decay·b + (1 − decay)·mean(R).
-
-    ``return_mean`` is the mean return of the whole (global) batch; the first batch uses it as its own baseline.
-    """
-    seq = sequence_returns(rewards, mask)
-    b = return_mean if baseline is None else baseline
-    return AdvantageResult(seq - b, baseline=float(ema_baseline_update(baseline, float(return_mean), decay)))
-
-
-def clipped_policy_loss(logprobs, old_logprobs, advantages, mask, *, clip_eps: float, normalizer: float):
-    """PPO's clipped surrogate (Schulman et al. 2017, eq. 7)."""
-    return ppo_policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps, normalizer)
-
-
-def grpo_policy_loss(logprobs, old_logprobs, advantages, mask, *, clip_eps: float, normalizer: float):
-    """GRPO's clipped surrogate; its KL term is added by the loop like every other algorithm's (k3 by default)."""
-    return grpo_loss(logprobs, old_logprobs, None, advantages, mask, clip_eps, 0.0, normalizer)
-
-
-def reinforce_policy_loss(logprobs, old_logprobs, advantages, mask, *, clip_eps: float, normalizer: float):
-    """−A·log π (no ratio, no clipping): on-policy REINFORCE / RLOO."""
-    return reinforce_loss(logprobs, advantages, mask, normalizer)
-
-
-@dataclass(frozen=True)
 class Algorithm:
-    name: str
-    advantages: Callable[..., AdvantageResult]
-    policy_loss: Callable[..., tuple[torch.Tensor, dict]]
-    uses_value: bool = False
-    uses_mask: bool = False
-    group_based: bool = False
+    name: ClassVar[str]
+    uses_value: ClassVar[bool] = False
+    uses_mask: ClassVar[bool] = False
+    group_based: ClassVar[bool] = False
     """Needs at least 2 samples per prompt."""
-    defaults: dict = field(default_factory=dict)
-    """Values for the config fields left unset (None), resolved once after parsing and saved with the run."""
+    defaults: ClassVar[dict] = {}
+    """Values for the config fields left unset (None)."""
+
+    @classmethod
+    def settings(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls) if f.init)
+
+    @classmethod
+    def from_config(cls, cfg, prog: str = "rl") -> "Algorithm":
+        """The algorithm with its settings read from the resolved ``cfg``; an algorithm-specific field set to a value
+        other than its default that this algorithm does not use is an InputError naming it."""
+        names = cls.settings()
+        defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+        for f in ALGORITHM_SETTINGS:
+            if f not in names and hasattr(cfg, f) and getattr(cfg, f) != defaults.get(f):
+                raise InputError(f"{prog}: field '{f}' is not used by --algo {cls.name} (it uses "
+                                 f"{', '.join(n for n in names if n != 'n') or 'none of them'}); "
+                                 f"got {getattr(cfg, f)!r}")
+        kw = {}
+        for n in names:
+            src = next(c for c in CONFIG_NAMES.get(n, (n,)) if hasattr(cfg, c))
+            kw[n] = getattr(cfg, src)
+        return cls(**kw)
+
+    def policy_loss(self, logprobs, old_logprobs, advantages, mask, normalizer):
+        """(loss, parts): token-level, summed over ``mask`` and divided by ``normalizer``. Shapes: (b, t); advantages
+        (b, t) or (b,)."""
+        raise NotImplementedError
+
+    def advantages(self, rewards, mask, values) -> AdvantageResult:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+@dataclass
+class _Clipped(Algorithm):
+    clip_eps: float = 0.2
+
+    def policy_loss(self, logprobs, old_logprobs, advantages, mask, normalizer):
+        return ppo_policy_loss(logprobs, old_logprobs, advantages, mask, self.clip_eps, normalizer)
+
+
+@dataclass
+class _Reinforce(Algorithm):
+    def policy_loss(self, logprobs, old_logprobs, advantages, mask, normalizer):
+        """−A·log π (no ratio, no clipping): on-policy REINFORCE / RLOO."""
+        return reinforce_loss(logprobs, advantages, mask, normalizer)
 
 
 _TOKEN_KL = {"kl_in": "reward"}  # the estimator follows the placement: k1 in the reward, k3 in the loss
-ALGORITHMS: dict[str, Algorithm] = {
-    "ppo": Algorithm("ppo", gae_advantages, clipped_policy_loss, uses_value=True,
-                     defaults={**_TOKEN_KL, "samples_per_prompt": 1, "epochs": 4, "whiten_advantages": True}),
-    "nlpo": Algorithm("nlpo", gae_advantages, clipped_policy_loss, uses_value=True, uses_mask=True,
-                      defaults={**_TOKEN_KL, "samples_per_prompt": 1, "epochs": 4, "whiten_advantages": True}),
-    "grpo": Algorithm("grpo", group_advantages, grpo_policy_loss, group_based=True,
-                      defaults={"kl_in": "loss", "samples_per_prompt": 4, "epochs": 1,
-                                "whiten_advantages": False}),
-    "rloo": Algorithm("rloo", loo_advantages, reinforce_policy_loss, group_based=True,
-                      defaults={**_TOKEN_KL, "samples_per_prompt": 4, "epochs": 1, "whiten_advantages": False}),
-    "reinforce": Algorithm("reinforce", moving_baseline_advantages, reinforce_policy_loss,
-                           defaults={**_TOKEN_KL, "samples_per_prompt": 1, "epochs": 1, "whiten_advantages": False}),
-}
 
 
-def get_algorithm(name: str) -> Algorithm:
-    if name not in ALGORITHMS:
-        raise KeyError(f"unknown algorithm {name!r}; algorithms: {', '.join(ALGORITHMS)}")
-    return ALGORITHMS[name]
+@dataclass
+class PPO(_Clipped):
+    name: ClassVar[str] = "ppo"
+    uses_value: ClassVar[bool] = True
+    defaults: ClassVar[dict] = {**_TOKEN_KL, "samples_per_prompt": 1, "epochs": 4, "whiten_advantages": True}
+    gamma: float = 1.0
+    lam: float = 0.95
+
+    def advantages(self, rewards, mask, values) -> AdvantageResult:
+        return est.gae_advantages(rewards, mask, values, gamma=self.gamma, lam=self.lam)
+
+
+@dataclass
+class NLPO(PPO):
+    name: ClassVar[str] = "nlpo"
+    uses_mask: ClassVar[bool] = True
+
+
+@dataclass
+class GRPO(_Clipped):
+    name: ClassVar[str] = "grpo"
+    group_based: ClassVar[bool] = True
+    defaults: ClassVar[dict] = {"kl_in": "loss", "samples_per_prompt": 4, "epochs": 1, "whiten_advantages": False}
+    n: int = 4
+    grpo_scale_std: bool = True
+
+    def advantages(self, rewards, mask, values) -> AdvantageResult:
+        return est.group_advantages(rewards, mask, n=self.n, scale_std=self.grpo_scale_std)
+
+
+@dataclass
+class RLOO(_Reinforce):
+    name: ClassVar[str] = "rloo"
+    group_based: ClassVar[bool] = True
+    defaults: ClassVar[dict] = {**_TOKEN_KL, "samples_per_prompt": 4, "epochs": 1, "whiten_advantages": False}
+    n: int = 4
+
+    def advantages(self, rewards, mask, values) -> AdvantageResult:
+        return est.loo_advantages(rewards, mask, n=self.n)
+
+
+@dataclass
+class REINFORCE(_Reinforce):
+    name: ClassVar[str] = "reinforce"
+    defaults: ClassVar[dict] = {**_TOKEN_KL, "samples_per_prompt": 1, "epochs": 1, "whiten_advantages": False}
+    baseline_decay: float = 0.9
+    baseline: float | None = field(default=None, init=False)
+    """The moving baseline (None before the first batch); saved with the checkpoint."""
+
+    def advantages(self, rewards, mask, values) -> AdvantageResult:
+        seq = est.sequence_returns(rewards, mask)
+        mean = global_means({"return": (seq.sum(), len(seq))})["return"]  # the whole (global) batch's mean return
+        res = est.moving_baseline_advantages(rewards, mask, baseline=self.baseline, decay=self.baseline_decay,
+                                             return_mean=mean)
+        self.baseline = res.baseline
+        return res
+
+    def state_dict(self) -> dict:
+        return {"baseline": self.baseline}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.baseline = state["baseline"]
+
+
+# ---- multi-turn variants (``langrl agent train``): advantages(rewards, mask, values, episode)
+@dataclass
+class TurnPPO(PPO):
+    def advantages(self, rewards, mask, values, episode) -> AdvantageResult:
+        return est.turn_gae_advantages(rewards, mask, values, episode=episode, gamma=self.gamma, lam=self.lam)
+
+
+@dataclass
+class TurnGRPO(GRPO):
+    gamma: float = 0.95
+
+    def advantages(self, rewards, mask, values, episode) -> AdvantageResult:
+        return est.group_episode_advantages(rewards, mask, episode=episode, gamma=self.gamma, n=self.n,
+                                            scale_std=self.grpo_scale_std)
+
+
+@dataclass
+class TurnRLOO(RLOO):
+    gamma: float = 0.95
+
+    def advantages(self, rewards, mask, values, episode) -> AdvantageResult:
+        return est.loo_episode_advantages(rewards, mask, episode=episode, gamma=self.gamma, n=self.n)
+
+
+@dataclass
+class TurnREINFORCE(REINFORCE):
+    gamma: float = 0.95
+
+    def advantages(self, rewards, mask, values, episode) -> AdvantageResult:
+        res = est.reinforce_turn_advantages(rewards, mask, episode=episode, gamma=self.gamma, baseline=self.baseline,
+                                            decay=self.baseline_decay)
+        self.baseline = res.baseline
+        return res
+
+
+ALGORITHMS: dict[str, type[Algorithm]] = {a.name: a for a in (PPO, NLPO, GRPO, RLOO, REINFORCE)}
+TURN_ALGORITHMS: dict[str, type[Algorithm]] = {a.name: a for a in (TurnPPO, TurnGRPO, TurnRLOO, TurnREINFORCE)}
+
+
+def get_algorithm(name: str, table: dict[str, type[Algorithm]] = ALGORITHMS) -> type[Algorithm]:
+    if name not in table:
+        raise KeyError(f"unknown algorithm {name!r}; algorithms: {', '.join(table)}")
+    return table[name]
+
+
+__all__ = ["ALGORITHMS", "TURN_ALGORITHMS", "Algorithm", "AdvantageResult", "GRPO", "NLPO", "PPO", "REINFORCE",
+           "RLOO", "get_algorithm"]

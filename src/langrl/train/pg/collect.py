@@ -7,7 +7,7 @@
 - :func:`annotate` recomputes, without gradient, the old policy's log-probs (for the ratio), the reference's (for the
   KL) and the values, all at the sampling temperature (``Rollout.logprobs`` are taken at it too).
 - :func:`shape_rewards` turns the score into per-token rewards: missing-EOS penalty, clipping, then
-  ``kl_penalized_rewards`` (score on the last token + dense rewards − β·KL per token).
+  the KL penalty's shaping (score on the last token + dense rewards − β·KL per token, :mod:`langrl.train.pg.kl`).
 
 Shapes: b batch (prompts × samples), p prompt length, t response length, v vocabulary.
 """
@@ -18,11 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from langrl.errors import InputError
-from langrl.losses import kl_k1, kl_k2, kl_k3, kl_penalized_rewards
 from langrl.rollout import Rollout, response_logprobs, sample, sampling_logprobs
-
-KL_ESTIMATORS = {"k1": kl_k1, "k2": kl_k2, "k3": kl_k3}
-
 
 def chunk_seed(seed: int, step: int, chunk: int) -> int:
     """The sampling seed of call ``chunk`` at iteration ``step`` (independent of how calls are spread over ranks)."""
@@ -199,19 +195,19 @@ def annotate(policy, ro: Rollout, *, ref_model, critic, allowed: torch.Tensor | 
     return torch.cat(full), torch.cat(ent)
 
 
-def shape_rewards(score: torch.Tensor, ended: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, *, beta: float,
+def shape_rewards(score: torch.Tensor, ended: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, *, penalty,
                   dense: torch.Tensor | None = None, missing_eos_penalty: float = 0.0,
                   reward_clip: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token rewards (b, t) and the final sequence score (b,).
 
-    score' = clip(score − penalty · 1[no EOS], −c, c); rewards = score' on the last policy token + dense − β·kl.
-    Pass ``beta=0`` when the KL goes into the loss instead. Shapes: score, ended (b,); kl, mask, dense (b, t).
+    score' = clip(score − eos_penalty · 1[no EOS], −c, c); rewards = ``penalty.shape``: score' on the last policy
+    token + dense − β·kl (β only when the KL is in the reward). ``penalty``: the
+    :class:`~langrl.train.pg.kl.KLPenalty`. Shapes: score, ended (b,); kl, mask, dense (b, t).
     """
     s = score - missing_eos_penalty * (~ended.bool()).to(score.dtype)  # TRL's missing_eos_penalty
     if reward_clip > 0:
         s = s.clamp(-reward_clip, reward_clip)
-    rewards, _ = kl_penalized_rewards(s, kl, mask, beta, dense)
-    return rewards, s
+    return penalty.shape(s, kl, mask, dense), s
 
 
 def load_prompt_rows(spec: str, split: str, num: int, seed: int) -> list[dict]:

@@ -5,6 +5,8 @@ micro-batches and data-parallel ranks add up to exactly the one-big-batch gradie
 
     L = L_policy(ratio or log π, A)  +  vf_coef · L_value  −  entropy_coef · H  +  β · KL_est(π_θ, π_ref)   [KL in loss]
 
+(the policy loss is the algorithm object's, the last term :meth:`langrl.train.pg.kl.KLPenalty.loss_term`).
+
 Minibatches are stratified by sampling call: each epoch permutes the rows of every call (seeded by seed, step, epoch,
 call) and minibatch k takes the k-th slice of each. The composition of a minibatch therefore does not depend on how
 calls are spread over ranks, and every rank holds the same number of its rows.
@@ -12,6 +14,9 @@ calls are spread over ranks, and every rank holds the same number of its rows.
 Shapes: b batch, t response length, v vocabulary.
 """
 from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
 
 import torch
 
@@ -23,48 +28,69 @@ from langrl.train.pg.collect import policy_forward
 from langrl.train.pg.stats import global_sum
 
 
-def micro_batch_loss(policy, critic, mb: Rollout, allowed: torch.Tensor | None, *, policy_loss, normalizer: float,
-                     clip_eps: float, value_clip_eps: float, vf_coef: float, entropy_coef: float, kl_estimator,
-                     kl_in_loss: bool, kl_coef: float, temperature: float, top_k: int,
-                     top_p: float) -> tuple[torch.Tensor, dict, dict, dict]:
+@dataclass(frozen=True)
+class UpdateSettings:
+    """How one collected batch is optimised, read once from the config (the algorithm and the KL penalty hold the
+    rest). ``top_k``/``top_p``: the sampling truncation the ratio uses too (``langrl agent train`` has none)."""
+    epochs: int
+    micro_batch_size: int
+    grad_clip: float
+    seed: int
+    value_clip_eps: float = 0.0
+    vf_coef: float = 0.0
+    entropy_coef: float = 0.0
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+    @classmethod
+    def from_config(cls, cfg) -> "UpdateSettings":
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)
+                      if hasattr(cfg, f.name) or f.default is dataclasses.MISSING})
+
+
+def micro_batch_loss(policy, critic, mb: Rollout, allowed: torch.Tensor | None, *, algo, kl, settings: UpdateSettings,
+                     normalizer: float) -> tuple[torch.Tensor, dict, dict, dict]:
     """(loss, sums, means, per_token) of one micro-batch. ``sums`` are already divided by ``normalizer`` (they add up
     over micro-batches); ``means`` are means over this micro-batch's tokens (weight them by its token share).
 
+    ``algo``: an :class:`~langrl.train.pg.algorithms.Algorithm` (its policy loss); ``kl``: the
+    :class:`~langrl.train.pg.kl.KLPenalty` (its loss term when the KL is in the loss).
+
     Without ``mb.old_logprobs`` (one optimizer step per batch: this pass runs at θ_old) the ratio's denominator is
-    this pass's own log-probs, detached, and ``per_token`` returns the (b, t) KL (``kl_estimator``) and entropy the
+    this pass's own log-probs, detached, and ``per_token`` returns the (b, t) KL (``kl.per_token``) and entropy the
     collection pass would otherwise have measured; else it is empty.
 
     ``allowed`` (b, t, v) bool: NLPO's recorded support (the ratio's distribution is masked and renormalised; the KL
-    uses the unmasked log-probs). ``kl_estimator``: kl_k1/kl_k2/kl_k3 from langrl.losses; with ``kl_in_loss`` the
-    loss gets + kl_coef · its token mean.
+    uses the unmasked log-probs).
     """
+    s = settings
     mask = mb.response_mask
     want_hidden = critic is not None and critic.needs_policy_hidden
     on_policy = mb.old_logprobs is None
-    out = policy_forward(policy, mb, temperature=temperature, top_k=top_k, top_p=top_p, allowed=allowed,
-                         with_entropy=entropy_coef > 0 or on_policy, with_hidden=want_hidden)
+    out = policy_forward(policy, mb, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, allowed=allowed,
+                         with_entropy=s.entropy_coef > 0 or on_policy, with_hidden=want_hidden)
     old_logprobs = out.logprobs.detach() if on_policy else mb.old_logprobs
-    loss, parts = policy_loss(out.logprobs, old_logprobs, mb.advantages, mask, clip_eps=clip_eps,
-                              normalizer=normalizer)
+    loss, parts = algo.policy_loss(out.logprobs, old_logprobs, mb.advantages, mask, normalizer)
     sums = {"policy_loss": loss.detach()}
     if critic is not None:
         values = critic(mb.prompt_ids, mb.prompt_mask, mb.response_ids, mb.response_mask, hidden=out.hidden)
-        v_loss, v_parts = value_loss(values, mb.values, mb.returns, mask, value_clip_eps or None, normalizer)
-        loss = loss + vf_coef * v_loss
+        v_loss, v_parts = value_loss(values, mb.values, mb.returns, mask, s.value_clip_eps or None, normalizer)
+        loss = loss + s.vf_coef * v_loss
         sums["value_loss"] = v_loss.detach()
-        if value_clip_eps:
+        if s.value_clip_eps:
             parts["value_clipfrac"] = v_parts["value_clipfrac"]
-    if entropy_coef > 0:
+    if s.entropy_coef > 0:
         ent = token_mean(out.entropy, mask, normalizer)
-        loss = loss - entropy_coef * ent  # entropy bonus
+        loss = loss - s.entropy_coef * ent  # entropy bonus
         sums["entropy_bonus"] = ent.detach()
-    if kl_in_loss:
-        kl = token_mean(kl_estimator(out.full_logprobs, mb.ref_logprobs.detach()), mask, normalizer)
-        loss = loss + kl_coef * kl  # KL in the loss (GRPO eq. 3): + β · KL_est per token, unmasked log-probs
-        sums["kl_loss"] = kl.detach()
+    term = kl.loss_term(out.full_logprobs, mb.ref_logprobs, mask, normalizer)
+    if term is not None:
+        loss = loss + term[0]  # KL in the loss (GRPO eq. 3): + β · KL_est per token, unmasked log-probs
+        sums["kl_loss"] = term[1].detach()
     with torch.no_grad():  # k3 estimate of KL[π_old ‖ π_θ]: how far the update has moved, for every algorithm
         parts["approx_kl"] = masked_mean(kl_k3(old_logprobs, out.logprobs), mask)
-        per_token = {} if not on_policy else {"kl": kl_estimator(out.full_logprobs, mb.ref_logprobs) * mask,
+        per_token = {} if not on_policy else {"kl": kl.per_token(out.full_logprobs, mb.ref_logprobs, mask),
                                               "entropy": out.entropy.detach()}
     means = {k: float(v) for k, v in parts.items() if k in ("clipfrac", "approx_kl", "ratio_mean", "value_clipfrac")}
     return loss, {k: float(v) for k, v in sums.items()}, means, per_token
@@ -92,15 +118,15 @@ def _sync_gradients(params: list[torch.nn.Parameter]) -> None:
             dist.all_reduce_sum(p.grad)
 
 
-def run_epochs(policy, critic, ro: Rollout, allowed: torch.Tensor | None, *, optimizer, scheduler,
-               params: list[torch.nn.Parameter], my_chunks: list[int], chunk_rows: int, n_minibatches: int,
-               epochs: int, micro_batch_size: int, grad_clip: float, seed: int, step: int, vocab_size: int,
-               **loss_kw) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+def run_epochs(policy, critic, ro: Rollout, allowed: torch.Tensor | None, *, algo, kl, settings: UpdateSettings,
+               optimizer, scheduler, params: list[torch.nn.Parameter], my_chunks: list[int], chunk_rows: int,
+               n_minibatches: int, step: int, vocab_size: int) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """``epochs`` passes of ``n_minibatches`` optimizer steps over the local rollout ``ro``. Returns the mean of the
     logged quantities over all minibatches (global over ranks) and, when ``ro.old_logprobs`` is None, the (b, t)
     per-token KL and entropy measured by the (single) loss pass."""
     mask = ro.response_mask
-    plans = [stratified_minibatches(chunk_rows, my_chunks, n_minibatches, seed=seed, step=step, epoch=e)
+    epochs, micro_batch_size, grad_clip = settings.epochs, settings.micro_batch_size, settings.grad_clip
+    plans = [stratified_minibatches(chunk_rows, my_chunks, n_minibatches, seed=settings.seed, step=step, epoch=e)
              for e in range(epochs)]
     local_tokens = torch.tensor([[float(mask[mb].sum()) for mb in plan] for plan in plans])
     normalizers = global_sum(local_tokens).clamp_min(1.0)  # (epochs, minibatches): global tokens per minibatch
@@ -113,8 +139,8 @@ def run_epochs(policy, critic, ro: Rollout, allowed: torch.Tensor | None, *, opt
                 idx = rows[i:i + micro_batch_size]
                 mb = ro.select(idx)
                 mb_allowed = None if allowed is None else unpack_mask(allowed[idx], vocab_size)
-                loss, sums, means, tokens = micro_batch_loss(policy, critic, mb, mb_allowed, normalizer=norm,
-                                                             **loss_kw)
+                loss, sums, means, tokens = micro_batch_loss(policy, critic, mb, mb_allowed, algo=algo, kl=kl,
+                                                             settings=settings, normalizer=norm)
                 loss.backward()
                 for key, v in tokens.items():
                     per_token.setdefault(key, torch.zeros_like(mask))[idx] = v

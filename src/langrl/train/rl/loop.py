@@ -26,8 +26,6 @@ How this departs from the papers:
 """
 from __future__ import annotations
 
-import copy
-import io
 import json
 import math
 import time
@@ -40,62 +38,25 @@ from langrl import distributed as dist
 from langrl.config import to_dict
 from langrl.errors import InputError
 from langrl.logging import MetricsLogger, progress_bar
-from langrl.losses import AdaptiveKLController, FixedKLController
-from langrl.train.pg.algorithms import get_algorithm
-from langrl.train.checkpoint import check_out_dir, load_state, save_checkpoint
+from langrl.train.pg import setup
+from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import global_batch_indices
-from langrl.train.pg.collect import (KL_ESTIMATORS, annotate, collect, load_prompt_rows, score,
-                                         shape_rewards)
-from langrl.train.rl.config import OnlineConfig, resolve_config
-from langrl.train.rl.hacking import HackingWatch, WarningLog, replay
-from langrl.train.rl.eval import default_evaluator, evaluate, truncate_samples, with_watch, write_samples
+from langrl.train.pg.algorithms import get_algorithm
+from langrl.train.pg.collect import annotate, collect, load_prompt_rows, score, shape_rewards
+from langrl.train.pg.kl import KLPenalty
 from langrl.train.pg.stats import global_explained_variance, global_max, global_means, global_whiten
-from langrl.train.pg.update import run_epochs
-from langrl.train.optim import warmup_cosine
+from langrl.train.pg.update import UpdateSettings, run_epochs
+from langrl.train.rl.config import OnlineConfig, resolve_config
+from langrl.train.rl.eval import default_evaluator, evaluate, truncate_samples, with_watch, write_samples
+from langrl.train.rl.hacking import HackingWatch, WarningLog, replay
 
 __all__ = ["OnlineConfig", "resolve_config", "run_online"]
-
-
-def _load_models(cfg: OnlineConfig, algo, state, quiet: bool):
-    """(policy, tokenizer, ref_model or None for the LoRA base, critic or None, NLPO mask or None)."""
-    from langrl.models.lora import apply_lora, load_lora
-    from langrl.models.specs import load_causal_lm
-    from langrl.models.value import make_value_function
-    from langrl.rollout.nlpo import NLPOMask
-
-    policy, tok = load_causal_lm(cfg.policy, quiet=quiet)
-    ref_model = None
-    if cfg.lora_r:
-        policy = load_lora(policy, Path(cfg.resume) / "adapter") if state else apply_lora(policy, cfg.lora_r,
-                                                                                          cfg.lora_alpha)
-    else:
-        ref_model = copy.deepcopy(policy).eval().requires_grad_(False)  # frozen copy of the initial policy
-        if state:
-            from transformers import AutoModelForCausalLM
-
-            policy = AutoModelForCausalLM.from_pretrained(cfg.resume, dtype=torch.float32)
-    policy.eval()  # no dropout: the ratio at the first epoch must be exactly 1
-    critic = make_value_function(cfg.value_model, policy) if algo.uses_value else None
-    mask = NLPOMask.copy_of(policy, top_p=cfg.mask_top_p, min_tokens=cfg.mask_min_tokens,
-                            temperature=cfg.temperature) if algo.uses_mask else None
-    if state:
-        if critic is not None:
-            critic.load_state_dict(torch.load(Path(cfg.resume) / "langrl_value.pt", weights_only=True))
-        if mask is not None:
-            mask.model.load_state_dict(torch.load(Path(cfg.resume) / "langrl_mask.pt", weights_only=True))
-    return policy, tok, ref_model, critic, mask
 
 
 def _as_composite(reward):
     from langrl.rewards import CompositeReward
 
     return reward if isinstance(reward, CompositeReward) else CompositeReward([reward])
-
-
-def _to_bytes(state_dict) -> bytes:
-    buf = io.BytesIO()
-    torch.save(state_dict, buf)
-    return buf.getvalue()
 
 
 def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=None) -> dict:
@@ -107,7 +68,9 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     """
     cfg = resolve_config(cfg)
     cfg.validate()
-    algo = get_algorithm(cfg.algo)
+    algo = get_algorithm(cfg.algo).from_config(cfg)  # its settings; one it would ignore is refused here
+    kl = KLPenalty.from_config(cfg)  # β: estimator, reward or loss, fixed or adaptive
+    settings = UpdateSettings.from_config(cfg)
     dist.init_distributed()
     rank, world = dist.rank(), dist.world_size()
     check_out_dir(cfg.out, cfg.resume, cfg.overwrite)
@@ -130,26 +93,16 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     reward = _as_composite(reward) if reward is not None else _as_composite(_build_rewards(cfg.reward))
     rows = load_prompt_rows(cfg.prompts, "train", cfg.task_prompts, cfg.seed)  # bad input fails before models load
     eval_rows, evaluator = _eval_setup(cfg, evaluator)
-    policy, tok, ref_model, critic, mask = _load_models(cfg, algo, state, quiet or rank != 0)
-
-    groups = [{"params": [p for p in policy.parameters() if p.requires_grad], "lr": cfg.learning_rate}]
-    if critic is not None:
-        groups.append({"params": [p for p in critic.parameters() if p.requires_grad],
-                       "lr": cfg.value_learning_rate or cfg.learning_rate})
-    params = [p for g in groups for p in g["params"]]
-    optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
-    total_updates = cfg.max_steps * cfg.epochs * n_minibatches
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup_steps, total_updates, 1.0))
-    kl_ctl = (AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon) if cfg.kl_controller == "adaptive"
-              else FixedKLController(cfg.kl_coef))
-    kl_fn = KL_ESTIMATORS[cfg.kl_estimator]
-    baseline, start = None, 0
-    if state:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        kl_ctl.load_state_dict(state["kl_controller"])
-        reward.load_state_dict(state["reward"])
-        baseline, start = state["baseline"], state["step"]
+    policy, tok, ref_model, critic, mask = setup.load_models(
+        cfg.policy, resume=cfg.resume, state=state, quiet=quiet or rank != 0,
+        value_model=cfg.value_model if algo.uses_value else None, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+        mask_settings=dict(top_p=cfg.mask_top_p, min_tokens=cfg.mask_min_tokens,
+                           temperature=cfg.temperature) if algo.uses_mask else None)
+    optimizer, scheduler, params = setup.make_optimizer_and_schedule(
+        policy, critic, learning_rate=cfg.learning_rate, value_learning_rate=cfg.value_learning_rate,
+        weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
+        total_updates=cfg.max_steps * cfg.epochs * n_minibatches)
+    start = setup.restore(state, optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo, reward=reward)
     if rank == 0:  # a resumed run rewrites the lines after its step; a fresh one (--overwrite) starts empty
         truncate_samples(Path(cfg.out) / "samples.jsonl", start)
     logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
@@ -161,22 +114,12 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
                     stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens)
     vocab = policy.get_output_embeddings().weight.shape[0]
-    loss_kw = dict(policy_loss=algo.policy_loss, clip_eps=cfg.clip_eps, value_clip_eps=cfg.value_clip_eps,
-                   vf_coef=cfg.vf_coef, entropy_coef=cfg.entropy_coef, temperature=cfg.temperature, top_k=cfg.top_k,
-                   top_p=cfg.top_p, kl_estimator=kl_fn, kl_in_loss=cfg.kl_in == "loss")
 
     def checkpoint(step: int, extra: dict | None = None) -> None:
         if rank == 0:
-            files = {**(extra or {})}
-            if critic is not None:
-                files["langrl_value.pt"] = _to_bytes(critic.state_dict())
-            if mask is not None:
-                files["langrl_mask.pt"] = _to_bytes(mask.model.state_dict())
-            save_checkpoint(cfg.out, model=policy, tokenizer=tok, config_yaml=config_yaml, metrics_logger=logger,
-                            extra_files=files,
-                            state={"step": step, "optimizer": optimizer.state_dict(),
-                                   "scheduler": scheduler.state_dict(), "kl_controller": kl_ctl.state_dict(),
-                                   "reward": reward.state_dict(), "baseline": baseline, "algo": cfg.algo})
+            setup.save(cfg.out, step, policy=policy, tokenizer=tok, config_yaml=config_yaml, logger=logger,
+                       optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo, critic=critic, mask=mask,
+                       extra_files=extra, extra_state={"reward": reward.state_dict()})
         dist.barrier()
 
     policy_pass = needs_policy_pass(cfg.epochs, n_minibatches, cfg.kl_in, critic is not None)
@@ -205,10 +148,8 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
             t3 = time.time()
             m = ro.response_mask
             # (b, t) per-token KL estimate from the unmasked log-probs; measured by the loss pass when it runs at θ_old
-            kl = kl_fn(full_logprobs, ro.ref_logprobs) * m if policy_pass else torch.zeros_like(m)
-            beta = kl_ctl.value
-            rewards, final_score = shape_rewards(scores.score, ro.ended, kl, m, dense=scores.dense,
-                                                 beta=beta if cfg.kl_in == "reward" else 0.0,
+            kl_tok = kl.per_token(full_logprobs, ro.ref_logprobs, m) if policy_pass else torch.zeros_like(m)
+            rewards, final_score = shape_rewards(scores.score, ro.ended, kl_tok, m, dense=scores.dense, penalty=kl,
                                                  missing_eos_penalty=cfg.missing_eos_penalty,
                                                  reward_clip=cfg.reward_clip)
             if cfg.whiten_rewards:
@@ -219,27 +160,23 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
                                   "ended_fraction": (ro.ended.float().sum(), len(m)),
                                   **{f"reward/{k}": (v.nansum(), torch.isfinite(v).sum())
                                      for k, v in scores.objectives.items()}})
-            res = algo.advantages(rewards, m, ro.values, n=n, gamma=cfg.gamma, lam=cfg.lam,
-                                  scale_std=cfg.grpo_scale_std, baseline=baseline, decay=cfg.baseline_decay,
-                                  return_mean=stats["return"])
+            res = algo.advantages(rewards, m, ro.values)
             adv = res.advantages
             if cfg.whiten_advantages:
                 adv = global_whiten(adv, m if adv.dim() == 2 else torch.ones_like(adv))
             ro.rewards, ro.advantages, ro.returns = rewards, adv, res.returns
             ev = global_explained_variance(ro.values, res.returns, m) if res.returns is not None else float("nan")
-            upd, measured = run_epochs(policy, critic, ro, allowed, optimizer=optimizer, scheduler=scheduler,
-                                       params=params, my_chunks=my_chunks, chunk_rows=chunk_prompts * n,
-                                       n_minibatches=n_minibatches, epochs=cfg.epochs,
-                                       micro_batch_size=cfg.micro_batch_size, grad_clip=cfg.grad_clip, seed=cfg.seed,
-                                       step=step, vocab_size=vocab, kl_coef=beta, **loss_kw)
+            beta = kl.beta  # this iteration's β (the controller moves it after the update)
+            upd, measured = run_epochs(policy, critic, ro, allowed, algo=algo, kl=kl, settings=settings,
+                                       optimizer=optimizer, scheduler=scheduler, params=params, my_chunks=my_chunks,
+                                       chunk_rows=chunk_prompts * n, n_minibatches=n_minibatches, step=step,
+                                       vocab_size=vocab)
             t4 = time.time()
             if not policy_pass:
-                kl, entropy = measured["kl"], measured["entropy"]
-            seq_kl = kl.sum(1)
+                kl_tok, entropy = measured["kl"], measured["entropy"]
+            seq_kl = kl_tok.sum(1)
             stats.update(global_means({"kl": (seq_kl.sum(), len(m)), "entropy": ((entropy * m).sum(), m.sum())}))
-            if res.baseline is not None:
-                baseline = res.baseline
-            kl_ctl.update(stats["kl"], batch)  # Ziegler et al.: β follows the measured KL (no-op when fixed)
+            kl.update(stats["kl"], batch)  # Ziegler et al.: β follows the measured KL (no-op when fixed)
             metrics = {"reward": stats.pop(f"reward/{reward.name}"), **stats,
                        "kl_max": float(global_max(seq_kl.max())), "beta": beta, "explained_variance": ev,
                        **upd, "tokens_per_s": stats["response_length"] * batch / max(t4 - t0, 1e-9),
@@ -258,7 +195,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
                 checkpoint(step + 1)
     first, last = (history[0], history[-1]) if history else ({}, {})
     summary = {"command": "rl", "algo": cfg.algo, "steps": end, "first_reward": first.get("reward"),
-               "final_reward": last.get("reward"), "final_kl": last.get("kl"), "beta": kl_ctl.value,
+               "final_reward": last.get("reward"), "final_kl": last.get("kl"), "beta": kl.beta,
                "seconds": round(time.time() - t_run, 2), "world_size": world, "out": str(cfg.out)}
     summary.update({k: v for k, v in last.items() if k.startswith("eval/")})
     summary["warnings"] = warnings.all()
