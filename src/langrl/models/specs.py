@@ -55,7 +55,7 @@ def minilm_path() -> Path:
 
 def _gguf_to_dir(gguf: Path, cache_name: str) -> Path:
     """Convert a GGUF file once into a cached safetensors directory (atomic), and return the directory."""
-    from langrl.io import atomic_dir
+    from langrl.io import atomic_dir, remove_stale_temps
     from langrl.models.tiny import langrl_home
 
     st = gguf.stat()
@@ -69,6 +69,7 @@ def _gguf_to_dir(gguf: Path, cache_name: str) -> Path:
     with file_lock(out.parent / f".{out.name}.lock"):
         if (out / "config.json").is_file():
             return out
+        remove_stale_temps(out.parent, out.name)  # what killed conversions left
         with atomic_dir(out) as tmp:
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
             loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)

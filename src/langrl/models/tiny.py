@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from langrl.io import atomic_dir, atomic_write_json
+from langrl.io import atomic_dir, atomic_write_json, remove_stale_temps
 
 SPECIAL_TOKENS = {"bos": "<|bos|>", "eos": "<|eos|>", "pad": "<|pad|>", "unk": "<|unk|>"}
 BUILD_VERSION = 2  # bump when the build procedure changes, so caches rebuild
@@ -147,7 +147,8 @@ def build_tiny(settings: TinySettings, out: Path, progress=None) -> dict:
 
 
 def ensure_tiny(settings: TinySettings | None = None, quiet: bool = False) -> Path:
-    """Return the cached tiny model directory, building it first if needed (atomic: a failed build leaves nothing)."""
+    """Return the cached tiny model directory, building it first if needed (atomic: a failed build leaves nothing,
+    and what a killed one left is removed by the next build; a process waiting for another's build says so)."""
     settings = settings or TinySettings()
     path = tiny_path(settings)
     if (path / "langrl_tiny.json").is_file():
@@ -158,6 +159,7 @@ def ensure_tiny(settings: TinySettings | None = None, quiet: bool = False) -> Pa
     with file_lock(path.parent / f".{path.name}.lock"):
         if (path / "langrl_tiny.json").is_file():  # built by another process while we waited
             return path
+        remove_stale_temps(path.parent, path.name)  # the half-built temporaries of killed builds (never a live one's)
         with progress_bar(f"building tiny model ({'+'.join(settings.tasks)})", total=settings.steps,
                           quiet=quiet) as bar:
             with atomic_dir(path) as tmp:

@@ -38,7 +38,7 @@ from langrl.logging import MetricsLogger, progress_bar
 from langrl.losses import FixedKLController
 from langrl.train.agent_algos import MULTI_TURN_ADVANTAGES, episode_metrics, shaped_rewards
 from langrl.train.agent_config import AgentTrainConfig, resolve_train_config
-from langrl.train.checkpoint import check_out_dir, load_state, restore_state, save_checkpoint
+from langrl.train.checkpoint import begin_run, check_out_dir, load_state, restore_state, save_checkpoint
 from langrl.train.data import global_batch_indices
 
 VALUE_FILE = "langrl_value.pt"
@@ -113,6 +113,7 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
 
         game_set(parse_difficulty(cfg.difficulty), cfg.seed, cfg.games, quiet=quiet)
     batch = EnvBatch([make_env(cfg.env, cfg.difficulty) for _ in range(cfg.episodes_per_step)])
+    begin_run(cfg.out)
     logger = MetricsLogger(cfg.out, resume_step=start if state else None)
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     vocab = policy.get_output_embeddings().weight.shape[0]

@@ -42,7 +42,7 @@ from langrl.errors import InputError
 from langrl.logging import MetricsLogger, progress_bar
 from langrl.losses import AdaptiveKLController, FixedKLController
 from langrl.train.algos import get_algorithm
-from langrl.train.checkpoint import check_out_dir, load_state, save_checkpoint
+from langrl.train.checkpoint import begin_run, check_out_dir, load_state, save_checkpoint
 from langrl.train.data import global_batch_indices
 from langrl.train.online_collect import (KL_ESTIMATORS, annotate, collect, load_prompt_rows, score,
                                          shape_rewards)
@@ -151,6 +151,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
         reward.load_state_dict(state["reward"])
         baseline, start = state["baseline"], state["step"]
     if rank == 0:  # a resumed run rewrites the lines after its step; a fresh one (--overwrite) starts empty
+        begin_run(cfg.out)
         truncate_samples(Path(cfg.out) / "samples.jsonl", start)
     logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     watch = HackingWatch("eval/watch" if cfg.watch else "eval/gold", window=cfg.hacking_window,

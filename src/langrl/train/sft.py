@@ -18,7 +18,7 @@ from langrl import distributed as dist
 from langrl.config import arg, to_dict
 from langrl.errors import InputError
 from langrl.logging import MetricsLogger, progress_bar
-from langrl.train.checkpoint import check_out_dir, load_state, restore_state, save_checkpoint
+from langrl.train.checkpoint import begin_run, check_out_dir, load_state, restore_state, save_checkpoint
 from langrl.train.data import collate, global_batch_indices, sft_records, split_eval, tokenize_sft
 from langrl.train.optim import make_optimizer, make_scheduler
 
@@ -115,6 +115,8 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     opt = make_optimizer(model.parameters(), cfg.learning_rate, cfg.weight_decay)
     sched = make_scheduler(opt, cfg.warmup_steps, cfg.max_steps)
     start = restore_state(state, optimizer=opt, scheduler=sched)
+    if rank == 0:
+        begin_run(cfg.out)
     logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     pad = tok.pad_token_id
