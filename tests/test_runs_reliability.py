@@ -191,6 +191,8 @@ def test_only_temporaries_of_dead_processes_on_this_host_are_removed(tmp_path, l
     removed = remove_stale_temps(tmp_path, "run")
     assert sorted(p.name for p in removed) == sorted(stale)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+    # a caller holding the lock every writer of "run" takes may also remove the one without an owner
+    assert [p.name for p in remove_stale_temps(tmp_path, "run", ownerless=True)] == [".run.qrst6789.tmp"]
 
 
 KILLED_SAVE = """
@@ -256,10 +258,12 @@ def test_a_model_build_removes_what_a_killed_build_left(tmp_path, monkeypatch):
     path = tiny_path(TinySettings(**TINY))
     killed = _save_then("tmp", path)  # a build killed half-way: an empty temporary directory
     assert killed.wait() == -9 and killed.temp.is_dir() and killed.temp.parent == path.parent
+    older = path.parent / f".{path.name}.k2jx_9a0.tmp"  # what a build of an older version (no owner named) left
+    older.mkdir()
     live = _save_then("live", tmp_path / "models" / "tiny-other-build")  # another build, running now
     try:
         assert ensure_tiny(TinySettings(**TINY), quiet=True) == path and (path / "langrl_tiny.json").is_file()
-        assert not killed.temp.exists() and live.temp.is_dir()
+        assert not killed.temp.exists() and not older.exists() and live.temp.is_dir()
         assert sorted(p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")) == [live.temp.name]
     finally:
         live.kill()

@@ -48,21 +48,25 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
+def remove_stale_temps(folder: str | os.PathLike, name: str | None = None, ownerless: bool = False) -> list[Path]:
     """Delete the temporaries of killed writers in ``folder`` (only those of ``name`` when given); return them.
 
     A temporary is stale when it was made on this host by a process that no longer exists; one of a live process, of
-    another host, or without an owner in its name is kept.
+    another host, or without an owner in its name is kept. ``ownerless=True`` (with ``name``) also deletes those
+    without an owner (``.NAME.XXXXXXXX.tmp``, from versions that did not name it): only for a caller holding the lock
+    that every writer of ``name`` takes, so that none of them can be running.
     """
     folder, host, removed = Path(folder), _host(), []
     if not folder.is_dir():
         return removed
+    legacy = re.compile(rf"^\.{re.escape(name)}\.[A-Za-z0-9_]{{8}}\.tmp$") if ownerless and name else None
     for entry in folder.iterdir():
         m = _TEMP.match(entry.name)
-        if m is None or (name is not None and m["name"] != name):
-            continue
-        pid, owner = (m["pid"], m["host"]) if m["pid"] else (m["old_pid"], m["old_host"] or host)
-        if owner != host or pid_alive(int(pid)):
+        if m is not None and (name is None or m["name"] == name):
+            pid, owner = (m["pid"], m["host"]) if m["pid"] else (m["old_pid"], m["old_host"] or host)
+            if owner != host or pid_alive(int(pid)):
+                continue
+        elif legacy is None or not legacy.match(entry.name):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

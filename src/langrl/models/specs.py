@@ -69,7 +69,7 @@ def _gguf_to_dir(gguf: Path, cache_name: str) -> Path:
     with file_lock(out.parent / f".{out.name}.lock"):
         if (out / "config.json").is_file():
             return out
-        remove_stale_temps(out.parent, out.name)  # what killed conversions left
+        remove_stale_temps(out.parent, out.name, ownerless=True)  # what killed conversions left (the lock is ours)
         with atomic_dir(out) as tmp:
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
             loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)

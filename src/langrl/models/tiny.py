@@ -159,7 +159,8 @@ def ensure_tiny(settings: TinySettings | None = None, quiet: bool = False) -> Pa
     with file_lock(path.parent / f".{path.name}.lock"):
         if (path / "langrl_tiny.json").is_file():  # built by another process while we waited
             return path
-        remove_stale_temps(path.parent, path.name)  # the half-built temporaries of killed builds (never a live one's)
+        # the half-built temporaries of killed builds: with the lock held no build of this model is running
+        remove_stale_temps(path.parent, path.name, ownerless=True)
         with progress_bar(f"building tiny model ({'+'.join(settings.tasks)})", total=settings.steps,
                           quiet=quiet) as bar:
             with atomic_dir(path) as tmp:
