@@ -61,7 +61,7 @@ def _wait(f, path: Path, report_every: float, poll: float) -> None:
 
 
 def describe_holder(path: Path) -> str:
-    """"held by pid P on HOST since T (N s ago): COMMAND" from the holder's JSON, or why it is not known."""
+    """``held by pid P on HOST since T (N s ago): COMMAND`` from the holder's JSON, or why it is not known."""
     try:
         h = json.loads(holder_path(Path(path)).read_text())
         pid, host, since = int(h["pid"]), str(h["host"]), float(h["since"])
