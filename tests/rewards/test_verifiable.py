@@ -114,7 +114,7 @@ def test_python_tests_reward_fraction_and_reasons():
     # sample 1: 2+2 == 4 passes, 3+3 != 9 fails → 1/2; sample 4 has no tests → no score (NaN)
     assert s[:4] == [1.0, 0.5, 0.0, 0.0] and math.isnan(s[4])
     assert out.info["reasons"][:4] == [None, "failed", "syntax_error", "timeout"]
-    assert out.info["isolation"] in ("netns+pidns+audit", "audit")
+    assert out.info["isolation"] == "bwrap+seccomp+audit"
 
 
 def test_python_tests_with_prompt_and_setup_columns():

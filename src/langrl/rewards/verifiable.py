@@ -16,8 +16,12 @@ Each returns 1.0 / 0.0 (python-tests: the fraction of tests passed) and puts a p
   prompt is prepended, HumanEval style) runs in :mod:`langrl.rewards.sandbox` with the sample's tests. **Tests
   format:** the ``tests`` column holds a list of Python statement blocks, usually one ``assert`` each (MBPP's
   ``test_list``); a single string is one test. An optional ``setup`` column (MBPP's ``test_setup_code``) runs after
-  the code. Reward = passed / total; the status (``ok``, ``failed``, ``timeout``, ``memory``, ``syntax_error``,
-  ``crash``, ``blocked``, ...) is in ``info["reasons"]`` and the sandbox's isolation in ``info["isolation"]``.
+  the code (and again in the judge, before the tests). The tests run in a judge process that never runs the code:
+  values the code returns cross as data only (see :mod:`langrl.rewards.sandbox`), so an object whose ``==`` always
+  says yes does not pass, and the code cannot report its own score. Reward = passed / total; the status (``ok``,
+  ``failed``, ``timeout``, ``memory``, ``syntax_error``, ``crash``, ``blocked``, ...) is in ``info["reasons"]`` and
+  the sandbox's isolation in ``info["isolation"]``. Without bubblewrap the reward refuses to start unless
+  ``unsafe_local=true`` (no isolation at all: the code can read files, environment and network, and forge a score).
 """
 from __future__ import annotations
 
@@ -208,11 +212,17 @@ class JSONSchemaReward:
 
 
 class PythonTestsReward:
-    """Fraction of the sample's unit tests that pass when its code runs in the sandbox (one process per sample)."""
+    """Fraction of the sample's unit tests passed by its code, run in a bubblewrap sandbox and judged apart from it
+    (refused without bwrap unless unsafe_local=true, which isolates nothing)."""
 
     def __init__(self, timeout: float = 5.0, memory_mb: int = 1024, workers: int = 0, extract: bool = True,
                  with_prompt: bool = False, tests_column: str = "tests", setup_column: str = "setup",
-                 name: str = "python-tests"):
+                 unsafe_local: bool = False, name: str = "python-tests"):
+        from langrl.rewards.sandbox import require_sandbox
+
+        if not unsafe_local:
+            require_sandbox()  # refuse now (exit 2, how to install bwrap), not on the first batch
+        self.unsafe_local = bool(unsafe_local)
         self.name, self.timeout, self.memory_mb = name, float(timeout), int(memory_mb)
         self.workers = int(workers) or min(4, os.cpu_count() or 1)
         self.extract, self.with_prompt, self.tests_column, self.setup_column = (
@@ -236,14 +246,14 @@ class PythonTestsReward:
                 raise InputError(f"reward {self.name!r}: sample {i}: tests must be a list of strings",
                                  field=self.tests_column)
             code = self.code_of(prompts[i] if prompts else "", responses[i])
-            jobs.append((code + ("\n" + s if s else ""), t))
+            jobs.append((code, t, s or ""))
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = [pool.submit(run_tests, c, t, timeout_s=self.timeout, memory_mb=self.memory_mb)
-                       for c, t in jobs]
+            futures = [pool.submit(run_tests, c, t, setup=s, timeout_s=self.timeout, memory_mb=self.memory_mb,
+                                   unsafe_local=self.unsafe_local) for c, t, s in jobs]
             results = map_samples(self.name, lambda f: f.result(), futures)
         scores = [r.fraction if r.total else float("nan") for r in results]
         info = {"reasons": [None if r.status == "ok" else r.status for r in results],
                 "details": [r.detail for r in results], "passed": [r.passed for r in results],
                 "total": [r.total for r in results], "duration_s": [r.duration_s for r in results],
-                "isolation": isolation()}
+                "isolation": isolation(unsafe_local=self.unsafe_local)}
         return single(self.name, scores, info=info)
