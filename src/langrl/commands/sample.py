@@ -29,17 +29,18 @@ class SampleConfig:
 
 
 def load_prompts(spec: str, num: int = 0, split: str = "eval", seed: int = 0) -> list[dict]:
-    """Prompt rows (dicts with 'prompt' + columns) from ``task:NAME`` or a JSONL file."""
+    """Prompt rows (dicts with 'prompt' + columns) from ``task:NAME`` or a JSONL file (:mod:`langrl.jsonl`: a
+    non-empty ``prompt`` per line; ``reference``/``references``, when given, non-empty strings)."""
     if spec.startswith("task:"):
         from langrl.tasks import get_task
 
         return get_task(spec[5:]).prompts(split, num or 64, seed)
-    from langrl.train.data import read_jsonl
+    from langrl.jsonl import check_references, read_jsonl, text_field
 
     rows = []
     for line, rec in read_jsonl(spec):
-        if not isinstance(rec.get("prompt"), str):
-            raise InputError("expected a string", path=spec, line=line, field="prompt")
+        text_field(rec, "prompt", spec, line)
+        check_references(rec, spec, line)
         rows.append(rec)
     return rows[:num] if num else rows
 

@@ -108,7 +108,7 @@ def read_records(paths: list[str], kind, fmt: str, on_error: str, quiet: bool) -
     for path in paths:
         fb = read_feedback(path, kind=kind, fmt=fmt, on_error=on_error)
         if not quiet or fb.skipped:
-            print(fb.summary(), file=sys.stderr)  # stderr: stdout stays one JSON object under --json
+            print(fb.report(), file=sys.stderr)  # stderr: stdout stays one JSON object under --json
         records += fb.records
     if not records:
         raise InputError(f"no feedback records in {', '.join(paths)}", field="data")

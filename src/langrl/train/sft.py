@@ -81,7 +81,7 @@ def eval_loss(model, examples, pad_id: int, micro: int) -> float:
 def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     """Train; write the checkpoint to ``cfg.out``; return the summary metrics."""
     from langrl.models.lora import apply_lora, load_lora
-    from langrl.models.specs import load_causal_lm
+    from langrl.models.specs import load_causal_lm, resolve_model_dir
 
     dist.init_distributed()
     rank, world = dist.rank(), dist.world_size()
@@ -91,6 +91,8 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
         raise InputError(f"sft: batch_size {cfg.batch_size} must be a multiple of micro_batch_size × ranks "
                          f"({cfg.micro_batch_size} × {world})")
     torch.manual_seed(cfg.seed)
+    resolve_model_dir(cfg.model, build=False)  # a bad spec, then bad data, fail before the model loads
+    records = sft_records(cfg.data, cfg.task_examples, cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
     base_spec = cfg.model
     model, tok = load_causal_lm(base_spec, quiet=quiet or rank != 0)
@@ -102,7 +104,6 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
         model = AutoModelForCausalLM.from_pretrained(cfg.resume, dtype=torch.float32)
     model.train()
 
-    records = sft_records(cfg.data, cfg.task_examples, cfg.seed)
     examples, n_trunc = [], 0
     for rec in records:
         ex, cut = tokenize_sft(tok, rec, cfg.max_length)
