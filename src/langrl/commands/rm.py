@@ -30,7 +30,8 @@ class RMEvalConfig:
     data: str = arg("", "feedback file to evaluate on (any kinds)")
     kind: str | None = arg(None, "read every record as this kind")
     fmt: str = arg("auto", "input format: auto, langrl, trl, hh, qa-feedback")
-    on_error: str = arg("fail", "bad records: fail or skip", choices=("fail", "skip"))
+    on_error: str = arg("fail", "bad records: fail (stop at the first) or skip (each reported with path:line, a count, "
+                                "and a rejects file)", choices=("fail", "skip"))
     batch_size: int = arg(32, "sequences per forward pass")
 
     def validate(self) -> None:
@@ -136,7 +137,7 @@ def _eval(argv: list[str]) -> int:
     model = load_reward_model(cfg.model)
     fb = read_feedback(cfg.data, kind=cfg.kind, fmt=cfg.fmt, on_error=cfg.on_error)
     if fb.skipped:
-        print(fb.summary(), file=sys.stderr)
+        print(fb.report(), file=sys.stderr)
     res = evaluate(model, fb.records, cfg.batch_size)
     res = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in res.items()}
     return finish({"command": "rm eval", "model": cfg.model, "data": cfg.data, **res}, flags["json"], "rm eval")

@@ -35,7 +35,7 @@ from langrl.config import to_dict
 from langrl.logging import MetricsLogger, progress_bar
 from langrl.train.agent.config import AgentTrainConfig, resolve_train_config
 from langrl.train.agent.eval import episode_metrics
-from langrl.train.checkpoint import check_out_dir, load_state
+from langrl.train.checkpoint import begin_run, check_out_dir, load_state
 from langrl.train.data import global_batch_indices
 from langrl.train.pg import setup
 from langrl.train.pg.algorithms import TURN_ALGORITHMS, get_algorithm
@@ -84,6 +84,7 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
 
         game_set(parse_difficulty(cfg.difficulty), cfg.seed, cfg.games, quiet=quiet)
     batch = EnvBatch([make_env(cfg.env, cfg.difficulty) for _ in range(cfg.episodes_per_step)])
+    begin_run(cfg.out)
     logger = MetricsLogger(cfg.out, resume_step=start if state else None)
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     vocab = policy.get_output_embeddings().weight.shape[0]

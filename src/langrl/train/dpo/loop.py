@@ -30,7 +30,7 @@ from langrl import distributed as dist
 from langrl.config import arg, to_dict
 from langrl.errors import InputError
 from langrl.logging import MetricsLogger, progress_bar
-from langrl.train.checkpoint import check_out_dir, load_state, restore_state, save_checkpoint
+from langrl.train.checkpoint import begin_run, check_out_dir, load_state, restore_state, save_checkpoint
 from langrl.train.data import global_batch_indices, split_eval
 from langrl.train.dpo.objectives import OBJECTIVES
 from langrl.train.optim import make_optimizer, make_scheduler
@@ -43,6 +43,8 @@ class DPOConfig:
     ref: str | None = arg(None, "reference policy spec (default: the policy's starting point; with LoRA, the base "
                                 "with adapters disabled, no second copy)")
     data: str = arg("", "feedback file (JSONL or JSON list; langrl, TRL, Anthropic HH or QA-Feedback records)")
+    on_error: str = arg("fail", "bad feedback records: fail (stop at the first) or skip (each reported with path:line, "
+                                "a count, and a rejects file)", choices=("fail", "skip"))
     out: str = arg("runs/dpo", "output directory (a loadable HF model dir + langrl state)")
     beta: float = arg(0.1, "β: strength of the KL anchor to the reference (IPO: τ)")
     label_smoothing: float = arg(0.1, "cDPO: assumed probability that a preference label is flipped (--loss cdpo)")
@@ -97,13 +99,23 @@ class DPOConfig:
             raise InputError("langrl dpo: field 'max_length': expected >= 2")
 
 
-def load_units(cfg: DPOConfig, tok, shape: str):
-    """Read the feedback file and build units; refuse a file with nothing usable; report skipped records on stderr
-    (also under --json: stdout stays machine-readable)."""
+def read_data(cfg: DPOConfig) -> list:
+    """The feedback records of ``cfg.data`` (read before any model loads); with ``--on-error skip`` each bad record is
+    reported on stderr as path:line with a count."""
     from langrl.feedback import read_feedback
+
+    fb = read_feedback(cfg.data, on_error=cfg.on_error)
+    if fb.skipped and dist.is_main_process():
+        print(fb.report(), file=sys.stderr)
+    return fb.records
+
+
+def load_units(cfg: DPOConfig, tok, shape: str, records: list | None = None):
+    """Build units from the feedback records (read here unless given); refuse a file with nothing usable; report
+    skipped records on stderr (also under --json: stdout stays machine-readable)."""
     from langrl.train.dpo.data import build_units
 
-    records = read_feedback(cfg.data).records
+    records = read_data(cfg) if records is None else records
     data = build_units(records, tok, shape=shape, max_length=cfg.max_length, truncate=cfg.truncate,
                        rating_threshold=cfg.rating_threshold, seed=cfg.seed)
     st = data.stats
@@ -180,7 +192,7 @@ def reference_logps(cfg: DPOConfig, data, reference: Reference, pad: int) -> tup
 def run_dpo(cfg: DPOConfig, quiet: bool = False) -> dict:
     """Train; write the checkpoint to ``cfg.out``; return the summary metrics."""
     from langrl.models.lora import apply_lora, load_lora
-    from langrl.models.specs import load_causal_lm
+    from langrl.models.specs import load_causal_lm, resolve_model_dir
     from langrl.train.dpo.step import evaluate, train_step
 
     dist.init_distributed()
@@ -193,8 +205,10 @@ def run_dpo(cfg: DPOConfig, quiet: bool = False) -> dict:
     kwargs = objective.kwargs(cfg)
     torch.manual_seed(cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
+    resolve_model_dir(cfg.policy, build=False)  # a bad spec, then bad data, fail before any model loads
+    records = read_data(cfg)
     model, tok = load_causal_lm(cfg.policy, quiet=quiet or rank != 0)
-    data = load_units(cfg, tok, objective.shape)  # bad data fails before any heavy work
+    data = load_units(cfg, tok, objective.shape, records)
     pad = tok.pad_token_id
     if cfg.lora_r:
         model = load_lora(model, Path(cfg.resume) / "adapter") if state else apply_lora(model, cfg.lora_r,
@@ -219,6 +233,8 @@ def run_dpo(cfg: DPOConfig, quiet: bool = False) -> dict:
     opt = make_optimizer(model.parameters(), cfg.learning_rate, cfg.weight_decay)
     sched = make_scheduler(opt, cfg.warmup_steps, cfg.max_steps)
     start = restore_state(state, optimizer=opt, scheduler=sched)
+    if rank == 0:
+        begin_run(cfg.out)
     logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
 

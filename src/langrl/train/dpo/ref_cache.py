@@ -86,9 +86,12 @@ def save(key: str, logps: torch.Tensor, meta: dict) -> Path:
     import os
     import tempfile
 
+    from langrl.io import owner_tag, remove_stale_temps
+
     path = cache_dir() / f"{key}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path.parent, key)  # what killed writers of this entry left
+    fd, tmp = tempfile.mkstemp(prefix=f".{key}.{owner_tag()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         torch.save({"logps": logps.detach().cpu(), "meta": meta}, tmp)

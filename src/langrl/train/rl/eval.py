@@ -88,5 +88,7 @@ def truncate_samples(path: Path, step: int) -> None:
     """Drop sample-log lines written after ``step`` (a resumed run rewrites them)."""
     if not path.is_file():
         return
+    from langrl.io import atomic_write_text
+
     keep = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+    atomic_write_text(path, "".join(line + "\n" for line in keep))  # a kill here loses no line

@@ -39,7 +39,7 @@ from langrl.config import to_dict
 from langrl.errors import InputError
 from langrl.logging import MetricsLogger, progress_bar
 from langrl.train.pg import setup
-from langrl.train.checkpoint import check_out_dir, load_state
+from langrl.train.checkpoint import begin_run, check_out_dir, load_state
 from langrl.train.data import global_batch_indices
 from langrl.train.pg.algorithms import get_algorithm
 from langrl.train.pg.collect import annotate, collect, load_prompt_rows, score, shape_rewards
@@ -104,6 +104,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
         total_updates=cfg.max_steps * cfg.epochs * n_minibatches)
     start = setup.restore(state, optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo, reward=reward)
     if rank == 0:  # a resumed run rewrites the lines after its step; a fresh one (--overwrite) starts empty
+        begin_run(cfg.out)
         truncate_samples(Path(cfg.out) / "samples.jsonl", start)
     logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     watch = HackingWatch("eval/watch" if cfg.watch else "eval/gold", window=cfg.hacking_window,

@@ -36,7 +36,7 @@ from langrl.logging import MetricsLogger, progress_bar
 from langrl.models.reward_data import SEGMENTERS, records_to_items
 from langrl.models.reward_losses import batch_counts, micro_batch_loss
 from langrl.models.reward_model import CONFIG_FILE, FORMAT, POOLINGS, TIE_MODELS
-from langrl.train.checkpoint import STATE_FILE, check_out_dir, load_state, restore_state, save_checkpoint
+from langrl.train.checkpoint import STATE_FILE, begin_run, check_out_dir, load_state, restore_state, save_checkpoint
 from langrl.train.data import global_batch_indices
 from langrl.train.optim import make_scheduler
 
@@ -108,7 +108,7 @@ def read_records(paths: list[str], kind, fmt: str, on_error: str, quiet: bool) -
     for path in paths:
         fb = read_feedback(path, kind=kind, fmt=fmt, on_error=on_error)
         if not quiet or fb.skipped:
-            print(fb.summary(), file=sys.stderr)  # stderr: stdout stays one JSON object under --json
+            print(fb.report(), file=sys.stderr)  # stderr: stdout stays one JSON object under --json
         records += fb.records
     if not records:
         raise InputError(f"no feedback records in {', '.join(paths)}", field="data")
@@ -266,6 +266,8 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
     opt = _optimizer(model, cfg)
     sched = make_scheduler(opt, cfg.warmup_steps, total)
     start = restore_state(state, optimizer=opt, scheduler=sched)
+    if rank == 0:
+        begin_run(out)
     logger = MetricsLogger(out, enabled=rank == 0, resume_step=start if state else None)
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
