@@ -134,7 +134,9 @@ def seccomp_program() -> bytes | None:
 def _interpreter() -> tuple[str, list[str]]:
     """The real interpreter (not a venv's link) and the paths it needs: itself, its stdlib, libpython."""
     exe = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
-    paths = {exe, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
+    stdlib = os.path.dirname(os.__file__)  # the base interpreter's (a venv's own lib dir is not needed)
+    dynload = sysconfig.get_config_var("DESTSHARED") or stdlib
+    paths = {exe, stdlib} | ({dynload} if not dynload.startswith(stdlib + os.sep) else set())
     libdir, so = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME")
     if libdir and so and os.path.exists(os.path.join(libdir, so)):
         paths.add(os.path.realpath(os.path.join(libdir, so)))
@@ -145,7 +147,7 @@ def bwrap_argv(bwrap: str, *, tmpfs_bytes: int, seccomp_fd: int | None) -> list[
     """The bwrap command line (up to the sandboxed command) of one sandbox; see the module docstring."""
     exe, needed = _interpreter()
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--uid", str(SANDBOX_UID),
-            "--gid", str(SANDBOX_UID), "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv",
+            "--gid", str(SANDBOX_UID), "--cap-drop", "ALL", "--as-pid-1", "--die-with-parent", "--new-session", "--clearenv",
             "--setenv", "LANG", "C.UTF-8", "--setenv", "HOME", SANDBOX_WORK, "--setenv", "TMPDIR", SANDBOX_WORK,
             "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev"]
     for d in ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/lib32", "/usr/lib32"):

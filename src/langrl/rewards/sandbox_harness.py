@@ -142,6 +142,15 @@ sys.addaudithook(hook)
 '''
 
 
+def flush_and_exit():
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except Exception:  # noqa: BLE001 - the candidate may have closed or replaced them
+            pass
+    os._exit(0)
+
+
 def worker(cfg, chan_fd):
     """Run the candidate's code, then serve the judge's requests until it hangs up."""
     import types
@@ -170,7 +179,7 @@ def worker(cfg, chan_fd):
         exec(compile(cfg["code"], "solution.py", "exec"), ns)
     except BaseException as e:  # noqa: BLE001 - whatever the code raised is its load error
         send({"load_error": kind(e), "detail": describe(e)})
-        os._exit(0)
+        flush_and_exit()
     send({"ready": True})
     ops = {"call": lambda o, r: o(*r["args"], **dict(r["kwargs"])), "getattr": lambda o, r: getattr(o, r["name"]),
            "iter": lambda o, r: iter(o), "next": lambda o, r: next(o), "len": lambda o, r: len(o),
@@ -198,7 +207,7 @@ def worker(cfg, chan_fd):
         except BaseException as e:  # noqa: BLE001 - the candidate's exception goes to the judge by name
             reply = {"id": req["id"], "raise": [type(e).__name__, str(e)[:500], kind(e)]}
         send(reply)
-    os._exit(0)
+    flush_and_exit()
 
 
 class WorkerGone(BaseException):
