@@ -52,7 +52,7 @@ def bare_times(model_dir, prompts, a) -> list[float]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from langrl.rollout.sampler import _cache_kwarg, _cache_of
+    from langrl.rollout.sampler import cache_kwarg, cache_of
     from langrl.train.pg.collect import chunk_seed
 
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -81,7 +81,7 @@ def bare_times(model_dir, prompts, a) -> list[float]:
             gen = torch.Generator().manual_seed(chunk_seed(0, it, 0))
             attn, pos = p_mask.clone(), (p_mask.cumsum(-1) - 1).clamp(min=0)
             out = model(input_ids=p_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
-            cache, logits, nxt_pos = _cache_of(out), out.logits[:, -1], pos[:, -1:] + 1
+            cache, logits, nxt_pos = cache_of(out), out.logits[:, -1], pos[:, -1:] + 1
             toks, alive = torch.full((b, T), pad), torch.ones(b, dtype=torch.bool)
             lens = torch.zeros(b, dtype=torch.long)
             for s in range(T):
@@ -94,8 +94,8 @@ def bare_times(model_dir, prompts, a) -> list[float]:
                     break
                 attn = torch.cat([attn, was.long()[:, None]], 1)
                 out = model(input_ids=nxt[:, None], attention_mask=attn, position_ids=nxt_pos, use_cache=True,
-                            **{_cache_kwarg(model): cache})
-                cache, logits, nxt_pos = _cache_of(out), out.logits[:, -1], nxt_pos + 1
+                            **{cache_kwarg(model): cache})
+                cache, logits, nxt_pos = cache_of(out), out.logits[:, -1], nxt_pos + 1
             t = int(lens.max())
             toks = toks[:, :t]
             mask = (torch.arange(t)[None] < lens[:, None]).float()
