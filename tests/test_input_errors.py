@@ -267,3 +267,18 @@ def test_json_list_reader_names_element_lines_and_fields(tmp_path, monkeypatch):
     path.write_bytes(b'[\n {"a": 1},\n {"a": "\xff"}\n]\n')
     with pytest.raises(InputError, match=r"a.json:3: expected UTF-8 text, got the byte 0xff"):
         list(iter_json_list(path))
+
+
+def test_rl_reads_its_prompts_before_building_rewards(capsys, tmp_path, monkeypatch):
+    # before: train/online.py built the rewards (an `rm:` reward loads a model) and only then read --prompts
+    import langrl.train.online as online
+
+    def built(*args, **kwargs):
+        raise ModelLoaded()
+
+    monkeypatch.setattr(online, "_build_rewards", built)
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"prompt": "p"}\n{"prompt": ""}\n')
+    code = main(["rl", "--policy", "tiny", "--prompts", str(path), "--reward", "rm:/nowhere", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {path}:2: field 'prompt': expected a non-empty string"), err
