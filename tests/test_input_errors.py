@@ -282,3 +282,24 @@ def test_rl_reads_its_prompts_before_building_rewards(capsys, tmp_path, monkeypa
     code = main(["rl", "--policy", "tiny", "--prompts", str(path), "--reward", "rm:/nowhere", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"error: {path}:2: field 'prompt': expected a non-empty string"), err
+
+
+@pytest.mark.parametrize("sub", ["eval", "score"])
+def test_rm_eval_and_score_read_their_data_before_the_weights(capsys, tmp_path, monkeypatch, sub):
+    # before: `rm eval` loaded the reward model's weights and only then read --data
+    import langrl.models.reward_model as reward_model
+
+    def loaded(*args, **kwargs):
+        raise ModelLoaded()
+
+    monkeypatch.setattr(reward_model, "load_reward_model", loaded)
+    rm_dir = tmp_path / "rm"
+    rm_dir.mkdir()
+    (rm_dir / reward_model.CONFIG_FILE).write_text("{}")
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"prompt": "p", "response": "r", "chosen": "a", "rejected": "b"}\n\xff\xfe\n')
+    code = main(["rm", sub, "--model", str(rm_dir), "--data", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {path}:2:"), err
+    code = main(["rm", sub, "--model", str(tmp_path / "nowhere"), "--data", str(path)])
+    assert code == 2 and "not a reward-model directory" in capsys.readouterr().err
