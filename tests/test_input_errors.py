@@ -267,3 +267,39 @@ def test_json_list_reader_names_element_lines_and_fields(tmp_path, monkeypatch):
     path.write_bytes(b'[\n {"a": 1},\n {"a": "\xff"}\n]\n')
     with pytest.raises(InputError, match=r"a.json:3: expected UTF-8 text, got the byte 0xff"):
         list(iter_json_list(path))
+
+
+def test_rl_reads_its_prompts_before_building_rewards(capsys, tmp_path, monkeypatch):
+    # before: train/online.py built the rewards (an `rm:` reward loads a model) and only then read --prompts
+    import langrl.train.online as online
+
+    def built(*args, **kwargs):
+        raise ModelLoaded()
+
+    monkeypatch.setattr(online, "_build_rewards", built)
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"prompt": "p"}\n{"prompt": ""}\n')
+    code = main(["rl", "--policy", "tiny", "--prompts", str(path), "--reward", "rm:/nowhere", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {path}:2: field 'prompt': expected a non-empty string"), err
+
+
+@pytest.mark.parametrize("sub", ["eval", "score"])
+def test_rm_eval_and_score_read_their_data_before_the_weights(capsys, tmp_path, monkeypatch, sub):
+    # before: `rm eval` loaded the reward model's weights and only then read --data
+    import langrl.models.reward_model as reward_model
+
+    def loaded(*args, **kwargs):
+        raise ModelLoaded()
+
+    monkeypatch.setattr(reward_model, "load_reward_model", loaded)
+    rm_dir = tmp_path / "rm"
+    rm_dir.mkdir()
+    (rm_dir / reward_model.CONFIG_FILE).write_text("{}")
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"prompt": "p", "response": "r", "chosen": "a", "rejected": "b"}\n\xff\xfe\n')
+    code = main(["rm", sub, "--model", str(rm_dir), "--data", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {path}:2:"), err
+    code = main(["rm", sub, "--model", str(tmp_path / "nowhere"), "--data", str(path)])
+    assert code == 2 and "not a reward-model directory" in capsys.readouterr().err

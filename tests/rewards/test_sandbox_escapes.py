@@ -75,7 +75,8 @@ def via_dirfd():
     fd = os.open({d!r}, os.O_RDONLY)
     os.close(os.open("new.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
 attempt("create", via_dirfd)
-attempt("rename", lambda: os.rename("victim.txt", "moved.txt", src_dir_fd=os.open({d!r}, 0), dst_dir_fd=os.open({d!r}, 0)))
+attempt("rename", lambda: os.rename("victim.txt", "moved.txt", src_dir_fd=os.open({d!r}, 0),
+                                    dst_dir_fd=os.open({d!r}, 0)))
 attempt("unlink", lambda: os.unlink({str(victim)!r}))
 attempt("chmod", lambda: os.chmod({str(victim)!r}, 0o777))
 attempt("link", lambda: os.link({str(victim)!r}, "hard"))

@@ -130,14 +130,15 @@ def _train(argv: list[str]) -> int:
 def _eval(argv: list[str]) -> int:
     from langrl.feedback import read_feedback
     from langrl.models.reward_eval import evaluate
-    from langrl.models.reward_model import load_reward_model
+    from langrl.models.reward_model import check_reward_model_dir, load_reward_model
 
     cfg, flags = parse_config(RMEvalConfig, argv, prog="langrl rm eval",
                               summary="Evaluate a reward model on held-out feedback of any kind.")
-    model = load_reward_model(cfg.model)
+    check_reward_model_dir(cfg.model)  # a wrong --model fails at once; bad data fails before the weights load
     fb = read_feedback(cfg.data, kind=cfg.kind, fmt=cfg.fmt, on_error=cfg.on_error)
     if fb.skipped:
         print(fb.report(), file=sys.stderr)
+    model = load_reward_model(cfg.model)
     res = evaluate(model, fb.records, cfg.batch_size)
     res = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in res.items()}
     return finish({"command": "rm eval", "model": cfg.model, "data": cfg.data, **res}, flags["json"], "rm eval")
@@ -145,11 +146,12 @@ def _eval(argv: list[str]) -> int:
 
 def _score(argv: list[str]) -> int:
     from langrl.io import atomic_write_jsonl
-    from langrl.models.reward_model import load_reward_model
+    from langrl.models.reward_model import check_reward_model_dir, load_reward_model
     from langrl.train.data import read_jsonl
 
     cfg, flags = parse_config(RMScoreConfig, argv, prog="langrl rm score",
                               summary="Score prompt/response records with a reward model (or ensemble).")
+    check_reward_model_dir(cfg.model)
     rows = read_jsonl(cfg.data)
     model = load_reward_model(cfg.model)
     out = score_rows(model, rows, cfg.data, cfg.normalize, cfg.batch_size)

@@ -16,16 +16,17 @@ the expected value never reaches it). Exiting with 0, printing a fake verdict, p
 calling the harness's own functions or killing a process only end the worker early: the tests not yet passed fail.
 
 Each sandbox (see :func:`bwrap_argv`): new user, mount, PID, network, IPC, UTS and cgroup namespaces
-(``--unshare-all``), uid/gid 65534 with no capabilities, no nested user namespaces, an empty root with read-only binds
-of only the interpreter, its standard library (site-packages hidden) and the system shared libraries, a private
-tmpfs ``/tmp`` (size-capped) with the working directory ``/tmp/work``, its own ``/proc`` and a minimal ``/dev``, an empty environment,
-a new session (no terminal injection), ``--die-with-parent``; plus a seccomp filter (x86_64; a BPF program built here)
-that refuses process creation (fork, vfork, clone without CLONE_THREAD; threads still work), ptrace,
-process_vm_readv/writev, mount, unshare/setns, bpf, perf_event_open, userfaultfd, keyctl, io_uring, kexec, modules,
-swap, reboot and clock setting. The harness sets rlimits before the candidate's code runs, soft = hard so they cannot
-be raised: CPU, AS (memory), NPROC (threads; the kernel exempts the host's root from it, and seccomp's fork ban is then
-what stops fork loops), FSIZE, NOFILE, CORE=0. The parent kills both process groups at the wall-clock timeout and after
-every check; with the PID namespaces that leaves nothing behind.
+(``--unshare-all``), the candidate as PID 1 and alone there (``--as-pid-1``), uid/gid 65534 with no capabilities, no
+nested user namespaces, an empty root with read-only binds of only the interpreter, its standard library (site-packages
+hidden) and the system shared libraries, a private tmpfs ``/tmp`` (size-capped) with the working directory
+``/tmp/work``, its own ``/proc`` and a minimal ``/dev``, an empty environment, a new session (no terminal injection),
+``--die-with-parent``; plus a seccomp filter (x86_64; a BPF program built here) that refuses process creation (fork,
+vfork, clone without CLONE_THREAD; threads still work), ptrace, process_vm_readv/writev, mount, unshare/setns, bpf,
+perf_event_open, userfaultfd, keyctl, io_uring, kexec, modules, swap, reboot and clock setting. The harness sets
+rlimits before the candidate's code runs, soft = hard so they cannot be raised: CPU, AS (memory), NPROC (threads; the
+kernel exempts the host's root from it, and seccomp's fork ban is then what stops fork loops), FSIZE, NOFILE, CORE=0.
+The parent kills both process groups at the wall-clock timeout and after every check; with the PID namespaces that
+leaves nothing behind.
 
 An audit hook (PEP 578) still runs in the worker to *name* what was tried (status ``blocked``: sockets, fork/exec,
 ctypes, writes outside the working directory, signalling others). It is not a boundary: the candidate can remove it,
@@ -147,7 +148,8 @@ def bwrap_argv(bwrap: str, *, tmpfs_bytes: int, seccomp_fd: int | None) -> list[
     """The bwrap command line (up to the sandboxed command) of one sandbox; see the module docstring."""
     exe, needed = _interpreter()
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--uid", str(SANDBOX_UID),
-            "--gid", str(SANDBOX_UID), "--cap-drop", "ALL", "--as-pid-1", "--die-with-parent", "--new-session", "--clearenv",
+            "--gid", str(SANDBOX_UID), "--cap-drop", "ALL", "--as-pid-1", "--die-with-parent", "--new-session",
+            "--clearenv",
             "--setenv", "LANG", "C.UTF-8", "--setenv", "HOME", SANDBOX_WORK, "--setenv", "TMPDIR", SANDBOX_WORK,
             "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev"]
     for d in ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/lib32", "/usr/lib32"):

@@ -7,8 +7,9 @@ Each returns 1.0 / 0.0 (python-tests: the fraction of tests passed) and puts a p
   in the text) equals the one in the ``answer`` column (itself parsed the same way, so a full GSM8K solution works):
   **exactly** when the reference is an integer (``1450001`` is wrong for ``1,450,000``; ``1450000.0`` is right), within
   ``rtol``/``atol`` only when it is not (``3.333`` for ``10/3`` with ``atol=0.01``). Numbers are parsed exactly
-  (fractions), never through a float, so large integers compare digit for digit. Commas in numbers (``1,234``), currency and units (``$5``, ``5 apples``), ``%``, trailing
-  periods, ``5.0`` vs ``5``, simple fractions (``3/4``, ``\\frac{3}{4}``) are all handled.
+  (fractions), never through a float, so large integers compare digit for digit. Commas in numbers (``1,234``),
+  currency and units (``$5``, ``5 apples``), ``%``, trailing periods, ``5.0`` vs ``5``, simple fractions (``3/4``,
+  ``\\frac{3}{4}``) are all handled.
 - ``regex``: ``re.search`` (default), ``re.match`` or ``re.fullmatch`` of ``pattern`` on the stripped response.
 - ``json-schema``: the response (or the first fenced code block in it) parses as JSON and, when ``schema=FILE`` is
   given, validates against that JSON schema (jsonschema, the draft named by ``$schema``).
@@ -57,7 +58,7 @@ def _boxed(text: str) -> str | None:
 
 
 def _to_fraction(token: str) -> Fraction | None:
-    """``"1,234.5"`` → Fraction(2469, 2), ``"3/4"`` → Fraction(3, 4) (exact); None for junk or a zero denominator."""
+    """``"1,234.5"`` → Fraction(2469, 2), ``"3/4"`` → Fraction(3, 4), exactly; None for junk or a zero denominator."""
     token = token.replace(",", "").replace(" ", "")
     try:
         if "/" in token:
@@ -87,7 +88,7 @@ def parse_number(text: str) -> float | None:
 
 
 def extract_exact(text: str) -> Fraction | None:
-    """The final numeric answer, exactly: after ``####`` (GSM8K), else in the last ``\\boxed{}``, else the last number."""
+    """The final numeric answer as a fraction: after ``####``, else in the last ``\\boxed{}``, else the last number."""
     m = list(_GSM.finditer(text))
     if m:
         return parse_exact(m[-1].group(1))
@@ -108,8 +109,9 @@ def _show(x: Fraction) -> str:
 
 
 class MathReward:
-    """1.0 if the response's final number equals the answer column's: exactly for an integer answer, within rtol/atol
-    (|a - b| <= atol + rtol * |b|) only for a non-integer one.
+    """1.0 if the final number equals the answer column's: an integer exactly, a non-integer within rtol/atol.
+
+    The tolerance is |a - b| <= atol + rtol * |b| and applies only where the reference is not an integer.
 
     ``#### 1450001`` against ``1,450,000`` is 0.0 (a relative tolerance would have passed it); ``1450000.0`` is 1.0.
     """
@@ -212,8 +214,10 @@ class JSONSchemaReward:
 
 
 class PythonTestsReward:
-    """Fraction of the sample's unit tests passed by its code, run in a bubblewrap sandbox and judged apart from it
-    (refused without bwrap unless unsafe_local=true, which isolates nothing)."""
+    """Fraction of unit tests the code passes in a bubblewrap sandbox (no bwrap: refused unless unsafe_local=true).
+
+    The tests are judged in a separate sandboxed process that gets only data back; unsafe_local isolates nothing.
+    """
 
     def __init__(self, timeout: float = 5.0, memory_mb: int = 1024, workers: int = 0, extract: bool = True,
                  with_prompt: bool = False, tests_column: str = "tests", setup_column: str = "setup",

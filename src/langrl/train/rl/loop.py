@@ -90,8 +90,8 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     my_chunks = list(range(rank, n_chunks, world))
     torch.manual_seed(cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
-    reward = _as_composite(reward) if reward is not None else _as_composite(_build_rewards(cfg.reward))
     rows = load_prompt_rows(cfg.prompts, "train", cfg.task_prompts, cfg.seed)  # bad input fails before models load
+    reward = _as_composite(reward) if reward is not None else _as_composite(_build_rewards(cfg.reward))
     eval_rows, evaluator = _eval_setup(cfg, evaluator)
     policy, tok, ref_model, critic, mask = setup.load_models(
         cfg.policy, resume=cfg.resume, state=state, quiet=quiet or rank != 0,
