@@ -271,7 +271,7 @@ def test_json_list_reader_names_element_lines_and_fields(tmp_path, monkeypatch):
 
 def test_rl_reads_its_prompts_before_building_rewards(capsys, tmp_path, monkeypatch):
     # before: train/online.py built the rewards (an `rm:` reward loads a model) and only then read --prompts
-    import langrl.train.online as online
+    import langrl.train.rl.loop as online
 
     def built(*args, **kwargs):
         raise ModelLoaded()
