@@ -113,7 +113,8 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     replay(watch, logger.rows)  # a resumed run's watch continues from the logged history
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-                    stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens)
+                    stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens,
+                    chat_template=cfg.chat_template, system=cfg.system_prompt)
     vocab = policy.get_output_embeddings().weight.shape[0]
 
     def checkpoint(step: int, extra: dict | None = None) -> None:
