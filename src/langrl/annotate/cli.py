@@ -155,7 +155,10 @@ def _load(args) -> int:
     if bool(args.items) == bool(args.from_policy):
         raise InputError("give either --items FILE or --from-policy SPEC --prompts FILE", field="items")
     if args.items:
-        new, source = read_items(args.items), args.items
+        from langrl.jsonl import input_flag
+
+        with input_flag("--items"):
+            new, source = read_items(args.items), args.items
     else:
         from langrl.annotate.sampling import read_prompts, sample_items
 
@@ -163,7 +166,11 @@ def _load(args) -> int:
             raise InputError("--from-policy needs --prompts FILE", field="prompts")
         if args.n < 1 or args.max_new_tokens < 1 or args.temperature <= 0:
             raise InputError("expected --n >= 1, --max-new-tokens >= 1 and --temperature > 0", field="n")
-        new = sample_items(args.from_policy, read_prompts(args.prompts), n=args.n,
+        from langrl.jsonl import input_flag
+
+        with input_flag("--prompts"):
+            prompts = read_prompts(args.prompts)
+        new = sample_items(args.from_policy, prompts, n=args.n,
                            max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
                            chat_template=args.chat_template == "true", system=args.system_prompt)
         source = f"policy:{args.from_policy}"

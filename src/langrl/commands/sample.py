@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from langrl.config import arg, parse_config
 from langrl.errors import InputError
+from langrl.jsonl import input_flag
 from langrl.train.data import load_prompts
 
 
@@ -38,7 +39,8 @@ def main(argv: list[str]) -> int:
     from langrl.models.specs import load_causal_lm
     from langrl.rollout import sample_prompts
 
-    rows = load_prompts(cfg.prompts, cfg.num_prompts if cfg.prompts.startswith("task:") else 0)
+    with input_flag("--prompts"):
+        rows = load_prompts(cfg.prompts, cfg.num_prompts if cfg.prompts.startswith("task:") else 0)
     model, tok = load_causal_lm(cfg.model, quiet=flags["json"])
     ro = sample_prompts(model, tok, [r["prompt"] for r in rows], chat_template=cfg.chat_template,
                         system=cfg.system_prompt, n=cfg.n, max_new_tokens=cfg.max_new_tokens,
