@@ -80,6 +80,9 @@ class OnlineConfig:
     # ---- model
     lora_r: int = arg(0, "LoRA rank (0 = full fine-tuning); with LoRA the reference is the base with adapters off")
     lora_alpha: float = arg(16.0, "LoRA alpha")
+    lora_merge_sampling: str = arg("auto", "LoRA: sample with the adapters folded into the weights (one matmul per "
+                                           "layer; the base restored exactly after); auto = measure both on the first "
+                                           "two rollouts and keep the faster", choices=("auto", "true", "false"))
     # ---- data, eval, logging, checkpoints
     task_prompts: int = arg(512, "training prompts drawn from a task:NAME source")
     eval_every: int = arg(0, "iterations between held-out evaluations (0 = none)")

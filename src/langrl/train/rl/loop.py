@@ -39,6 +39,7 @@ from langrl.config import to_dict
 from langrl.errors import InputError
 from langrl.jsonl import input_flag
 from langrl.logging import MetricsLogger, progress_bar
+from langrl.models.lora import MergeChoice, merged_for_sampling
 from langrl.train.pg import setup
 from langrl.train.checkpoint import begin_run, check_out_dir, load_state
 from langrl.train.data import global_batch_indices
@@ -126,11 +127,13 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
                        extra_files=extra, extra_state={"reward": reward.state_dict()})
         dist.barrier()
 
+    merge = MergeChoice(cfg.lora_merge_sampling, bool(cfg.lora_r))  # LoRA: sample merged when it is faster
     policy_pass = needs_policy_pass(cfg.epochs, n_minibatches, cfg.kl_in, critic is not None)
     end = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
     t_run, history = time.time(), []
     if eval_rows is not None and start == 0:  # the starting point of the held-out curves (KL 0 by definition)
-        row0 = {"kl": 0.0, **evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling)}
+        with merged_for_sampling(policy, merge.merged()):
+            row0 = {"kl": 0.0, **evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling)}
         watch.update(0, row0)
         logger.log(0, row0)
     with progress_bar(f"rl {cfg.algo}", total=cfg.max_steps, quiet=quiet) as bar:
@@ -140,9 +143,12 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
             if mask is not None and step > 0 and step % cfg.mask_sync_every == 0:
                 mask.sync(policy)  # NLPO: the masking policy becomes the current policy
             step_rows = [rows[i] for i in global_batch_indices(len(rows), cfg.prompts_per_step, step, cfg.seed)]
-            ro, allowed = collect(policy, tok, step_rows, my_chunks, chunk_prompts, n=n, step=step, seed=cfg.seed,
-                                  mask=mask, **sampling)
+            merged = merge.merged()
+            with merged_for_sampling(policy, merged):
+                ro, allowed = collect(policy, tok, step_rows, my_chunks, chunk_prompts, n=n, step=step,
+                                      seed=cfg.seed, mask=mask, progress=_sampling_progress(bar, step), **sampling)
             t1 = time.time()
+            merge.record(merged, t1 - t0, float(ro.response_mask.sum()))
             scores = score(reward, ro, tok)
             t2 = time.time()
             full_logprobs, entropy = annotate(policy, ro, ref_model=ref_model, critic=critic, allowed=allowed,
@@ -184,10 +190,11 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
             metrics = {"reward": stats.pop(f"reward/{reward.name}"), **stats,
                        "kl_max": float(global_max(seq_kl.max())), "beta": beta, "explained_variance": ev,
                        **upd, "tokens_per_s": stats["response_length"] * batch / max(t4 - t0, 1e-9),
-                       "time/sample": t1 - t0, "time/score": t2 - t1, "time/logprobs": t3 - t2,
+                       "time/sample": t1 - t0, "sampling_merged": float(merged), "time/score": t2 - t1, "time/logprobs": t3 - t2,
                        "time/update": t4 - t3}
             if eval_rows is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == end):
-                metrics.update(evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling))
+                with merged_for_sampling(policy, merge.merged()):
+                    metrics.update(evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling))
             if rank == 0 and cfg.log_samples:
                 write_samples(Path(cfg.out) / "samples.jsonl", step + 1, ro, final_score, cfg.log_samples)
             warnings.write(step + 1, watch.update(step + 1, metrics))  # proxy up while held-out down; length drift
@@ -213,6 +220,18 @@ def needs_policy_pass(epochs: int, n_minibatches: int, kl_in: str, has_value: bo
     needed before it (no value function, no KL in the reward) the loss pass itself runs at θ_old, so its detached
     log-probs are the ratio's denominator (ratio 1, as TRL's GRPO does): one forward pass fewer per iteration."""
     return not (epochs == 1 and n_minibatches == 1 and kl_in == "loss" and not has_value)
+
+
+def _sampling_progress(bar, step: int):
+    """A sampler callback showing the rollout's progress on the bar: tokens sampled so far and tokens/s (a long
+    rollout of a real model shows it is alive; in a log, a line every LANGRL_PROGRESS_EVERY seconds)."""
+    t0, total = time.time(), [0]
+
+    def on_step(new_tokens: int) -> None:
+        total[0] += new_tokens
+        bar.update(step, phase="sampling", tokens=total[0], tok_s=round(total[0] / max(time.time() - t0, 1e-9), 1))
+
+    return on_step
 
 
 def _json_float(x):
