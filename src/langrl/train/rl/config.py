@@ -76,6 +76,14 @@ class OnlineConfig:
     # ---- model
     lora_r: int = arg(0, "LoRA rank (0 = full fine-tuning); with LoRA the reference is the base with adapters off")
     lora_alpha: float = arg(16.0, "LoRA alpha")
+    # ---- rollout engine, asynchrony, scale
+    rollout_engine: str = arg("native", "what samples the rollouts: langrl's sampler, or vLLM in the same process "
+                                        "(the langrl[vllm] extra) with the policy's weights pushed after every update",
+                              choices=("native", "vllm"))
+    max_staleness: int = arg(0, "K: sample the next batches while the current one trains, each with weights at most "
+                                "K updates old (0 = synchronous)")
+    tis_cap: float = arg(2.0, "truncated importance sampling cap C: with an asynchronous or vllm engine every token's "
+                              "policy loss is weighted by min(π_old/π_behaviour, C) (0 = no correction)")
     # ---- data, eval, logging, checkpoints
     task_prompts: int = arg(512, "training prompts drawn from a task:NAME source")
     eval_every: int = arg(0, "iterations between held-out evaluations (0 = none)")
@@ -114,6 +122,8 @@ class OnlineConfig:
         need(self.samples_per_prompt is None or self.samples_per_prompt >= 1, "samples_per_prompt", ">= 1")
         need(self.epochs is None or self.epochs >= 1, "epochs", ">= 1")
         need(self.hacking_window >= 1, "hacking_window", ">= 1")
+        need(self.max_staleness >= 0, "max_staleness", ">= 0")
+        need(self.tis_cap >= 0, "tis_cap", ">= 0")
         need(self.hacking_min_drop >= 0, "hacking_min_drop", ">= 0")
         need(not self.watch or self.eval_every > 0, "watch", "to be used with eval_every > 0 (it is scored on the "
                                                             "held-out evaluations)")
@@ -121,6 +131,9 @@ class OnlineConfig:
         if algo.group_based and self.samples_per_prompt is not None and self.samples_per_prompt < 2:
             raise InputError(f"rl: --algo {self.algo} compares the samples of a prompt: field 'samples_per_prompt' "
                              f"must be >= 2, got {self.samples_per_prompt}")
+        if algo.uses_mask and self.max_staleness:
+            raise InputError(f"rl: --algo {self.algo} samples under its masking policy, which is synchronised with "
+                             f"the policy: field 'max_staleness' must be 0, got {self.max_staleness}")
         n = self.samples_per_prompt or algo.defaults.get("samples_per_prompt", 1)
         batch = self.prompts_per_step * n
         if self.minibatch_size and batch % self.minibatch_size:

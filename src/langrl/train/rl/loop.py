@@ -26,6 +26,7 @@ How this departs from the papers:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -42,7 +43,8 @@ from langrl.train.pg import setup
 from langrl.train.checkpoint import begin_run, check_out_dir, load_state
 from langrl.train.data import global_batch_indices
 from langrl.train.pg.algorithms import get_algorithm
-from langrl.train.pg.collect import annotate, collect, load_prompt_rows, score, shape_rewards
+from langrl.train.pg.collect import annotate, load_prompt_rows, score, shape_rewards
+from langrl.train.pg.engines import RolloutSchedule, make_engine
 from langrl.train.pg.kl import KLPenalty
 from langrl.train.pg.stats import global_explained_variance, global_max, global_means, global_whiten
 from langrl.train.pg.update import UpdateSettings, run_epochs
@@ -117,12 +119,28 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     vocab = policy.get_output_embeddings().weight.shape[0]
 
     def checkpoint(step: int, extra: dict | None = None) -> None:
+        extra = {**(extra or {}), **schedule.checkpoint_files(rank, world)}  # queued batches (collective)
         if rank == 0:
             setup.save(cfg.out, step, policy=policy, tokenizer=tok, config_yaml=config_yaml, logger=logger,
                        optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo, critic=critic, mask=mask,
                        extra_files=extra, extra_state={"reward": reward.state_dict()})
         dist.barrier()
 
+    # the rollout engine: K = 0 with the native sampler samples from the policy itself (the synchronous loop)
+    engine = make_engine(cfg.rollout_engine, policy, tok, copy_weights=cfg.max_staleness > 0, mask=mask,
+                         sampling=sampling, seed=cfg.seed)
+    off_policy = cfg.max_staleness > 0 or cfg.rollout_engine != "native"  # the sampler is not the trainer itself
+    if off_policy:
+        settings = dataclasses.replace(settings, is_cap=cfg.tis_cap)
+
+    def make_batch(j: int):
+        step_rows = [rows[i] for i in global_batch_indices(len(rows), cfg.prompts_per_step, j, cfg.seed)]
+        return engine.generate(step_rows, my_chunks, chunk_prompts, n=n, step=j, seed=cfg.seed, mask=mask,
+                               **sampling)
+
+    schedule = RolloutSchedule(engine, make_batch, max_staleness=cfg.max_staleness, last_step=cfg.max_steps)
+    if state and cfg.max_staleness:
+        schedule.load_checkpoint(cfg.resume, rank, world, start)
     policy_pass = needs_policy_pass(cfg.epochs, n_minibatches, cfg.kl_in, critic is not None)
     end = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
     t_run, history = time.time(), []
@@ -136,9 +154,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
             t0 = time.time()
             if mask is not None and step > 0 and step % cfg.mask_sync_every == 0:
                 mask.sync(policy)  # NLPO: the masking policy becomes the current policy
-            step_rows = [rows[i] for i in global_batch_indices(len(rows), cfg.prompts_per_step, step, cfg.seed)]
-            ro, allowed = collect(policy, tok, step_rows, my_chunks, chunk_prompts, n=n, step=step, seed=cfg.seed,
-                                  mask=mask, **sampling)
+            ro, allowed, version = schedule.next(step, policy)  # batch `step`, sampled with weights `version`
             t1 = time.time()
             scores = score(reward, ro, tok)
             t2 = time.time()
@@ -183,10 +199,13 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
                        **upd, "tokens_per_s": stats["response_length"] * batch / max(t4 - t0, 1e-9),
                        "time/sample": t1 - t0, "time/score": t2 - t1, "time/logprobs": t3 - t2,
                        "time/update": t4 - t3}
+            if off_policy:  # every sample of the batch was drawn with the weights after `version` updates
+                metrics.update({"rollout/staleness": float(step - version), "rollout/weight_version": float(version)})
             if eval_rows is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == end):
                 metrics.update(evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling))
             if rank == 0 and cfg.log_samples:
-                write_samples(Path(cfg.out) / "samples.jsonl", step + 1, ro, final_score, cfg.log_samples)
+                write_samples(Path(cfg.out) / "samples.jsonl", step + 1, ro, final_score, cfg.log_samples,
+                              extra={"staleness": step - version} if off_policy else None)
             warnings.write(step + 1, watch.update(step + 1, metrics))  # proxy up while held-out down; length drift
             metrics["time/step"] = time.time() - t0
             logger.log(step + 1, metrics)
@@ -201,6 +220,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     summary.update({k: v for k, v in last.items() if k.startswith("eval/")})
     summary["warnings"] = warnings.all()
     checkpoint(end, {"langrl_metrics.json": json.dumps(summary, indent=2, default=_json_float)})
+    schedule.close()
     logger.close()
     return summary
 
