@@ -71,8 +71,10 @@ class NativeEngine:
             return
         src = dict(policy.named_parameters())
         src.update(dict(policy.named_buffers()))
+        from langrl.train.fsdp import full
+
         for name, t in list(self.model.named_parameters()) + list(self.model.named_buffers()):
-            t.copy_(src[name].detach())
+            t.copy_(full(src[name].detach()))  # a sharded (FSDP) parameter is gathered: a collective on every rank
 
     def generate(self, rows: list[dict], chunks: list[int], chunk_prompts: int, *, n: int, step: int, seed: int,
                  mask=None, **sampling) -> tuple[Rollout, torch.Tensor | None]:

@@ -124,8 +124,11 @@ def _sync_gradients(params: list[torch.nn.Parameter]) -> None:
     """Sum gradients over ranks (each rank divided by the global token count: sum, not mean)."""
     if dist.world_size() == 1:
         return
-    for p in params:
-        if p.grad is not None:  # every rank has rows in every minibatch, so every rank has the same grads set
+    from langrl.train.fsdp import is_sharded, sum_gradients
+
+    sum_gradients(params, dist.world_size())  # FSDP has reduce-scattered (averaged) its own already
+    for p in params:  # every rank has rows in every minibatch, so every rank has the same grads set
+        if p.grad is not None and not is_sharded(p.grad):
             dist.all_reduce_sum(p.grad)
 
 

@@ -84,6 +84,9 @@ class OnlineConfig:
                                 "K updates old (0 = synchronous)")
     tis_cap: float = arg(2.0, "truncated importance sampling cap C: with an asynchronous or vllm engine every token's "
                               "policy loss is weighted by min(π_old/π_behaviour, C) (0 = no correction)")
+    strategy: str = arg("ddp", "multi-process training under torchrun: ddp (every rank a whole copy, gradients "
+                               "all-reduced) or fsdp (FSDP2: weights, gradients and optimizer state sharded over the "
+                               "ranks; sampling uses a whole copy)", choices=("ddp", "fsdp"))
     # ---- data, eval, logging, checkpoints
     task_prompts: int = arg(512, "training prompts drawn from a task:NAME source")
     eval_every: int = arg(0, "iterations between held-out evaluations (0 = none)")
@@ -134,6 +137,14 @@ class OnlineConfig:
         if algo.uses_mask and self.max_staleness:
             raise InputError(f"rl: --algo {self.algo} samples under its masking policy, which is synchronised with "
                              f"the policy: field 'max_staleness' must be 0, got {self.max_staleness}")
+        if self.strategy == "fsdp":
+            for field, bad, why in (("lora_r", self.lora_r != 0, "0 (LoRA adapters are not sharded)"),
+                                    ("algo", algo.uses_mask, "an algorithm without NLPO's masking policy"),
+                                    ("eval_every", self.eval_every != 0, "0 (evaluate the saved policy with "
+                                                                         "`langrl eval`)")):
+                if bad:
+                    raise InputError(f"rl: --strategy fsdp: field '{field}': expected {why}, "
+                                     f"got {getattr(self, field)!r}")
         n = self.samples_per_prompt or algo.defaults.get("samples_per_prompt", 1)
         batch = self.prompts_per_step * n
         if self.minibatch_size and batch % self.minibatch_size:

@@ -39,6 +39,7 @@ from langrl import distributed as dist
 from langrl.config import to_dict
 from langrl.errors import InputError
 from langrl.logging import MetricsLogger, progress_bar
+from langrl.train import fsdp
 from langrl.train.pg import setup
 from langrl.train.checkpoint import begin_run, check_out_dir, load_state
 from langrl.train.data import global_batch_indices
@@ -75,6 +76,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     settings = UpdateSettings.from_config(cfg)
     dist.init_distributed()
     rank, world = dist.rank(), dist.world_size()
+    fsdp.check_world(cfg.strategy, world, "rl")
     check_out_dir(cfg.out, cfg.resume, cfg.overwrite)
     if reward is None and not cfg.reward:
         raise InputError("rl: no reward given; pass --reward SPEC (repeat for several; see `langrl reward list`)")
@@ -100,11 +102,24 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
         value_model=cfg.value_model if algo.uses_value else None, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
         mask_settings=dict(top_p=cfg.mask_top_p, min_tokens=cfg.mask_min_tokens,
                            temperature=cfg.temperature) if algo.uses_mask else None)
+    sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
+                    stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens)
+    vocab = policy.get_output_embeddings().weight.shape[0]
+    # the rollout engine: K = 0 with the native sampler samples from the policy itself (the synchronous loop);
+    # asynchronous or sharded training samples from a whole copy whose weights are pushed after every update
+    sharded = cfg.strategy == "fsdp"
+    engine = make_engine(cfg.rollout_engine, policy, tok, copy_weights=cfg.max_staleness > 0 or sharded, mask=mask,
+                         sampling=sampling, seed=cfg.seed)
+    if sharded:  # FSDP2: parameters, gradients and AdamW moments split over the ranks (train/fsdp.py)
+        for model in (policy, ref_model, critic):
+            if model is not None:
+                fsdp.shard(model)
     optimizer, scheduler, params = setup.make_optimizer_and_schedule(
         policy, critic, learning_rate=cfg.learning_rate, value_learning_rate=cfg.value_learning_rate,
         weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
         total_updates=cfg.max_steps * cfg.epochs * n_minibatches)
-    start = setup.restore(state, optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo, reward=reward)
+    opt_state = fsdp.ShardedOptimizerState(optimizer, policy, critic) if sharded else optimizer
+    start = setup.restore(state, optimizer=opt_state, scheduler=scheduler, kl=kl, algo=algo, reward=reward)
     if rank == 0:  # a resumed run rewrites the lines after its step; a fresh one (--overwrite) starts empty
         begin_run(cfg.out)
         truncate_samples(Path(cfg.out) / "samples.jsonl", start)
@@ -114,21 +129,21 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     warnings = WarningLog(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     replay(watch, logger.rows)  # a resumed run's watch continues from the logged history
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
-    sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-                    stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens)
-    vocab = policy.get_output_embeddings().weight.shape[0]
 
     def checkpoint(step: int, extra: dict | None = None) -> None:
         extra = {**(extra or {}), **schedule.checkpoint_files(rank, world)}  # queued batches (collective)
+        gathered = {}
+        if sharded:  # collectives on every rank; rank 0 receives the whole model, value function and optimizer
+            gathered = fsdp.gather_checkpoint(policy, critic, optimizer)
+            opt_state.gathered = gathered.pop("optimizer")
         if rank == 0:
-            setup.save(cfg.out, step, policy=policy, tokenizer=tok, config_yaml=config_yaml, logger=logger,
-                       optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo, critic=critic, mask=mask,
-                       extra_files=extra, extra_state={"reward": reward.state_dict()})
+            setup.save(cfg.out, step, policy=engine.model if sharded else policy, tokenizer=tok,
+                       config_yaml=config_yaml, logger=logger, optimizer=opt_state, scheduler=scheduler, kl=kl,
+                       algo=algo, critic=critic, mask=mask, extra_files=extra,
+                       extra_state={"reward": reward.state_dict()}, model_state=gathered.get("model"),
+                       critic_state=gathered.get("critic"))
         dist.barrier()
 
-    # the rollout engine: K = 0 with the native sampler samples from the policy itself (the synchronous loop)
-    engine = make_engine(cfg.rollout_engine, policy, tok, copy_weights=cfg.max_staleness > 0, mask=mask,
-                         sampling=sampling, seed=cfg.seed)
     off_policy = cfg.max_staleness > 0 or cfg.rollout_engine != "native"  # the sampler is not the trainer itself
     if off_policy:
         settings = dataclasses.replace(settings, is_cap=cfg.tis_cap)
