@@ -87,6 +87,20 @@ class NativeEngine:
         pass
 
 
+def parse_options(items: list[str] | None) -> dict:
+    """``["gpu_memory_utilization=0.3", "enforce_eager=false"]`` → {"gpu_memory_utilization": 0.3, ...} (values
+    read as YAML scalars)."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"field 'engine_option': expected KEY=VALUE (a vllm.LLM keyword), got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def make_engine(name: str, policy, tokenizer, *, copy_weights: bool, prog: str = "rl", **options):
     """The rollout engine ``name`` (see :data:`ENGINES`); ``vllm`` is imported only here, so a default install never
     imports it (and says how to install it when it is missing)."""

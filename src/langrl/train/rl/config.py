@@ -80,6 +80,8 @@ class OnlineConfig:
     rollout_engine: str = arg("native", "what samples the rollouts: langrl's sampler, or vLLM in the same process "
                                         "(the langrl[vllm] extra) with the policy's weights pushed after every update",
                               choices=("native", "vllm"))
+    engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several (e.g. "
+                                       "gpu_memory_utilization=0.5, enforce_eager=false, dtype=bfloat16)")
     max_staleness: int = arg(0, "K: sample the next batches while the current one trains, each with weights at most "
                                 "K updates old (0 = synchronous)")
     tis_cap: float = arg(2.0, "truncated importance sampling cap C: with an asynchronous or vllm engine every token's "
@@ -127,6 +129,8 @@ class OnlineConfig:
         need(self.hacking_window >= 1, "hacking_window", ">= 1")
         need(self.max_staleness >= 0, "max_staleness", ">= 0")
         need(self.tis_cap >= 0, "tis_cap", ">= 0")
+        need(not self.engine_option or self.rollout_engine == "vllm", "engine_option",
+             "to be used with rollout_engine vllm")
         need(self.hacking_min_drop >= 0, "hacking_min_drop", ">= 0")
         need(not self.watch or self.eval_every > 0, "watch", "to be used with eval_every > 0 (it is scored on the "
                                                             "held-out evaluations)")
@@ -138,7 +142,9 @@ class OnlineConfig:
             raise InputError(f"rl: --algo {self.algo} samples under its masking policy, which is synchronised with "
                              f"the policy: field 'max_staleness' must be 0, got {self.max_staleness}")
         if self.strategy == "fsdp":
-            for field, bad, why in (("lora_r", self.lora_r != 0, "0 (LoRA adapters are not sharded)"),
+            for field, bad, why in (("rollout_engine", self.rollout_engine != "native", "native (the vllm engine "
+                                                                                       "is not yet fed from shards)"),
+                                    ("lora_r", self.lora_r != 0, "0 (LoRA adapters are not sharded)"),
                                     ("algo", algo.uses_mask, "an algorithm without NLPO's masking policy"),
                                     ("eval_every", self.eval_every != 0, "0 (evaluate the saved policy with "
                                                                          "`langrl eval`)")):
