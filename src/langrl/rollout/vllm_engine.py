@@ -89,15 +89,21 @@ class VLLMEngine:
 
     def generate(self, rows: list[dict], chunks: list[int], chunk_prompts: int, *, n: int, step: int, seed: int,
                  mask=None, max_new_tokens: int = 32, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                 stop: list[str] | None = None, max_prompt_tokens: int | None = None):
+                 stop: list[str] | None = None, max_prompt_tokens: int | None = None, chat_template: bool = True,
+                 system: str | None = None):
+        """The native ``collect``'s contract: prompts rendered by the chat template the same way
+        (:func:`langrl.chat.render_prompts`), ``Rollout.prompts`` the user's text."""
+        from langrl.chat import prompt_text, render_prompts
         from langrl.train.pg.collect import cat_rollouts, chunk_seed, rows_to_columns
 
         parts = []
         for c in chunks:
             prompts, columns = rows_to_columns(rows[c * chunk_prompts:(c + 1) * chunk_prompts])
-            ro = self.sample(prompts, n=n, seed=chunk_seed(seed, step, c), max_new_tokens=max_new_tokens,
+            texts = render_prompts(self.tokenizer, prompts, system=system, use_template=chat_template)
+            ro = self.sample(texts, n=n, seed=chunk_seed(seed, step, c), max_new_tokens=max_new_tokens,
                              temperature=temperature, top_k=top_k, top_p=top_p, stop=stop,
                              max_prompt_tokens=max_prompt_tokens, columns=columns)
+            ro.prompts = [prompt_text(p) for p in prompts for _ in range(n)]
             ro.group = ro.group + c * chunk_prompts
             parts.append(ro)
         return cat_rollouts(parts, self.tokenizer.pad_token_id), None

@@ -38,6 +38,7 @@ import yaml
 from langrl import distributed as dist
 from langrl.config import to_dict
 from langrl.errors import InputError
+from langrl.jsonl import input_flag
 from langrl.logging import MetricsLogger, progress_bar
 from langrl.train import fsdp
 from langrl.train.pg import setup
@@ -94,7 +95,8 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     my_chunks = list(range(rank, n_chunks, world))
     torch.manual_seed(cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
-    rows = load_prompt_rows(cfg.prompts, "train", cfg.task_prompts, cfg.seed)  # bad input fails before models load
+    with input_flag("--prompts"):  # bad input fails before models load
+        rows = load_prompt_rows(cfg.prompts, "train", cfg.task_prompts, cfg.seed)
     reward = _as_composite(reward) if reward is not None else _as_composite(_build_rewards(cfg.reward))
     eval_rows, evaluator = _eval_setup(cfg, evaluator)
     policy, tok, ref_model, critic, mask = setup.load_models(
@@ -103,7 +105,8 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
         mask_settings=dict(top_p=cfg.mask_top_p, min_tokens=cfg.mask_min_tokens,
                            temperature=cfg.temperature) if algo.uses_mask else None)
     sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-                    stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens)
+                    stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens,
+                    chat_template=cfg.chat_template, system=cfg.system_prompt)
     vocab = policy.get_output_embeddings().weight.shape[0]
     # the rollout engine: K = 0 with the native sampler samples from the policy itself (the synchronous loop);
     # asynchronous or sharded training samples from a whole copy whose weights are pushed after every update
@@ -264,7 +267,8 @@ def _eval_setup(cfg: OnlineConfig, evaluator):
     spec = cfg.eval_prompts or (cfg.prompts if cfg.prompts.startswith("task:") else None)
     if spec is None:
         raise InputError("rl: eval_every needs held-out prompts: pass --eval-prompts FILE.jsonl or task:NAME")
-    rows = load_prompt_rows(spec, "eval", cfg.eval_num, cfg.seed)[:cfg.eval_num]
+    with input_flag("--eval-prompts" if cfg.eval_prompts else "--prompts"):
+        rows = load_prompt_rows(spec, "eval", cfg.eval_num, cfg.seed)[:cfg.eval_num]
     evaluator = evaluator or default_evaluator(spec)
     if cfg.watch:  # a second held-out signal (e.g. another reward model), logged as eval/watch
         evaluator = with_watch(evaluator, _build_rewards([cfg.watch]))
