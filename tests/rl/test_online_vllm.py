@@ -88,3 +88,17 @@ def test_rl_runs_with_the_vllm_engine(algo, k, prompts_file, tmp_path):
     assert diffs[0] < 1e-4  # at the initial weights vLLM's behaviour log-probs are the trainer's
     if k == 0:  # synced after every update: still the trainer's policy (a stale engine would drift by ~1e-2)
         assert max(diffs) < 1e-4
+
+
+@pytest.mark.vllm
+@needs_vllm
+def test_sample_command_with_the_vllm_engine(capsys):
+    import json
+
+    from langrl.commands.sample import main
+
+    assert main(["--model", "tiny", "--rollout-engine", "vllm", "--n", "2", "--num-prompts", "3",
+                 "--max-new-tokens", "8", "--json"]) == 0
+    recs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(recs) == 6 and [r["sample"] for r in recs] == [0, 1] * 3
+    assert all(1 <= r["tokens"] <= 8 and r["logprob"] <= 0 for r in recs)
