@@ -27,8 +27,8 @@ class SampleConfig:
                                     "it has one; false = the prompt text as is")
     system_prompt: str | None = arg(None, "system message put before each prompt (through the chat template)")
     rollout_engine: str = arg("native", "langrl's sampler, or vLLM (the langrl[vllm] extra; same settings, its own "
-                                        "random streams)", choices=("native", "vllm"))
-    engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several")
+                                        "random streams)", choices=("native", "vllm"), group="sampling")
+    engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several", group="sampling")
 
     def validate(self):
         if self.n < 1 or self.max_new_tokens < 1:

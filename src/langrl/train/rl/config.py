@@ -83,16 +83,16 @@ class OnlineConfig:
     # ---- rollout engine, asynchrony, scale
     rollout_engine: str = arg("native", "what samples the rollouts: langrl's sampler, or vLLM in the same process "
                                         "(the langrl[vllm] extra) with the policy's weights pushed after every update",
-                              choices=("native", "vllm"))
+                              choices=("native", "vllm"), group="rollout engine and scale")
     engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several (e.g. "
-                                       "gpu_memory_utilization=0.5, enforce_eager=false, dtype=bfloat16)")
+                                       "gpu_memory_utilization=0.5, enforce_eager=false, dtype=bfloat16)", group="rollout engine and scale")
     max_staleness: int = arg(0, "K: sample the next batches while the current one trains, each with weights at most "
-                                "K updates old (0 = synchronous)")
+                                "K updates old (0 = synchronous)", group="rollout engine and scale")
     tis_cap: float = arg(2.0, "truncated importance sampling cap C: with an asynchronous or vllm engine every token's "
-                              "policy loss is weighted by min(π_old/π_behaviour, C) (0 = no correction)")
+                              "policy loss is weighted by min(π_old/π_behaviour, C) (0 = no correction)", group="rollout engine and scale")
     strategy: str = arg("ddp", "multi-process training under torchrun: ddp (every rank a whole copy, gradients "
                                "all-reduced) or fsdp (FSDP2: weights, gradients and optimizer state sharded over the "
-                               "ranks; sampling uses a whole copy)", choices=("ddp", "fsdp"))
+                               "ranks; sampling uses a whole copy)", choices=("ddp", "fsdp"), group="rollout engine and scale")
     # ---- data, eval, logging, checkpoints
     task_prompts: int = arg(512, "training prompts drawn from a task:NAME source")
     eval_every: int = arg(0, "iterations between held-out evaluations (0 = none)")
