@@ -81,6 +81,7 @@ class MergeChoice:
     def __init__(self, setting: str, lora: bool):
         self.setting, self.lora = setting, lora
         self.seconds_per_token: dict[bool, float] = {}
+        self.last = False  # the mode of the latest rollout
 
     def merged(self) -> bool:
         if not self.lora or self.setting == "false":
@@ -95,3 +96,4 @@ class MergeChoice:
 
     def record(self, merged: bool, seconds: float, tokens: float) -> None:
         self.seconds_per_token.setdefault(merged, seconds / max(tokens, 1.0))
+        self.last = merged
