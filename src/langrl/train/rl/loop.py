@@ -113,7 +113,9 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     # asynchronous or sharded training samples from a whole copy whose weights are pushed after every update
     sharded = cfg.strategy == "fsdp"
     engine = make_engine(cfg.rollout_engine, policy, tok, copy_weights=cfg.max_staleness > 0 or sharded, mask=mask,
-                         sampling=sampling, seed=cfg.seed, engine_options=parse_options(cfg.engine_option))
+                         sampling=sampling, seed=cfg.seed, engine_options=parse_options(cfg.engine_option),
+                         ray=dict(address=cfg.ray_address, num_gpus=cfg.ray_num_gpus,
+                                  num_cpus=cfg.ray_num_cpus) if cfg.ray else None)
     if sharded:  # FSDP2: parameters, gradients and AdamW moments split over the ranks (train/fsdp.py)
         for model in (policy, ref_model, critic):
             if model is not None:
