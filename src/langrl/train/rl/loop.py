@@ -32,14 +32,13 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 from langrl import distributed as dist
-from langrl.config import to_dict
 from langrl.errors import InputError
-from langrl.logging import MetricsLogger, progress_bar
+from langrl.logging import progress_bar
 from langrl.train.pg import setup
-from langrl.train.checkpoint import begin_run, check_out_dir, load_state
+from langrl.train import setup as trainer_setup
+from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import global_batch_indices
 from langrl.train.pg.algorithms import get_algorithm
 from langrl.train.pg.collect import annotate, collect, load_prompt_rows, score, shape_rewards
@@ -98,20 +97,16 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
         value_model=cfg.value_model if algo.uses_value else None, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
         mask_settings=dict(top_p=cfg.mask_top_p, min_tokens=cfg.mask_min_tokens,
                            temperature=cfg.temperature) if algo.uses_mask else None)
-    optimizer, scheduler, params = setup.make_optimizer_and_schedule(
-        policy, critic, learning_rate=cfg.learning_rate, value_learning_rate=cfg.value_learning_rate,
-        weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
-        total_updates=cfg.max_steps * cfg.epochs * n_minibatches)
+    optimizer, scheduler, params = setup.make_optimizer_and_schedule(policy, critic, cfg,
+                                                                     cfg.max_steps * cfg.epochs * n_minibatches)
     start = setup.restore(state, optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo, reward=reward)
+    logger, config_yaml = trainer_setup.open_run(cfg, start=start, resumed=bool(state), rank=rank)
     if rank == 0:  # a resumed run rewrites the lines after its step; a fresh one (--overwrite) starts empty
-        begin_run(cfg.out)
         truncate_samples(Path(cfg.out) / "samples.jsonl", start)
-    logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     watch = HackingWatch("eval/watch" if cfg.watch else "eval/gold", window=cfg.hacking_window,
                          min_drop=cfg.hacking_min_drop)
     warnings = WarningLog(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     replay(watch, logger.rows)  # a resumed run's watch continues from the logged history
-    config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
                     stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens)
     vocab = policy.get_output_embeddings().weight.shape[0]

@@ -27,25 +27,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 
 from langrl import distributed as dist
-from langrl.config import arg, to_dict
+from langrl.config import arg
 from langrl.errors import InputError
-from langrl.logging import MetricsLogger, progress_bar
+from langrl.logging import progress_bar
 from langrl.models.reward_data import SEGMENTERS, records_to_items
 from langrl.models.reward_losses import batch_counts, micro_batch_loss
 from langrl.models.reward_model import CONFIG_FILE, FORMAT, POOLINGS, TIE_MODELS
-from langrl.train.checkpoint import STATE_FILE, begin_run, check_out_dir, load_state, restore_state, save_checkpoint
+from langrl.train.config import TrainerConfig
+from langrl.train import setup
+from langrl.train.checkpoint import STATE_FILE, check_out_dir, load_state
 from langrl.train.data import global_batch_indices
-from langrl.train.optim import make_scheduler
 
 
 @dataclass
-class RMConfig:
+class RMConfig(TrainerConfig, defaults={"warmup_steps": 5}):
+    # shared fields whose meaning is more specific here
+    out: str = arg("runs/rm", "output directory (reward model: backbone + heads + reward_config.json)")
+    max_steps: int = arg(0, "optimizer steps (0: from --epochs)")
+    learning_rate: float = arg(1e-4, "backbone learning rate (AdamW, warm-up then cosine)")
+    stop_at: int = arg(0, "stop with a checkpoint after this many steps (0: run to the end; per member in models mode)")
+    # the reward model's own fields
     data: list[str] = arg([], "feedback file(s), JSONL or a JSON list, any mix of kinds (repeat --data for several)")
     base: str = arg("minilm", "backbone: minilm (encoder), tiny, tiny:TASK, smollm2, a HF model dir or id, a .gguf")
-    out: str = arg("runs/rm", "output directory (reward model: backbone + heads + reward_config.json)")
     loss: str = arg("auto", "auto: each record its own loss; binary|bt|pl|spans: convert or keep only that kind",
                     choices=("auto", "binary", "bt", "pl", "spans"))
     kind: str | None = arg(None, "read every record as this kind (default: tell from each record's fields)")
@@ -65,24 +70,14 @@ class RMConfig:
     segment: str = arg("sentence", "span-feedback segments whose last token carries the labels", choices=SEGMENTERS)
     max_length: int = arg(256, "max tokens per sequence; the whole response is kept, the prompt cut from the left")
     epochs: float = arg(0.0, "passes over the training records (0: one pass unless --max-steps is given)")
-    max_steps: int = arg(0, "optimizer steps (0: from --epochs)")
     batch_size: int = arg(16, "global batch in feedback records (a ranking of 4 is 1 record and 4 sequences)")
-    micro_batch_size: int = arg(16, "records per forward/backward (gradient accumulation = batch / micro / ranks)")
-    learning_rate: float = arg(1e-4, "backbone learning rate (AdamW, warm-up then cosine)")
     head_learning_rate: float = arg(1e-3, "learning rate of the heads and the tie parameter")
-    weight_decay: float = arg(0.0, "AdamW weight decay")
-    warmup_steps: int = arg(5, "linear warm-up steps")
-    grad_clip: float = arg(1.0, "max gradient norm (0 = no clipping)")
     freeze_backbone: bool = arg(False, "train the heads only (fast; a linear probe on the backbone's features)")
     eval_every: int = arg(0, "steps between evaluations (0: only at the end)")
-    save_every: int = arg(0, "steps between checkpoints (0: only at the end)")
     stats_samples: int = arg(1000, "training responses scored at the end for each head's mean/std (normalisation)")
-    seed: int = arg(0, "random seed (data order, head init, bootstrap)")
-    stop_at: int = arg(0, "stop with a checkpoint after this many steps (0: run to the end; per member in models mode)")
-    resume: str | None = arg(None, "checkpoint directory to continue from exactly")
-    overwrite: bool = arg(False, "replace a non-empty --out directory")
 
     def validate(self) -> None:
+        self.check_trainer("rm train")
         if not self.data:
             raise InputError("rm train: --data FILE is required (repeat it for several files)", field="data")
         if self.epochs and self.max_steps:
@@ -136,7 +131,9 @@ def data_facts(records, categories: list[str], loss: str) -> dict:
             "rating_range": [min(nums, default=-1.0), max(nums, default=1.0)]}
 
 
-def _optimizer(model, cfg: RMConfig):
+def parameter_groups(model, cfg: RMConfig) -> list[dict]:
+    """The optimizer's groups: the heads (and tie parameter) at ``head_learning_rate``, then the backbone at
+    ``learning_rate`` unless ``--freeze-backbone`` (which turns its gradients off here)."""
     if cfg.freeze_backbone:
         for p in model.backbone.parameters():
             p.requires_grad_(False)
@@ -145,7 +142,7 @@ def _optimizer(model, cfg: RMConfig):
     body = [p for p in model.backbone.parameters() if p.requires_grad]
     if body:
         groups.append({"params": body, "lr": cfg.learning_rate})
-    return torch.optim.AdamW(groups, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    return groups
 
 
 @torch.no_grad()
@@ -263,20 +260,15 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
     boot = cfg.bootstrap and cfg.ensemble > 1
     weights = (torch.rand(len(items), n_heads, generator=g) < 0.5).float() * 2 if boot else torch.ones(len(items),
                                                                                                       n_heads)
-    opt = _optimizer(model, cfg)
-    sched = make_scheduler(opt, cfg.warmup_steps, total)
-    start = restore_state(state, optimizer=opt, scheduler=sched)
-    if rank == 0:
-        begin_run(out)
-    logger = MetricsLogger(out, enabled=rank == 0, resume_step=start if state else None)
-    config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    opt, sched = setup.make_optimizer_and_schedule(parameter_groups(model, cfg), cfg, total)
+    start = setup.restore(state, optimizer=opt, scheduler=sched)
+    logger, config_yaml = setup.open_run(cfg, start=start, resumed=bool(state), rank=rank, out=out)
 
     def checkpoint(step: int, extra: dict | None = None) -> None:
         if rank == 0:
-            save_checkpoint(out, model=model.backbone, tokenizer=model.tokenizer, config_yaml=config_yaml,
-                            metrics_logger=logger, state={"step": step, "optimizer": opt.state_dict(),
-                                                          "scheduler": sched.state_dict()},
-                            extra_files={**model.extra_files(), **(extra or {})})
+            setup.save(out, step, model=model.backbone, tokenizer=model.tokenizer, config_yaml=config_yaml,
+                       logger=logger, optimizer=opt, scheduler=sched,
+                       extra_files={**model.extra_files(), **(extra or {})})
         dist.barrier()
 
     t0, seen, last = time.time(), 0, {}
