@@ -129,8 +129,8 @@ def _train(argv: list[str]) -> int:
 
 def _eval(argv: list[str]) -> int:
     from langrl.feedback import read_feedback
-    from langrl.models.reward_eval import evaluate
-    from langrl.models.reward_model import check_reward_model_dir, load_reward_model
+    from langrl.models.rm.eval import evaluate
+    from langrl.models.rm.model import check_reward_model_dir, load_reward_model
 
     cfg, flags = parse_config(RMEvalConfig, argv, prog="langrl rm eval",
                               summary="Evaluate a reward model on held-out feedback of any kind.")
@@ -146,7 +146,7 @@ def _eval(argv: list[str]) -> int:
 
 def _score(argv: list[str]) -> int:
     from langrl.io import atomic_write_jsonl
-    from langrl.models.reward_model import check_reward_model_dir, load_reward_model
+    from langrl.models.rm.model import check_reward_model_dir, load_reward_model
     from langrl.train.data import read_jsonl
 
     cfg, flags = parse_config(RMScoreConfig, argv, prog="langrl rm score",

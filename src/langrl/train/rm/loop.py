@@ -32,9 +32,9 @@ from langrl import distributed as dist
 from langrl.config import arg
 from langrl.errors import InputError
 from langrl.logging import progress_bar
-from langrl.models.reward_data import SEGMENTERS, records_to_items
-from langrl.models.reward_losses import batch_counts, micro_batch_loss
-from langrl.models.reward_model import CONFIG_FILE, FORMAT, POOLINGS, TIE_MODELS
+from langrl.models.rm.data import SEGMENTERS, records_to_items
+from langrl.models.rm.losses import batch_counts, micro_batch_loss
+from langrl.models.rm.model import CONFIG_FILE, FORMAT, POOLINGS, TIE_MODELS
 from langrl.train.config import TrainerConfig
 from langrl.train import setup
 from langrl.train.checkpoint import STATE_FILE, check_out_dir, load_state
@@ -198,8 +198,8 @@ def run_rm_train(cfg: RMConfig, quiet: bool = False) -> dict:
 
         atomic_write_json(Path(cfg.out) / CONFIG_FILE, {"format": FORMAT, "members": members, "base": cfg.base})
         if cfg.eval_data or cfg.eval_fraction:
-            from langrl.models.reward_eval import evaluate
-            from langrl.models.reward_model import load_reward_model
+            from langrl.models.rm.eval import evaluate
+            from langrl.models.rm.model import load_reward_model
 
             summary.update(eval_summary(evaluate(load_reward_model(cfg.out), _eval_records(cfg, quiet=True))))
         atomic_write_json(Path(cfg.out) / "langrl_metrics.json", summary)
@@ -215,8 +215,8 @@ def _eval_records(cfg: RMConfig, quiet: bool) -> list:
 
 
 def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quiet: bool) -> dict:
-    from langrl.models.reward_eval import evaluate
-    from langrl.models.reward_model import build_reward_model, load_reward_model
+    from langrl.models.rm.eval import evaluate
+    from langrl.models.rm.model import build_reward_model, load_reward_model
 
     dist.init_distributed()
     rank, world = dist.rank(), dist.world_size()

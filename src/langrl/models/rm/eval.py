@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 
-from langrl.models.reward_data import segment_labels
+from langrl.eval.evaluate import nan_mean as _mean
+from langrl.models.rm.data import segment_labels
 
 
 def sigmoid(x: float) -> float:
@@ -89,11 +90,6 @@ def precision_recall_f1(pred: list[bool], gold: list[bool]) -> tuple[float, floa
     prec = tp / (tp + fp) if tp + fp else 0.0
     rec = tp / (tp + fn) if tp + fn else 0.0
     return prec, rec, (2 * prec * rec / (prec + rec) if prec + rec else 0.0)
-
-
-def _mean(xs: list[float]) -> float:
-    xs = [x for x in xs if not math.isnan(x)]
-    return sum(xs) / len(xs) if xs else float("nan")
 
 
 def evaluate(model, records, batch_size: int = 32) -> dict:
