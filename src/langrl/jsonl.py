@@ -19,6 +19,8 @@ Errors are :class:`~langrl.errors.InputError` as ``path:line: field 'x': expecte
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
 import os
@@ -75,24 +77,48 @@ class Row:
 
 
 # ---------------------------------------------------------------------------------------------------- opening a file
+_FLAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("langrl_input_flag", default=None)
+
+
+@contextlib.contextmanager
+def input_flag(flag: str):
+    """Name the command-line flag (``--data``) whose file is read inside the block: a missing file, a directory
+    or a FIFO is then reported as ``--data: data file not found: PATH`` (the line-level ``path:line: field`` errors
+    are exact already and stay as they are)."""
+    token = _FLAG.set(flag)
+    try:
+        yield
+    finally:
+        _FLAG.reset(token)
+
+
+def file_error(message: str, path: str | None = None) -> InputError:
+    err = InputError(message, path=path)
+    flag = _FLAG.get()
+    if flag:
+        err.args = (f"{flag}: {err}",)
+    return err
+
+
 def open_input(path, what: str = "data file") -> BinaryIO:
     """Open ``path`` for binary reading after checking it is a regular file (``what`` names it in errors).
 
-    A missing path is ``"{what} not found: PATH (no such file)"``; a directory, FIFO, socket or device is refused
-    without being opened for reading (the ``open`` is non-blocking and re-checked with ``fstat``).
+    A missing path is ``"{what} not found: PATH (no such file)"`` (after ``--flag: `` inside :func:`input_flag`); a
+    directory, FIFO, socket or device is refused without being opened for reading (the ``open`` is non-blocking and
+    re-checked with ``fstat``).
     """
     name = str(path)
     try:
         st = os.stat(name)
     except FileNotFoundError:
-        raise InputError(f"{what} not found: {name} (no such file)") from None
+        raise file_error(f"{what} not found: {name} (no such file)") from None
     except OSError as e:
-        raise InputError(f"cannot read the {what}: {e.strerror}", path=name) from None
+        raise file_error(f"cannot read the {what}: {e.strerror}", path=name) from None
     _check_regular(st.st_mode, name, what)
     try:
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
-        raise InputError(f"cannot read the {what}: {e.strerror}", path=name) from None
+        raise file_error(f"cannot read the {what}: {e.strerror}", path=name) from None
     try:
         _check_regular(os.fstat(fd).st_mode, name, what)  # replaced between stat and open
     except InputError:
@@ -103,10 +129,10 @@ def open_input(path, what: str = "data file") -> BinaryIO:
 
 def _check_regular(mode: int, name: str, what: str) -> None:
     if stat.S_ISDIR(mode):
-        raise InputError(f"is a directory (expected the {what}, a file)", path=name)
+        raise file_error(f"is a directory (expected the {what}, a file)", path=name)
     if not stat.S_ISREG(mode):
         kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
-        raise InputError(f"is not a regular file ({kind}; expected the {what}, a file)", path=name)
+        raise file_error(f"is not a regular file ({kind}; expected the {what}, a file)", path=name)
 
 
 # ---------------------------------------------------------------------------------------------------- numbers

@@ -1,6 +1,8 @@
 """Progress bars (rich, with rate and ETA) and metric logs (``metrics.csv`` + TensorBoard when installed).
 
-Only rank 0 writes: other ranks get a silent bar and a logger that drops everything.
+Only rank 0 writes: other ranks get a silent bar and a logger that drops everything. When stderr is not a terminal
+(CI, ``nohup``, ``| tee``) the bar is plain periodic lines instead (``stage: step/total (pct) rate, elapsed, eta``),
+one every ``LANGRL_PROGRESS_EVERY`` seconds (default 10) plus the first and the last.
 """
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ import csv
 import math
 import os
 import sys
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 class _Bar:
@@ -24,13 +27,74 @@ class _Bar:
         self._p.update(self._t, completed=completed, info=shown)
 
 
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class LineBar:
+    """Progress as plain lines for a log that is not a terminal: ``stage: step/total (pct) rate it/s, elapsed T,
+    eta T, info``. A line is printed at the first update, then at most one per ``every`` seconds, and at the end."""
+
+    def __init__(self, description: str, total: int, stream=None, every: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic, unit: str = "it"):
+        self.description, self.total, self.every, self.clock, self.unit = description, total, every, clock, unit
+        self.stream = stream if stream is not None else sys.stderr
+        self.t0 = clock()
+        self.start: int | None = None  # the first completed count seen (a resumed run starts past 0)
+        self.last_print: float | None = None
+        self.completed, self.shown, self.info = 0, None, ""
+
+    def update(self, completed: int, **fields) -> None:
+        now = self.clock()
+        self.completed = completed
+        if fields:
+            self.info = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+        if self.start is None:
+            self.start, self.t0 = completed, now
+        if self.last_print is None or now - self.last_print >= self.every or completed >= self.total:
+            self._print(now)
+
+    def _print(self, now: float) -> None:
+        elapsed = now - self.t0
+        done = self.completed - (self.start or 0)
+        rate = done / elapsed if elapsed > 0 and done > 0 else None
+        pct = 100.0 * self.completed / self.total if self.total else 100.0
+        parts = [f"{self.description}: {self.completed}/{self.total} ({pct:.0f}%)",
+                 f"{rate:.3g} {self.unit}/s" if rate else f"- {self.unit}/s", f"elapsed {_duration(elapsed)}",
+                 f"eta {_duration((self.total - self.completed) / rate)}" if rate else "eta -"]
+        line = ", ".join(parts) + (f", {self.info}" if self.info else "")
+        print(line, file=self.stream, flush=True)
+        self.last_print, self.shown = now, self.completed
+
+    def close(self) -> None:
+        if self.start is not None and self.shown != self.completed:
+            self._print(self.clock())
+
+
+def _progress_every() -> float:
+    try:
+        return max(0.0, float(os.environ.get("LANGRL_PROGRESS_EVERY", "10")))
+    except ValueError:
+        return 10.0
+
+
 @contextlib.contextmanager
 def progress_bar(description: str, total: int, quiet: bool = False) -> Iterator[_Bar]:
-    """A rich progress bar with rate and ETA on stderr; silent when ``quiet`` or not rank 0."""
+    """A rich progress bar with rate and ETA on stderr (plain periodic lines when stderr is not a terminal: see the
+    module docstring); silent when ``quiet`` or not rank 0."""
     from langrl.distributed import is_main_process
 
     if quiet or not is_main_process() or os.environ.get("LANGRL_QUIET"):
         yield _Bar(None, None)
+        return
+    if not sys.stderr.isatty():
+        bar = LineBar(description, total, every=_progress_every())
+        try:
+            yield bar
+        finally:
+            bar.close()
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn

@@ -25,7 +25,7 @@ def test_every_trainer_config_embeds_the_shared_section_with_its_flags(prog):
     cls = CONFIGS[prog]
     assert issubclass(cls, TrainerConfig)
     names = [f.name for f in dataclasses.fields(cls)]
-    assert names[:len(SHARED)] == SHARED  # listed first in --help, in one order for every command
+    assert names[:len(SHARED)] == SHARED  # declared once, in one order for every command
     argv = ["--save-every", "2", "--stop-at", "3", "--grad-clip", "0.5", "--warmup-steps", "1",
             "--micro-batch-size", "2", "--weight-decay", "0.01", "--learning-rate", "2e-4", "--seed", "7",
             "--max-steps", "4", "--overwrite", "--out", "o"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 
 def apply_lora(model, r: int, alpha: float | None = None, dropout: float = 0.0, target_modules="all-linear"):
@@ -10,14 +11,18 @@ def apply_lora(model, r: int, alpha: float | None = None, dropout: float = 0.0, 
 
     cfg = LoraConfig(r=r, lora_alpha=alpha if alpha is not None else 2 * r, lora_dropout=dropout,
                      target_modules=target_modules, task_type="CAUSAL_LM")
-    return get_peft_model(model, cfg)
+    with warnings.catch_warnings():  # peft reads transformers' deprecated is_gradient_checkpointing: not the user's
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, cfg)
 
 
 def load_lora(model, adapter_dir, trainable: bool = True):
     """Attach a saved adapter to ``model`` (the base)."""
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
 
 
 def is_lora(model) -> bool:

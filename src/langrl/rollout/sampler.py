@@ -125,3 +125,18 @@ def sample(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_tokens: 
     return Rollout(prompt_ids=prompt_ids, prompt_mask=prompt_mask, response_ids=tokens, response_mask=mask,
                    logprobs=logps, prompts=prompts_n, responses=texts,
                    group=torch.arange(len(prompts), device=device).repeat_interleave(n), ended=ended, columns=cols)
+
+
+def sample_prompts(model, tokenizer, prompts: list, *, chat_template: bool = True, system: str | None = None,
+                   **kwargs) -> Rollout:
+    """:func:`sample` for prompts as users give them: strings or ``{role, content}`` message lists, rendered by
+    :func:`langrl.chat.render_prompt` (the tokenizer's chat template with the generation prompt when it has one and
+    ``chat_template`` is on). ``Rollout.prompts`` then holds :func:`langrl.chat.prompt_text` (the user's text, what
+    rewards and logs see), not the template's markup; ``Rollout.prompt_ids`` are the rendered prompt's tokens."""
+    from langrl.chat import prompt_text, render_prompts
+
+    texts = render_prompts(tokenizer, prompts, system=system, use_template=chat_template)
+    ro = sample(model, tokenizer, texts, **kwargs)
+    n = kwargs.get("n", 1)
+    ro.prompts = [prompt_text(p) for p in prompts for _ in range(n)]
+    return ro

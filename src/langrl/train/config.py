@@ -13,7 +13,8 @@ The flags and YAML keys are the field names, exactly as before (``--learning-rat
 section changes where a field is declared, not how it is spelled. A command whose field means something more
 specific (``langrl rl``'s ``max_steps`` counts iterations, each several optimizer steps) redeclares it with its own
 doc, which dataclasses keep at the shared field's place. The trainer set-up (:mod:`langrl.train.setup`) reads its
-settings from this section. Fields are listed first in ``--help``, in this order.
+settings from this section. ``--help`` shows them in its optimisation and checkpointing sections, and their aliases
+(``--lr``, ``--max-grad-norm``, ``--save-steps``, ...) come from :mod:`langrl.config_names` like every field's.
 """
 from __future__ import annotations
 
@@ -53,9 +54,9 @@ class TrainerConfig:
                 raise TypeError(f"{cls.__name__}: {name!r} is not a TrainerConfig field")
             if name in own:
                 raise TypeError(f"{cls.__name__}: {name!r} is both re-declared and given in defaults")
-            f = shared[name]
-            annotations[name] = f.type
-            setattr(cls, name, arg(value, f.metadata["doc"], choices=f.metadata.get("choices")))
+            meta = dict(shared[name].metadata)  # doc, choices, aliases, --help group: all kept
+            annotations[name] = shared[name].type
+            setattr(cls, name, arg(value, meta.pop("doc"), **meta))
         cls.__annotations__ = {**annotations, **own}
 
     def check_trainer(self, prog: str) -> None:

@@ -16,6 +16,7 @@ import torch
 from langrl import distributed as dist
 from langrl.config import arg
 from langrl.errors import InputError
+from langrl.jsonl import input_flag
 from langrl.logging import progress_bar
 from langrl.train.config import TrainerConfig
 from langrl.train import setup
@@ -81,7 +82,8 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
                          f"({cfg.micro_batch_size} × {world})")
     torch.manual_seed(cfg.seed)
     resolve_model_dir(cfg.model, build=False)  # a bad spec, then bad data, fail before the model loads
-    records = sft_records(cfg.data, cfg.task_examples, cfg.seed)
+    with input_flag("--data"):
+        records = sft_records(cfg.data, cfg.task_examples, cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
     base_spec = cfg.model
     model, tok = load_causal_lm(base_spec, quiet=quiet or rank != 0)

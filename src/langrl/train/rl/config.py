@@ -21,7 +21,8 @@ class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
     learning_rate: float = arg(1e-5, "policy learning rate (AdamW, constant after warm-up)")
     algo: str = arg("ppo", "algorithm", choices=tuple(ALGORITHMS))
     policy: str = arg("tiny", "policy model spec: tiny, tiny:TASK, a HF model dir (e.g. an sft --out), .gguf, smollm2")
-    prompts: str = arg("task:reviews", "JSONL with a 'prompt' column (other columns go to the rewards) or task:NAME")
+    prompts: str = arg("task:reviews", "JSONL with a 'prompt' column (text, or a list of {role, content} messages; "
+                                       "other columns go to the rewards) or task:NAME")
     reward: list[str] = arg([], "reward spec, repeat for several: NAME[:key=value,...,weight=W] (langrl reward list)")
     # ---- budget and batch shape
     prompts_per_step: int = arg(16, "prompts per iteration (global: all ranks together)")
@@ -37,6 +38,9 @@ class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
     top_k: int = arg(0, "sample from the k most likely tokens (0 = all); the ratio uses the same truncation")
     top_p: float = arg(1.0, "nucleus sampling mass (1 = all); the ratio uses the same truncation")
     stop: list[str] = arg([], "stop strings ending a response (repeat the flag for several)")
+    chat_template: bool = arg(True, "apply the model's chat template (with the generation prompt) to every prompt when "
+                                    "it has one; false = the prompt text as is")
+    system_prompt: str | None = arg(None, "system message put before each prompt (through the chat template)")
     # ---- optimisation (learning_rate, weight_decay, warmup_steps, grad_clip: the shared section)
     value_learning_rate: float = arg(0.0, "value-function learning rate (0 = learning_rate)")
     # ---- losses and advantages

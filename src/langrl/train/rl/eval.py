@@ -45,8 +45,10 @@ def with_watch(evaluator: Evaluator, watched) -> Evaluator:
     def both(rows: list[dict], responses: list[str]) -> dict[str, float]:
         from langrl.train.pg.collect import rows_to_columns
 
+        from langrl.chat import prompt_text
+
         prompts, columns = rows_to_columns(rows)
-        out = watched(prompts, responses, **columns)
+        out = watched([prompt_text(p) for p in prompts], responses, **columns)
         return {**evaluator(rows, responses), "watch": float(out.column(watched.name).nanmean())}
 
     return both
@@ -57,11 +59,11 @@ def evaluate(policy, tokenizer, rows: list[dict], reward, evaluator: Evaluator, 
     """{"eval/reward": mean training reward, "eval/NAME": evaluator values} on ``rows`` (rank 0; {} elsewhere)."""
     if not dist.is_main_process():
         return {}
-    from langrl.rollout import sample
+    from langrl.rollout import sample_prompts
     from langrl.train.pg.collect import rows_to_columns
 
     prompts, columns = rows_to_columns(rows)
-    ro = sample(policy, tokenizer, prompts, n=1, seed=seed + 7919, columns=columns, **sampling)
+    ro = sample_prompts(policy, tokenizer, prompts, n=1, seed=seed + 7919, columns=columns, **sampling)
     frozen = getattr(reward, "update_norm", None)
     if frozen is not None:
         reward.update_norm = False  # held-out prompts must not move the running normalisation

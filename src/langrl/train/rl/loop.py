@@ -35,6 +35,7 @@ import torch
 
 from langrl import distributed as dist
 from langrl.errors import InputError
+from langrl.jsonl import input_flag
 from langrl.logging import progress_bar
 from langrl.train.pg import setup
 from langrl.train import setup as trainer_setup
@@ -89,7 +90,8 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     my_chunks = list(range(rank, n_chunks, world))
     torch.manual_seed(cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
-    rows = load_prompt_rows(cfg.prompts, "train", cfg.task_prompts, cfg.seed)  # bad input fails before models load
+    with input_flag("--prompts"):  # bad input fails before models load
+        rows = load_prompt_rows(cfg.prompts, "train", cfg.task_prompts, cfg.seed)
     reward = _as_composite(reward) if reward is not None else _as_composite(_build_rewards(cfg.reward))
     eval_rows, evaluator = _eval_setup(cfg, evaluator)
     policy, tok, ref_model, critic, mask = setup.load_models(
@@ -108,7 +110,8 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     warnings = WarningLog(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     replay(watch, logger.rows)  # a resumed run's watch continues from the logged history
     sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-                    stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens)
+                    stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens,
+                    chat_template=cfg.chat_template, system=cfg.system_prompt)
     vocab = policy.get_output_embeddings().weight.shape[0]
 
     def checkpoint(step: int, extra: dict | None = None) -> None:
@@ -224,7 +227,8 @@ def _eval_setup(cfg: OnlineConfig, evaluator):
     spec = cfg.eval_prompts or (cfg.prompts if cfg.prompts.startswith("task:") else None)
     if spec is None:
         raise InputError("rl: eval_every needs held-out prompts: pass --eval-prompts FILE.jsonl or task:NAME")
-    rows = load_prompt_rows(spec, "eval", cfg.eval_num, cfg.seed)[:cfg.eval_num]
+    with input_flag("--eval-prompts" if cfg.eval_prompts else "--prompts"):
+        rows = load_prompt_rows(spec, "eval", cfg.eval_num, cfg.seed)[:cfg.eval_num]
     evaluator = evaluator or default_evaluator(spec)
     if cfg.watch:  # a second held-out signal (e.g. another reward model), logged as eval/watch
         evaluator = with_watch(evaluator, _build_rewards([cfg.watch]))
