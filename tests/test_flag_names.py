@@ -67,8 +67,9 @@ def test_help_is_grouped_by_section_most_used_first():
     assert headers[:len(SECTIONS)] == SECTIONS and headers[-1] == "other"
     flags = re.findall(r"^  (--[a-z-]+) ", text, flags=re.M)
     names = [f.name for f in dataclasses.fields(OnlineConfig)]
-    # every field once (policy shown as --model), plus --config/--json/--debug
-    assert len(flags) == len(names) + 3 and len(set(flags)) == len(flags)
+    # every field once (policy shown as --model), plus --config/--split/--column/--report-to/--json/--debug
+    assert len(flags) == len(names) + 6 and len(set(flags)) == len(flags)
+    assert flags[-6:] == ["--config", "--split", "--column", "--report-to", "--json", "--debug"]
     section = {}
     current = None
     for line in text.splitlines():

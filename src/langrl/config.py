@@ -179,6 +179,10 @@ def help_text(cls, prog: str, summary: str = "") -> str:
             also = f" [also {', '.join(others)}]" if others else ""
             lines.append(f"      {f.metadata.get('doc', '')}{also}")
     lines += ["other:", "  --config FILE               YAML file of the keys above; flags override it",
+              "  --split NAME                the split of a Hugging Face dataset input (default: train, or the only one)",
+              "  --column NEW=OLD            rename a data column (repeat: --column prompt=question); any data source",
+              "  --report-to NAME[,NAME]     trackers: none, csv, tensorboard, wandb (offline), trackio (local); "
+              "metrics.csv is always written (default: tensorboard when installed)",
               "  --json                      print a machine-readable JSON summary at the end",
               "  --debug                     show Python tracebacks", "  -h, --help                  this help"]
     return "\n".join(lines)
@@ -196,6 +200,8 @@ def parse_config(cls: type[T], argv: list[str], prog: str = "langrl", summary: s
     flags = {"json": False, "debug": False}
     data: dict[str, Any] = {}
     cli: dict[str, Any] = {}
+    # options of every command that are not config fields: data sources (langrl.hf_data), trackers (langrl.logging)
+    data_opts: dict[str, Any] = {"split": None, "column": [], "report_to": []}
     i = 0
     while i < len(argv):
         tok = argv[i]
@@ -216,9 +222,22 @@ def parse_config(cls: type[T], argv: list[str], prog: str = "langrl", summary: s
                 raise InputError(f"{prog}: --config needs a file")
             for k, v in load_yaml(value).items():
                 k = str(k).replace("-", "_")
+                if k in data_opts and k not in table:
+                    data_opts[k] = v if k == "split" else [str(x) for x in (v if isinstance(v, list) else [v])]
+                    continue
                 if k not in table:
                     raise _unknown(k, table.shown(), f"{value}", accepted=table.accepted())
                 data[table.field(k)] = v
+            i += 1 if eq else 2
+            continue
+        if name in data_opts and name not in table:
+            value = inline if eq else (argv[i + 1] if i + 1 < len(argv) else None)
+            if value is None:
+                raise InputError(f"{prog}: {tok} needs a value")
+            if name == "split":
+                data_opts["split"] = value
+            else:
+                data_opts[name].append(value)
             i += 1 if eq else 2
             continue
         negated = (name.startswith("no_") and name not in table and name[3:] in table
@@ -245,6 +264,13 @@ def parse_config(cls: type[T], argv: list[str], prog: str = "langrl", summary: s
         else:
             cli[name] = value
         i += step
+    from langrl.hf_data import parse_columns, use_data_options
+    from langrl.logging import parse_report_to, use_report_to
+
+    use_data_options(None if data_opts["split"] is None else str(data_opts["split"]),
+                     parse_columns(data_opts["column"]))
+    use_report_to(parse_report_to(data_opts["report_to"]) if data_opts["report_to"] else None)
+    flags.update(split=data_opts["split"], column=data_opts["column"], report_to=data_opts["report_to"])
     merged = {**data, **cli}
     cfg = from_dict(cls, merged, where=prog)
     validate = getattr(cfg, "validate", None)

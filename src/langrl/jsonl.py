@@ -15,7 +15,11 @@ Every file a command reads goes through here, so each rule holds everywhere and 
 
 Errors are :class:`~langrl.errors.InputError` as ``path:line: field 'x': expected ...``. The iterators yield a
 :class:`Row` per non-blank record, bad ones included (``row.reason`` set), so a reader that skips bad records
-(``--on-error skip``) and one that stops at the first share the checks. Only ``json``, ``os`` and ``stat`` are imported.
+(``--on-error skip``) and one that stops at the first share the checks. Only the standard library is imported.
+
+A Hugging Face ``datasets`` source (a ``save_to_disk`` directory, a parquet/CSV/arrow file, a cached hub dataset:
+:mod:`langrl.hf_data`) is read through the same iterators, one :class:`Row` per record numbered from 1, so its
+records meet the same validators and errors; ``--column NEW=OLD`` renames apply to every source.
 """
 from __future__ import annotations
 
@@ -227,8 +231,27 @@ def _lines(f: BinaryIO, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
         yield n, (body if size <= limit else None), size
 
 
+def _renamed(rows: Iterator[Row]) -> Iterator[Row]:
+    """Apply the command's ``--column NEW=OLD`` renames (:func:`langrl.hf_data.data_options`) to each good record."""
+    from langrl.hf_data import data_options, rename_columns
+
+    mapping = data_options().columns
+    for row in rows:
+        if mapping and row.ok:
+            row.value = rename_columns(row.value, mapping)
+        yield row
+
+
 def iter_jsonl(path, what: str = "data file") -> Iterator[Row]:
-    """Every non-blank line of a JSON-lines file as a :class:`Row` (bad lines too, with ``reason`` set)."""
+    """Every non-blank line of a JSON-lines file as a :class:`Row` (bad lines too, with ``reason`` set); a
+    ``datasets`` source gives one row per record (:mod:`langrl.hf_data`)."""
+    from langrl.hf_data import is_dataset_source, iter_dataset_rows
+
+    rows = iter_dataset_rows(path, what) if is_dataset_source(path) else _iter_jsonl_file(path, what)
+    return _renamed(rows)
+
+
+def _iter_jsonl_file(path, what: str) -> Iterator[Row]:
     name, limit = str(path), max_line_bytes()
     decoder, bad = _decoder()
     with open_input(path, what) as f:
@@ -366,8 +389,13 @@ def iter_json_list(path, what: str = "data file") -> Iterator[Row]:
 
 
 def iter_records(path, what: str = "data file") -> Iterator[Row]:
-    """The records of a JSON-lines file, or of a JSON list when the file's first non-blank character is ``[``."""
-    return iter_json_list(path, what) if first_char(path, what) == "[" else iter_jsonl(path, what)
+    """The records of a JSON-lines file, of a JSON list when the file's first non-blank character is ``[``, or of a
+    ``datasets`` source."""
+    from langrl.hf_data import is_dataset_source
+
+    if not is_dataset_source(path) and first_char(path, what) == "[":
+        return _renamed(iter_json_list(path, what))
+    return iter_jsonl(path, what)
 
 
 # ---------------------------------------------------------------------------------------------------- fields

@@ -1,4 +1,11 @@
-"""Progress bars (rich, with rate and ETA) and metric logs (``metrics.csv`` + TensorBoard when installed).
+"""Progress bars (rich, with rate and ETA) and metric logs (``metrics.csv`` + the trackers of ``--report-to``).
+
+``--report-to NAME[,NAME]`` (repeatable; the parser calls :func:`use_report_to`): ``none``, ``csv``, ``tensorboard``,
+``wandb``, ``trackio``, through the libraries themselves. ``metrics.csv`` is always written (it is part of the run
+directory: ``--resume`` rewrites it), so ``csv`` and ``none`` both mean "no tracker". Without the flag: TensorBoard
+when it is installed, as before. wandb runs offline unless ``WANDB_MODE`` says otherwise (``wandb sync`` uploads
+later); trackio writes its local database (``trackio show`` opens it). A tracker that is asked for and not installed
+is refused when the flags are parsed, before any model loads.
 
 Only rank 0 writes: other ranks get a silent bar and a logger that drops everything. When stderr is not a terminal
 (CI, ``nohup``, ``| tee``) the bar is plain periodic lines instead (``stage: step/total (pct) rate, elapsed, eta``),
@@ -7,7 +14,9 @@ one every ``LANGRL_PROGRESS_EVERY`` seconds (default 10) plus the first and the 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
+import importlib.util
 import math
 import os
 import sys
@@ -114,6 +123,67 @@ def progress_bar(description: str, total: int, quiet: bool = False) -> Iterator[
         yield _Bar(progress, task)
 
 
+REPORTERS = ("none", "csv", "tensorboard", "wandb", "trackio")
+_PACKAGES = {"tensorboard": ("tensorboard", "pip install 'langrl[tensorboard]' (or pip install tensorboard)"),
+             "wandb": ("wandb", "pip install wandb"), "trackio": ("trackio", "pip install trackio")}
+_REPORT: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("langrl_report_to", default=None)
+
+
+def parse_report_to(values: list[str]) -> tuple[str, ...]:
+    """``["tensorboard,wandb", "csv"]`` → ``("tensorboard", "wandb", "csv")``; unknown names, ``none`` with others and
+    trackers whose library is not installed are errors naming ``--report-to``."""
+    from langrl.errors import InputError
+
+    names = [n.strip() for v in values for n in str(v).split(",") if n.strip()]
+    for n in names:
+        if n not in REPORTERS:
+            raise InputError(f"expected one of {', '.join(REPORTERS)}, got {n!r}", field="report_to")
+    if "none" in names and len(names) > 1:
+        raise InputError("'none' cannot be combined with other trackers", field="report_to")
+    for n in names:
+        if n in _PACKAGES and importlib.util.find_spec(_PACKAGES[n][0]) is None:
+            raise InputError(f"--report-to {n} needs the {_PACKAGES[n][0]} package, which is not installed; install "
+                             f"it with: {_PACKAGES[n][1]}", field="report_to")
+    return tuple(dict.fromkeys(names))
+
+
+def use_report_to(names: tuple[str, ...] | None) -> None:
+    """The trackers of this command's metric loggers (None: the default, TensorBoard when installed)."""
+    _REPORT.set(None if names is None else tuple(names))
+
+
+def report_to() -> tuple[str, ...] | None:
+    return _REPORT.get()
+
+
+class _Trackers:
+    """wandb / trackio runs, through their own libraries (offline), one per logger."""
+
+    def __init__(self, names: tuple[str, ...], out: Path):
+        self.runs = []
+        name = out.name
+        if "wandb" in names:
+            import wandb
+
+            run = wandb.init(project=os.environ.get("WANDB_PROJECT", "langrl"), name=name,
+                             mode=os.environ.get("WANDB_MODE", "offline"))
+            self.runs.append(("wandb", run))
+        if "trackio" in names:
+            import trackio
+
+            trackio.init(project=os.environ.get("TRACKIO_PROJECT", "langrl"), name=name)
+            self.runs.append(("trackio", trackio))
+
+    def log(self, step: int, metrics: dict) -> None:
+        for kind, run in self.runs:
+            run.log(metrics, step=step)
+
+    def close(self) -> None:
+        for kind, run in self.runs:
+            run.finish()
+        self.runs = []
+
+
 class MetricsLogger:
     """Appends one row per logged step to ``out/metrics.csv`` (a ``step`` column + one per metric) and TensorBoard.
 
@@ -129,6 +199,8 @@ class MetricsLogger:
         self.columns: list[str] = ["step"]
         self.path = Path(out) / "metrics.csv" if out is not None else None
         self._tb = None
+        self._trackers = None
+        self.report = report_to()
         if not self.enabled:
             return
         if resume_step is not None and self.path.is_file():
@@ -139,6 +211,8 @@ class MetricsLogger:
             self._rewrite()
         self._tb_dir = Path(out) / "tb"
         self.resume_writing()
+        if self.report and any(n in ("wandb", "trackio") for n in self.report):
+            self._trackers = _Trackers(self.report, Path(out))
 
     def suspend(self) -> None:
         """Close open files before the output directory is swapped by a checkpoint."""
@@ -148,13 +222,13 @@ class MetricsLogger:
 
     def resume_writing(self) -> None:
         """(Re)open the TensorBoard writer (a new events file in ``tb/``)."""
-        if not self.enabled:
+        if not self.enabled or (self.report is not None and "tensorboard" not in self.report):
             return
         try:
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(str(self._tb_dir))
-        except Exception:  # tensorboard not installed: CSV only
+        except Exception:  # tensorboard not installed: CSV only (an explicit --report-to tensorboard was checked)
             self._tb = None
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
@@ -171,6 +245,8 @@ class MetricsLogger:
             if self._tb is not None and not math.isnan(v):
                 self._tb.add_scalar(k, v, step)
         self.rows.append(row)
+        if self._trackers is not None:
+            self._trackers.log(step, {k: float(v) for k, v in metrics.items() if not math.isnan(float(v))})
         if new_column or len(self.rows) == 1 or not self.path.is_file():
             self.flush()
         else:
@@ -199,3 +275,5 @@ class MetricsLogger:
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
+        if self._trackers is not None:
+            self._trackers.close()

@@ -26,6 +26,9 @@ class SampleConfig:
     chat_template: bool = arg(True, "apply the model's chat template (with the generation prompt) to every prompt when "
                                     "it has one; false = the prompt text as is")
     system_prompt: str | None = arg(None, "system message put before each prompt (through the chat template)")
+    rollout_engine: str = arg("native", "langrl's sampler, or vLLM (the langrl[vllm] extra; same settings, its own "
+                                        "random streams)", choices=("native", "vllm"), group="sampling")
+    engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several", group="sampling")
 
     def validate(self):
         if self.n < 1 or self.max_new_tokens < 1:
@@ -42,9 +45,19 @@ def main(argv: list[str]) -> int:
     with input_flag("--prompts"):
         rows = load_prompts(cfg.prompts, cfg.num_prompts if cfg.prompts.startswith("task:") else 0)
     model, tok = load_causal_lm(cfg.model, quiet=flags["json"])
-    ro = sample_prompts(model, tok, [r["prompt"] for r in rows], chat_template=cfg.chat_template,
-                        system=cfg.system_prompt, n=cfg.n, max_new_tokens=cfg.max_new_tokens,
-                temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p, stop=cfg.stop, seed=cfg.seed)
+    settings = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
+                    top_p=cfg.top_p, stop=cfg.stop)
+    if cfg.rollout_engine == "vllm":
+        from langrl.train.pg.engines import make_engine, parse_options
+
+        engine = make_engine("vllm", model, tok, copy_weights=False, prog="sample", sampling=settings, seed=cfg.seed,
+                             engine_options=parse_options(cfg.engine_option))
+        ro, _ = engine.generate([{"prompt": r["prompt"]} for r in rows], [0], len(rows), n=cfg.n, step=0,
+                                seed=cfg.seed, chat_template=cfg.chat_template, system=cfg.system_prompt, **settings)
+        engine.close()
+    else:
+        ro = sample_prompts(model, tok, [r["prompt"] for r in rows], chat_template=cfg.chat_template,
+                            system=cfg.system_prompt, n=cfg.n, seed=cfg.seed, **settings)
     for i in range(ro.batch_size):
         rec = {"prompt": ro.prompts[i], "response": ro.responses[i], "sample": i % cfg.n,
                "tokens": int(ro.response_mask[i].sum()), "ended": bool(ro.ended[i]),

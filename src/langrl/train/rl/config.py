@@ -76,6 +76,19 @@ class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
     # ---- model
     lora_r: int = arg(0, "LoRA rank (0 = full fine-tuning); with LoRA the reference is the base with adapters off")
     lora_alpha: float = arg(16.0, "LoRA alpha")
+    # ---- rollout engine, asynchrony, scale
+    rollout_engine: str = arg("native", "what samples the rollouts: langrl's sampler, or vLLM in the same process "
+                                        "(the langrl[vllm] extra) with the policy's weights pushed after every update",
+                              choices=("native", "vllm"), group="rollout engine and scale")
+    engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several (e.g. "
+                                       "gpu_memory_utilization=0.5, enforce_eager=false, dtype=bfloat16)", group="rollout engine and scale")
+    max_staleness: int = arg(0, "K: sample the next batches while the current one trains, each with weights at most "
+                                "K updates old (0 = synchronous)", group="rollout engine and scale")
+    tis_cap: float = arg(2.0, "truncated importance sampling cap C: with an asynchronous or vllm engine every token's "
+                              "policy loss is weighted by min(π_old/π_behaviour, C) (0 = no correction)", group="rollout engine and scale")
+    strategy: str = arg("ddp", "multi-process training under torchrun: ddp (every rank a whole copy, gradients "
+                               "all-reduced) or fsdp (FSDP2: weights, gradients and optimizer state sharded over the "
+                               "ranks; sampling uses a whole copy)", choices=("ddp", "fsdp"), group="rollout engine and scale")
     # ---- data, eval, logging (out, seed, save_every, stop_at, resume, overwrite: the shared section)
     task_prompts: int = arg(512, "training prompts drawn from a task:NAME source")
     eval_every: int = arg(0, "iterations between held-out evaluations (0 = none)")
@@ -111,6 +124,10 @@ class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
         need(self.samples_per_prompt is None or self.samples_per_prompt >= 1, "samples_per_prompt", ">= 1")
         need(self.epochs is None or self.epochs >= 1, "epochs", ">= 1")
         need(self.hacking_window >= 1, "hacking_window", ">= 1")
+        need(self.max_staleness >= 0, "max_staleness", ">= 0")
+        need(self.tis_cap >= 0, "tis_cap", ">= 0")
+        need(not self.engine_option or self.rollout_engine == "vllm", "engine_option",
+             "to be used with rollout_engine vllm")
         need(self.hacking_min_drop >= 0, "hacking_min_drop", ">= 0")
         need(not self.watch or self.eval_every > 0, "watch", "to be used with eval_every > 0 (it is scored on the "
                                                             "held-out evaluations)")
@@ -118,6 +135,19 @@ class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
         if algo.group_based and self.samples_per_prompt is not None and self.samples_per_prompt < 2:
             raise InputError(f"rl: --algo {self.algo} compares the samples of a prompt: field 'samples_per_prompt' "
                              f"must be >= 2, got {self.samples_per_prompt}")
+        if algo.uses_mask and self.max_staleness:
+            raise InputError(f"rl: --algo {self.algo} samples under its masking policy, which is synchronised with "
+                             f"the policy: field 'max_staleness' must be 0, got {self.max_staleness}")
+        if self.strategy == "fsdp":
+            for field, bad, why in (("rollout_engine", self.rollout_engine != "native", "native (the vllm engine "
+                                                                                       "is not yet fed from shards)"),
+                                    ("lora_r", self.lora_r != 0, "0 (LoRA adapters are not sharded)"),
+                                    ("algo", algo.uses_mask, "an algorithm without NLPO's masking policy"),
+                                    ("eval_every", self.eval_every != 0, "0 (evaluate the saved policy with "
+                                                                         "`langrl eval`)")):
+                if bad:
+                    raise InputError(f"rl: --strategy fsdp: field '{field}': expected {why}, "
+                                     f"got {getattr(self, field)!r}")
         n = self.samples_per_prompt or algo.defaults.get("samples_per_prompt", 1)
         batch = self.prompts_per_step * n
         if self.minibatch_size and batch % self.minibatch_size:

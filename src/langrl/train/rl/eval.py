@@ -77,12 +77,13 @@ def evaluate(policy, tokenizer, rows: list[dict], reward, evaluator: Evaluator, 
     return metrics
 
 
-def write_samples(path: Path, step: int, ro, scores: torch.Tensor, k: int) -> None:
-    """Append the first ``k`` responses of the batch to ``samples.jsonl`` (step, prompt, response, score)."""
+def write_samples(path: Path, step: int, ro, scores: torch.Tensor, k: int, extra: dict | None = None) -> None:
+    """Append the first ``k`` responses of the batch to ``samples.jsonl`` (step, prompt, response, score, and the
+    keys of ``extra``, e.g. the batch's staleness)."""
     with open(path, "a", encoding="utf-8") as f:
         for i in range(min(k, ro.batch_size)):
             f.write(json.dumps({"step": step, "prompt": ro.prompts[i], "response": ro.responses[i],
-                                "score": round(float(scores[i]), 6), "ended": bool(ro.ended[i])},
+                                "score": round(float(scores[i]), 6), "ended": bool(ro.ended[i]), **(extra or {})},
                                ensure_ascii=False) + "\n")
 
 

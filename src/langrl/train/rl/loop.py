@@ -26,6 +26,7 @@ How this departs from the papers:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -37,12 +38,14 @@ from langrl import distributed as dist
 from langrl.errors import InputError
 from langrl.jsonl import input_flag
 from langrl.logging import progress_bar
+from langrl.train import fsdp
 from langrl.train.pg import setup
 from langrl.train import setup as trainer_setup
 from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import global_batch_indices
 from langrl.train.pg.algorithms import get_algorithm
-from langrl.train.pg.collect import annotate, collect, load_prompt_rows, score, shape_rewards
+from langrl.train.pg.collect import annotate, load_prompt_rows, score, shape_rewards
+from langrl.train.pg.engines import RolloutSchedule, make_engine, parse_options
 from langrl.train.pg.kl import KLPenalty
 from langrl.train.pg.stats import global_explained_variance, global_max, global_means, global_whiten
 from langrl.train.pg.update import UpdateSettings, run_epochs
@@ -73,6 +76,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     settings = UpdateSettings.from_config(cfg)
     dist.init_distributed()
     rank, world = dist.rank(), dist.world_size()
+    fsdp.check_world(cfg.strategy, world, "rl")
     check_out_dir(cfg.out, cfg.resume, cfg.overwrite)
     if reward is None and not cfg.reward:
         raise InputError("rl: no reward given; pass --reward SPEC (repeat for several; see `langrl reward list`)")
@@ -99,9 +103,23 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
         value_model=cfg.value_model if algo.uses_value else None, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
         mask_settings=dict(top_p=cfg.mask_top_p, min_tokens=cfg.mask_min_tokens,
                            temperature=cfg.temperature) if algo.uses_mask else None)
+    sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
+                    stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens,
+                    chat_template=cfg.chat_template, system=cfg.system_prompt)
+    vocab = policy.get_output_embeddings().weight.shape[0]
+    # the rollout engine: K = 0 with the native sampler samples from the policy itself (the synchronous loop);
+    # asynchronous or sharded training samples from a whole copy whose weights are pushed after every update
+    sharded = cfg.strategy == "fsdp"
+    engine = make_engine(cfg.rollout_engine, policy, tok, copy_weights=cfg.max_staleness > 0 or sharded, mask=mask,
+                         sampling=sampling, seed=cfg.seed, engine_options=parse_options(cfg.engine_option))
+    if sharded:  # FSDP2: parameters, gradients and AdamW moments split over the ranks (train/fsdp.py)
+        for model in (policy, ref_model, critic):
+            if model is not None:
+                fsdp.shard(model)
     optimizer, scheduler, params = setup.make_optimizer_and_schedule(policy, critic, cfg,
                                                                      cfg.max_steps * cfg.epochs * n_minibatches)
-    start = setup.restore(state, optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo, reward=reward)
+    opt_state = fsdp.ShardedOptimizerState(optimizer, policy, critic) if sharded else optimizer
+    start = setup.restore(state, optimizer=opt_state, scheduler=scheduler, kl=kl, algo=algo, reward=reward)
     logger, config_yaml = trainer_setup.open_run(cfg, start=start, resumed=bool(state), rank=rank)
     if rank == 0:  # a resumed run rewrites the lines after its step; a fresh one (--overwrite) starts empty
         truncate_samples(Path(cfg.out) / "samples.jsonl", start)
@@ -109,18 +127,33 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
                          min_drop=cfg.hacking_min_drop)
     warnings = WarningLog(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     replay(watch, logger.rows)  # a resumed run's watch continues from the logged history
-    sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-                    stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens,
-                    chat_template=cfg.chat_template, system=cfg.system_prompt)
-    vocab = policy.get_output_embeddings().weight.shape[0]
 
     def checkpoint(step: int, extra: dict | None = None) -> None:
+        extra = {**(extra or {}), **schedule.checkpoint_files(rank, world)}  # queued batches (collective)
+        gathered = {}
+        if sharded:  # collectives on every rank; rank 0 receives the whole model, value function and optimizer
+            gathered = fsdp.gather_checkpoint(policy, critic, optimizer)
+            opt_state.gathered = gathered.pop("optimizer")
         if rank == 0:
-            setup.save(cfg.out, step, policy=policy, tokenizer=tok, config_yaml=config_yaml, logger=logger,
-                       optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo, critic=critic, mask=mask,
-                       extra_files=extra, extra_state={"reward": reward.state_dict()})
+            setup.save(cfg.out, step, policy=engine.model if sharded else policy, tokenizer=tok,
+                       config_yaml=config_yaml, logger=logger, optimizer=opt_state, scheduler=scheduler, kl=kl,
+                       algo=algo, critic=critic, mask=mask, extra_files=extra,
+                       extra_state={"reward": reward.state_dict()}, model_state=gathered.get("model"),
+                       critic_state=gathered.get("critic"))
         dist.barrier()
 
+    off_policy = cfg.max_staleness > 0 or cfg.rollout_engine != "native"  # the sampler is not the trainer itself
+    if off_policy:
+        settings = dataclasses.replace(settings, is_cap=cfg.tis_cap)
+
+    def make_batch(j: int):
+        step_rows = [rows[i] for i in global_batch_indices(len(rows), cfg.prompts_per_step, j, cfg.seed)]
+        return engine.generate(step_rows, my_chunks, chunk_prompts, n=n, step=j, seed=cfg.seed, mask=mask,
+                               **sampling)
+
+    schedule = RolloutSchedule(engine, make_batch, max_staleness=cfg.max_staleness, last_step=cfg.max_steps)
+    if state and cfg.max_staleness:
+        schedule.load_checkpoint(cfg.resume, rank, world, start)
     policy_pass = needs_policy_pass(cfg.epochs, n_minibatches, cfg.kl_in, critic is not None)
     end = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
     t_run, history = time.time(), []
@@ -134,9 +167,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
             t0 = time.time()
             if mask is not None and step > 0 and step % cfg.mask_sync_every == 0:
                 mask.sync(policy)  # NLPO: the masking policy becomes the current policy
-            step_rows = [rows[i] for i in global_batch_indices(len(rows), cfg.prompts_per_step, step, cfg.seed)]
-            ro, allowed = collect(policy, tok, step_rows, my_chunks, chunk_prompts, n=n, step=step, seed=cfg.seed,
-                                  mask=mask, **sampling)
+            ro, allowed, version = schedule.next(step, policy)  # batch `step`, sampled with weights `version`
             t1 = time.time()
             scores = score(reward, ro, tok)
             t2 = time.time()
@@ -181,10 +212,13 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
                        **upd, "tokens_per_s": stats["response_length"] * batch / max(t4 - t0, 1e-9),
                        "time/sample": t1 - t0, "time/score": t2 - t1, "time/logprobs": t3 - t2,
                        "time/update": t4 - t3}
+            if off_policy:  # every sample of the batch was drawn with the weights after `version` updates
+                metrics.update({"rollout/staleness": float(step - version), "rollout/weight_version": float(version)})
             if eval_rows is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == end):
                 metrics.update(evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling))
             if rank == 0 and cfg.log_samples:
-                write_samples(Path(cfg.out) / "samples.jsonl", step + 1, ro, final_score, cfg.log_samples)
+                write_samples(Path(cfg.out) / "samples.jsonl", step + 1, ro, final_score, cfg.log_samples,
+                              extra={"staleness": step - version} if off_policy else None)
             warnings.write(step + 1, watch.update(step + 1, metrics))  # proxy up while held-out down; length drift
             metrics["time/step"] = time.time() - t0
             logger.log(step + 1, metrics)
@@ -199,6 +233,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     summary.update({k: v for k, v in last.items() if k.startswith("eval/")})
     summary["warnings"] = warnings.all()
     checkpoint(end, {"langrl_metrics.json": json.dumps(summary, indent=2, default=_json_float)})
+    schedule.close()
     logger.close()
     return summary
 
