@@ -80,7 +80,10 @@ class VLLMEngine:
 
     def sync(self, policy) -> None:
         """Push ``policy``'s current weights into the engine, in place."""
-        weights = _merged_state(policy)
+        self.push(_merged_state(policy))
+
+    def push(self, weights: dict[str, torch.Tensor]) -> None:
+        """Load HF-named ``weights`` into the engine, in place (also what a Ray rollout actor calls)."""
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(list(weights.items()))})
         if not torch.cuda.is_available():
             self.llm.apply_model(_repack_tied_lm_head)

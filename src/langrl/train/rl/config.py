@@ -76,6 +76,9 @@ class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
     # ---- model
     lora_r: int = arg(0, "LoRA rank (0 = full fine-tuning); with LoRA the reference is the base with adapters off")
     lora_alpha: float = arg(16.0, "LoRA alpha")
+    lora_merge_sampling: str = arg("auto", "LoRA: sample with the adapters folded into the weights (one matmul per "
+                                           "layer; the base restored exactly after); auto = measure both on the first "
+                                           "two rollouts and keep the faster", choices=("auto", "true", "false"))
     # ---- rollout engine, asynchrony, scale
     rollout_engine: str = arg("native", "what samples the rollouts: langrl's sampler, or vLLM in the same process "
                                         "(the langrl[vllm] extra) with the policy's weights pushed after every update",
@@ -86,6 +89,13 @@ class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
                                 "K updates old (0 = synchronous)", group="rollout engine and scale")
     tis_cap: float = arg(2.0, "truncated importance sampling cap C: with an asynchronous or vllm engine every token's "
                               "policy loss is weighted by min(π_old/π_behaviour, C) (0 = no correction)", group="rollout engine and scale")
+    ray: bool = arg(False, "run the rollout engine in a Ray actor (the langrl[ray] extra), apart from the learner "
+                           "processes; weights go through Ray's object store after every update",
+                    group="rollout engine and scale")
+    ray_address: str | None = arg(None, "Ray cluster to join (e.g. auto after `ray start`; default: a local one)",
+                                  group="rollout engine and scale")
+    ray_num_gpus: float = arg(0.0, "GPUs given to each rollout actor", group="rollout engine and scale")
+    ray_num_cpus: float = arg(1.0, "CPUs given to each rollout actor", group="rollout engine and scale")
     strategy: str = arg("ddp", "multi-process training under torchrun: ddp (every rank a whole copy, gradients "
                                "all-reduced) or fsdp (FSDP2: weights, gradients and optimizer state sharded over the "
                                "ranks; sampling uses a whole copy)", choices=("ddp", "fsdp"), group="rollout engine and scale")
@@ -142,6 +152,7 @@ class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
             for field, bad, why in (("rollout_engine", self.rollout_engine != "native", "native (the vllm engine "
                                                                                        "is not yet fed from shards)"),
                                     ("lora_r", self.lora_r != 0, "0 (LoRA adapters are not sharded)"),
+                                    ("ray", self.ray, "false (the Ray actor is not yet fed from shards)"),
                                     ("algo", algo.uses_mask, "an algorithm without NLPO's masking policy"),
                                     ("eval_every", self.eval_every != 0, "0 (evaluate the saved policy with "
                                                                          "`langrl eval`)")):

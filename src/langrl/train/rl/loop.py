@@ -38,6 +38,7 @@ from langrl import distributed as dist
 from langrl.errors import InputError
 from langrl.jsonl import input_flag
 from langrl.logging import progress_bar
+from langrl.models.lora import MergeChoice, merged_for_sampling
 from langrl.train import fsdp
 from langrl.train.pg import setup
 from langrl.train import setup as trainer_setup
@@ -111,7 +112,9 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     # asynchronous or sharded training samples from a whole copy whose weights are pushed after every update
     sharded = cfg.strategy == "fsdp"
     engine = make_engine(cfg.rollout_engine, policy, tok, copy_weights=cfg.max_staleness > 0 or sharded, mask=mask,
-                         sampling=sampling, seed=cfg.seed, engine_options=parse_options(cfg.engine_option))
+                         sampling=sampling, seed=cfg.seed, engine_options=parse_options(cfg.engine_option),
+                         ray=dict(address=cfg.ray_address, num_gpus=cfg.ray_num_gpus,
+                                  num_cpus=cfg.ray_num_cpus) if cfg.ray else None)
     if sharded:  # FSDP2: parameters, gradients and AdamW moments split over the ranks (train/fsdp.py)
         for model in (policy, ref_model, critic):
             if model is not None:
@@ -146,10 +149,19 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     if off_policy:
         settings = dataclasses.replace(settings, is_cap=cfg.tis_cap)
 
+    # LoRA with langrl's sampler: sample merged when it is faster (measured on the first two rollouts)
+    merge = MergeChoice(cfg.lora_merge_sampling, bool(cfg.lora_r) and cfg.rollout_engine == "native")
+    live = {"bar": None}  # the synchronous loop shows each rollout's progress (tokens, tokens/s) on its bar
+
     def make_batch(j: int):
         step_rows = [rows[i] for i in global_batch_indices(len(rows), cfg.prompts_per_step, j, cfg.seed)]
-        return engine.generate(step_rows, my_chunks, chunk_prompts, n=n, step=j, seed=cfg.seed, mask=mask,
-                               **sampling)
+        extra = {"progress": _sampling_progress(live["bar"], j)} if live["bar"] is not None else {}
+        merged, t_start = merge.merged(), time.time()
+        with merged_for_sampling(getattr(engine, "model", policy), merged):
+            out = engine.generate(step_rows, my_chunks, chunk_prompts, n=n, step=j, seed=cfg.seed, mask=mask,
+                                  **sampling, **extra)
+        merge.record(merged, time.time() - t_start, float(out[0].response_mask.sum()))
+        return out
 
     schedule = RolloutSchedule(engine, make_batch, max_staleness=cfg.max_staleness, last_step=cfg.max_steps)
     if state and cfg.max_staleness:
@@ -158,10 +170,12 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     end = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
     t_run, history = time.time(), []
     if eval_rows is not None and start == 0:  # the starting point of the held-out curves (KL 0 by definition)
-        row0 = {"kl": 0.0, **evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling)}
+        with merged_for_sampling(policy, merge.merged() and not sharded):
+            row0 = {"kl": 0.0, **evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling)}
         watch.update(0, row0)
         logger.log(0, row0)
     with progress_bar(f"rl {cfg.algo}", total=cfg.max_steps, quiet=quiet) as bar:
+        live["bar"] = None if cfg.max_staleness else bar
         bar.update(start)
         for step in range(start, end):
             t0 = time.time()
@@ -210,12 +224,13 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
             metrics = {"reward": stats.pop(f"reward/{reward.name}"), **stats,
                        "kl_max": float(global_max(seq_kl.max())), "beta": beta, "explained_variance": ev,
                        **upd, "tokens_per_s": stats["response_length"] * batch / max(t4 - t0, 1e-9),
-                       "time/sample": t1 - t0, "time/score": t2 - t1, "time/logprobs": t3 - t2,
+                       "time/sample": t1 - t0, "sampling_merged": float(merge.last), "time/score": t2 - t1, "time/logprobs": t3 - t2,
                        "time/update": t4 - t3}
             if off_policy:  # every sample of the batch was drawn with the weights after `version` updates
                 metrics.update({"rollout/staleness": float(step - version), "rollout/weight_version": float(version)})
             if eval_rows is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == end):
-                metrics.update(evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling))
+                with merged_for_sampling(policy, merge.merged() and not sharded):
+                    metrics.update(evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling))
             if rank == 0 and cfg.log_samples:
                 write_samples(Path(cfg.out) / "samples.jsonl", step + 1, ro, final_score, cfg.log_samples,
                               extra={"staleness": step - version} if off_policy else None)
@@ -243,6 +258,18 @@ def needs_policy_pass(epochs: int, n_minibatches: int, kl_in: str, has_value: bo
     needed before it (no value function, no KL in the reward) the loss pass itself runs at θ_old, so its detached
     log-probs are the ratio's denominator (ratio 1, as TRL's GRPO does): one forward pass fewer per iteration."""
     return not (epochs == 1 and n_minibatches == 1 and kl_in == "loss" and not has_value)
+
+
+def _sampling_progress(bar, step: int):
+    """A sampler callback showing the rollout's progress on the bar: tokens sampled so far and tokens/s (a long
+    rollout of a real model shows it is alive; in a log, a line every LANGRL_PROGRESS_EVERY seconds)."""
+    t0, total = time.time(), [0]
+
+    def on_step(new_tokens: int) -> None:
+        total[0] += new_tokens
+        bar.update(step, phase="sampling", tokens=total[0], tok_s=round(total[0] / max(time.time() - t0, 1e-9), 1))
+
+    return on_step
 
 
 def _json_float(x):
