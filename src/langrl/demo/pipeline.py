@@ -61,7 +61,8 @@ def stage_feedback(stages: Stages, cfg: DemoConfig, b: Budget, policy: str) -> P
     from langrl.tasks import get_task
 
     task = get_task("factqa")
-    settings = {"policy": policy, "prompts": b.feedback_prompts, "k": b.responses_per_prompt, "seed": cfg.seed}
+    settings = {"policy": policy, "prompts": b.feedback_prompts, "k": b.responses_per_prompt, "seed": cfg.seed,
+                "version": 2}  # 2: every record carries its prompt row's columns (meta), for the gold evaluation
 
     def run(d: Path) -> dict:
         rows = task.prompts("train", b.feedback_prompts, cfg.seed + 1)
@@ -75,13 +76,15 @@ def stage_feedback(stages: Stages, cfg: DemoConfig, b: Budget, policy: str) -> P
 def stage_reward_models(stages: Stages, cfg: DemoConfig, b: Budget, policy: str, fb: Path) -> dict[str, str]:
     from langrl.train.reward_model import RMConfig, run_rm_train
 
-    models = {"holistic": ("comparisons.jsonl", "bt"), "listwise": ("rankings.jsonl", "pl"),
-              "spans": ("spans.jsonl", "spans"), "completeness": ("completeness.jsonl", "bt")}
+    # name: (feedback file, loss, the hidden gold its held-out accuracy is also measured against)
+    models = {"holistic": ("comparisons.jsonl", "bt", "factqa"), "listwise": ("rankings.jsonl", "pl", "factqa"),
+              "spans": ("spans.jsonl", "spans", "factqa"),
+              "completeness": ("completeness.jsonl", "bt", "factqa:completeness")}
     paths = {}
-    for name, (data, loss) in models.items():
+    for name, (data, loss, gold) in models.items():
         settings = {"data": [str(fb / data)], "base": policy, "loss": loss, "max_steps": b.rm_steps,
                     "batch_size": 16, "micro_batch_size": 16, "learning_rate": 3e-4, "head_learning_rate": 3e-3,
-                    "eval_fraction": 0.15, "seed": cfg.seed,
+                    "eval_fraction": 0.15, "seed": cfg.seed, "gold_task": gold,
                     **({"categories": ["irrelevant", "untruthful"]} if loss == "spans" else {})}
 
         def run(d: Path, settings=settings) -> dict:
