@@ -116,7 +116,7 @@ def time_trl(model_dir: str, pairs: list[dict], batch: int, steps: int, warmup: 
 def time_langrl_run(model_dir: Path, pairs: list[dict], batch: int, steps: int, lr: float, home: Path) -> float:
     """End-to-end ``run_dpo`` seconds (load, tokenise, cold reference pass, every step, checkpoint)."""
     from langrl.config import from_dict
-    from langrl.train.offline import DPOConfig, run_dpo
+    from langrl.train.dpo.loop import DPOConfig, run_dpo
 
     data = home / "pairs.jsonl"
     data.parent.mkdir(parents=True, exist_ok=True)
@@ -146,11 +146,11 @@ def main(argv=None) -> dict:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from langrl.feedback import read_rows
     from langrl.models.specs import load_causal_lm, resolve_model_dir
-    from langrl.train import ref_cache
+    from langrl.train.dpo import ref_cache
     from langrl.train.data import global_batch_indices
-    from langrl.train.offline_data import build_units
-    from langrl.train.offline_objectives import OBJECTIVES
-    from langrl.train.offline_step import sharded_row_logps, train_step
+    from langrl.train.dpo.data import build_units
+    from langrl.train.dpo.objectives import OBJECTIVES
+    from langrl.train.dpo.step import sharded_row_logps, train_step
     from langrl.train.optim import make_optimizer
 
     tmp = tempfile.TemporaryDirectory()

@@ -30,7 +30,7 @@ def letter_frequency(prompts=None, completions=None, **_):
 def langrl_times(model_dir, prompts_file, tmp, algo, a) -> list[float]:
     from langrl.config import from_dict
     from langrl.rewards import from_trl
-    from langrl.train.online import OnlineConfig, run_online
+    from langrl.train.rl.loop import OnlineConfig, run_online
 
     extra = {"kl_in": "loss", "kl_estimator": "k3", "epochs": 1, "minibatch_size": 0} if algo == "grpo" else {
         "epochs": a.epochs, "minibatch_size": a.prompts * a.n // 2}
@@ -52,8 +52,8 @@ def bare_times(model_dir, prompts, a) -> list[float]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from langrl.rollout.sampler import _cache_kwarg, _cache_of
-    from langrl.train.online_collect import chunk_seed
+    from langrl.rollout.sampler import cache_kwarg, cache_of
+    from langrl.train.pg.collect import chunk_seed
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -81,7 +81,7 @@ def bare_times(model_dir, prompts, a) -> list[float]:
             gen = torch.Generator().manual_seed(chunk_seed(0, it, 0))
             attn, pos = p_mask.clone(), (p_mask.cumsum(-1) - 1).clamp(min=0)
             out = model(input_ids=p_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
-            cache, logits, nxt_pos = _cache_of(out), out.logits[:, -1], pos[:, -1:] + 1
+            cache, logits, nxt_pos = cache_of(out), out.logits[:, -1], pos[:, -1:] + 1
             toks, alive = torch.full((b, T), pad), torch.ones(b, dtype=torch.bool)
             lens = torch.zeros(b, dtype=torch.long)
             for s in range(T):
@@ -94,8 +94,8 @@ def bare_times(model_dir, prompts, a) -> list[float]:
                     break
                 attn = torch.cat([attn, was.long()[:, None]], 1)
                 out = model(input_ids=nxt[:, None], attention_mask=attn, position_ids=nxt_pos, use_cache=True,
-                            **{_cache_kwarg(model): cache})
-                cache, logits, nxt_pos = _cache_of(out), out.logits[:, -1], nxt_pos + 1
+                            **{cache_kwarg(model): cache})
+                cache, logits, nxt_pos = cache_of(out), out.logits[:, -1], nxt_pos + 1
             t = int(lens.max())
             toks = toks[:, :t]
             mask = (torch.arange(t)[None] < lens[:, None]).float()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import sys
 import types
 import typing
 from pathlib import Path
@@ -229,6 +228,3 @@ def save_config(cfg, path: str | Path) -> None:
 
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
-
-def print_error(err: Exception) -> None:
-    print(f"error: {err}", file=sys.stderr)

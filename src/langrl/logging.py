@@ -54,7 +54,9 @@ class MetricsLogger:
     """Appends one row per logged step to ``out/metrics.csv`` (a ``step`` column + one per metric) and TensorBoard.
 
     Rows are appended; the CSV is rewritten whole (atomically) only when a new metric name appears, so columns stay
-    aligned. On resume the existing rows up to the resumed step are kept.
+    aligned. On resume the existing rows up to the resumed step are kept and the file is rewritten with them at once:
+    a run killed after logging a step but before its checkpoint left rows past that step, which the resumed run
+    logs again (as ``truncate_samples`` does for ``samples.jsonl``).
     """
 
     def __init__(self, out: str | Path | None, enabled: bool = True, resume_step: int | None = None):
@@ -70,6 +72,7 @@ class MetricsLogger:
                 reader = csv.DictReader(f)
                 self.columns = list(reader.fieldnames or ["step"])
                 self.rows = [r for r in reader if int(r["step"]) <= resume_step]
+            self._rewrite()
         self._tb_dir = Path(out) / "tb"
         self.resume_writing()
 
@@ -113,6 +116,12 @@ class MetricsLogger:
     def flush(self) -> None:
         if not self.enabled:
             return
+        self._rewrite()
+        if self._tb is not None:
+            self._tb.flush()
+
+    def _rewrite(self) -> None:
+        """The whole CSV from ``rows`` (atomically)."""
         from io import StringIO
 
         from langrl.io import atomic_write_text
@@ -122,8 +131,6 @@ class MetricsLogger:
         w.writeheader()
         w.writerows(self.rows)
         atomic_write_text(self.path, buf.getvalue())
-        if self._tb is not None:
-            self._tb.flush()
 
     def close(self) -> None:
         if self._tb is not None:

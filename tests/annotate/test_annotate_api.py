@@ -14,9 +14,9 @@ from langrl.annotate.store import Storage
 def app_env(sqlite_url, items_data):
     storage = Storage(sqlite_url)
     storage.add_items(items_data)
-    tokens = {name: storage.add_annotator(name) for name in ("alice", "bob", "carol")}
+    tokens = {name: storage.add_annotator(name, admin=name == "alice") for name in ("alice", "bob", "carol")}
     storage.set_disabled("carol")
-    client = TestClient(create_app(storage))
+    client = TestClient(create_app(storage), headers={"Origin": "http://testserver"})  # as a browser sends it
     yield client, storage, tokens
     storage.close()
 

@@ -19,7 +19,7 @@ from langrl.annotate.store import Storage
 def site(sqlite_url, items_data, live_server):
     storage = Storage(sqlite_url)
     storage.add_items(items_data)
-    token = storage.add_annotator("alice")
+    token = storage.add_annotator("alice", admin=True)  # she downloads an export
     with live_server(create_app(storage)) as server:
         yield server, storage, token
     storage.close()

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from langrl.envs import episode_returns, turn_gae, turn_index, turn_returns, turn_rewards
-from langrl.train.agent_algos import group_episode_advantages, loo_episode_advantages, shaped_rewards
+from langrl.train.pg.advantages import group_episode_advantages, loo_episode_advantages
+from langrl.train.pg.kl import KLPenalty
 
 MASK = torch.tensor([[1, 1, 0, 0, 1, 1, 1, 0, 1]], dtype=torch.float)
 REWARDS = torch.tensor([[0, 0, 0, 0, 0, 0, 0.5, 0, 1.0]])
@@ -66,7 +67,7 @@ def test_an_episode_split_over_two_rows_chains_its_turns():
 
 def test_kl_shaped_turn_rewards_and_group_baselines():
     kl = torch.full_like(MASK, 2.0)  # nonzero on environment tokens too: the mask must remove it there
-    shaped = shaped_rewards(REWARDS, kl, MASK, beta=0.1)
+    shaped = KLPenalty(0.1, estimator="k1", placement="reward").shape_turns(REWARDS, kl, MASK)
     assert (shaped[MASK == 0] == 0).all()
     # turn rewards: 0 - 0.1*2*2 = -0.4;  0.5 - 0.1*2*3 = -0.1;  1 - 0.1*2*1 = 0.8
     torch.testing.assert_close(turn_rewards(shaped, MASK)[0], torch.tensor([[-0.4, -0.1, 0.8]]))

@@ -63,7 +63,7 @@ def test_policy_plays_textworld_games_with_exact_logprobs(tw_home, toy_lm, toy_t
     from langrl.envs import EnvBatch, allowed_tensor, rollout_episodes
     from langrl.envs.textworld_env import TextWorldEnv
     from langrl.rollout import response_logprobs
-    from langrl.train.agent_eval import play_random
+    from langrl.train.agent.eval import play_random
 
     spec = "rooms=1,objects=2,quest=1,theme=basic"
     batch = EnvBatch([TextWorldEnv(parse_difficulty(spec)) for _ in range(2)])
@@ -80,7 +80,7 @@ def test_policy_plays_textworld_games_with_exact_logprobs(tw_home, toy_lm, toy_t
 
 
 def test_walkthrough_sft_records_from_textworld(tw_home, toy_tokenizer):
-    from langrl.train.agent_sft import walkthrough_records
+    from langrl.train.agent.sft import walkthrough_records
 
     records, failed = walkthrough_records("textworld", "rooms=2,objects=3,quest=2,theme=basic", [5, 6],
                                           toy_tokenizer, window=256)

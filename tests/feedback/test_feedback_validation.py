@@ -65,7 +65,7 @@ CASES = [
     ("missing not a list", {"prompt": "p", "response": "abc", "missing": "dates"}, "missing", "list of strings"),
     ("empty corrected", {"prompt": "p", "response": "abc", "corrected": ""}, "corrected", "non-empty"),
     ("empty critique", {"prompt": "p", "response": "r", "critique": ""}, "critique", "non-empty"),
-    ("unparsable JSON", '{"prompt": "p", "response": ', None, "not valid JSON"),
+    ("unparsable JSON", '{"prompt": "p", "response": ', None, "invalid JSON"),
     ("not an object", "[1, 2]", None, "expected a JSON object"),
 ]
 
@@ -106,7 +106,7 @@ def test_skip_mode_keeps_good_lines_and_writes_rejects(tmp_path):
     summary = fb.summary()
     assert "2 records (rating 2)" in summary and "skipped 3 bad line(s)" in summary and str(rejects) in summary
     assert "2x field 'rating': expected a finite number (first at line 2)" in summary
-    assert "1x not valid JSON (first at line 4)" in summary
+    assert "1x invalid JSON (first at line 4)" in summary
 
 
 def test_skip_mode_with_an_explicit_rejects_path_and_no_rejects(tmp_path):
@@ -144,7 +144,7 @@ def test_json_list_file_reports_the_line_each_record_starts_on(tmp_path):
 def test_broken_json_list_always_fails(tmp_path):
     path = tmp_path / "fb.json"
     path.write_text('[\n  {"prompt": "p", "response": "r", "rating": 1}\n  {"prompt": "q"}\n]\n')
-    with pytest.raises(InputError, match=r"fb.json:3: not valid JSON \(expected ',' or '\]'"):
+    with pytest.raises(InputError, match=r"fb.json:3: invalid JSON \(expected ',' or '\]'"):
         read_feedback(path, on_error="skip")
 
 
@@ -168,7 +168,7 @@ def test_write_refuses_a_margin_on_a_tie(tmp_path):
 def test_file_that_is_not_utf8(tmp_path):
     path = tmp_path / "fb.jsonl"
     path.write_bytes(GOOD.encode() + b"\n" + b'{"prompt": "\xff\xfe"}\n')
-    with pytest.raises(InputError, match="fb.jsonl: expected UTF-8 text"):
+    with pytest.raises(InputError, match="fb.jsonl:2: expected UTF-8 text"):  # the line of the bad bytes
         read_feedback(path)
 
 

@@ -103,6 +103,17 @@ def test_value_loss_hand_worked():
     assert plain.item() == pytest.approx(1.01)
 
 
+def test_value_clipfrac_ignores_round_off_inside_the_clip_range():
+    """V − V_old = 0.426 is inside ε = 0.5, so nothing is clipped; but V_old + (V − V_old) is V − 3e-8 in float32,
+    which makes the "clipped" error larger by round-off: only the clip range may decide (old code: clipfrac 1)."""
+    old, values, returns = torch.tensor([[0.005236700177192688]]), torch.tensor([[0.4274778664112091]]), \
+        torch.tensor([[0.7376289367675781]])
+    v_clip = old + (values - old).clamp(-0.5, 0.5)
+    assert ((v_clip - returns) ** 2 > (values - returns) ** 2).all()  # the round-off this test is about
+    _, parts = value_loss(values, old, returns, torch.ones(1, 1), clip_eps=0.5)
+    assert parts["value_clipfrac"].item() == 0.0
+
+
 def test_explained_variance():
     returns, mask = torch.tensor([[1.0, 2.0, 3.0, 100.0]]), torch.tensor([[1, 1, 1, 0]])
     assert explained_variance(returns, returns, mask).item() == pytest.approx(1.0)

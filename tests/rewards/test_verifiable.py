@@ -44,6 +44,20 @@ def test_math_reward_compares_with_the_answer_column():
         r(None, ["1"], reference=["1"])
 
 
+def test_math_reward_integers_match_exactly():
+    r = MathReward()
+    # |1450001 - 1450000| = 1 <= atol + rtol * |b| = 1e-9 + 1e-6 * 1450000 = 1.45: the old relative tolerance passed it
+    out = r(None, ["#### 1450001", "#### 1,450,000", "#### 1450000.0", "#### 1449999"], answer=["1,450,000"] * 4)
+    assert out.scores[:, 0].tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert out.info["reasons"][0] == "wrong answer 1450001 (expected 1450000)"
+    # an int column value is an integer reference too, and so is a float that is a whole number
+    assert r(None, ["#### 1450001", "#### 7"], answer=[1450000, 7.0]).scores[:, 0].tolist() == [0.0, 1.0]
+    # beyond float precision: 2**53 + 1 and 2**53 are the same float, but not the same integer
+    assert r(None, [f"#### {2 ** 53 + 1}"], answer=[str(2 ** 53)]).scores.item() == 0.0
+    # a non-integer reference keeps the relative tolerance: |2.5000001 - 2.5| = 1e-7 <= 1e-9 + 1e-6 * 2.5 = 2.5e-6
+    assert r(None, ["#### 2.5000001", "#### 2.51"], answer=["2.5", "2.5"]).scores[:, 0].tolist() == [1.0, 0.0]
+
+
 def test_math_reward_bad_answer_names_reward_and_sample():
     from langrl.rewards.protocol import RewardError
 
@@ -100,7 +114,7 @@ def test_python_tests_reward_fraction_and_reasons():
     # sample 1: 2+2 == 4 passes, 3+3 != 9 fails → 1/2; sample 4 has no tests → no score (NaN)
     assert s[:4] == [1.0, 0.5, 0.0, 0.0] and math.isnan(s[4])
     assert out.info["reasons"][:4] == [None, "failed", "syntax_error", "timeout"]
-    assert out.info["isolation"] in ("netns+pidns+audit", "audit")
+    assert out.info["isolation"] == "bwrap+seccomp+audit"
 
 
 def test_python_tests_with_prompt_and_setup_columns():

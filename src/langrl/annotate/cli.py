@@ -2,6 +2,7 @@
 
     langrl annotate load --db sqlite:///feedback.db --items items.jsonl
     langrl annotate add-annotator --db sqlite:///feedback.db --name alice      # prints alice's token last
+    langrl annotate revoke-annotator --db sqlite:///feedback.db alice         # more in cli_accounts.py
     langrl annotate serve --db sqlite:///feedback.db --port 8000
     langrl annotate export --db sqlite:///feedback.db --kind comparison --out prefs.jsonl
     langrl annotate stats --db sqlite:///feedback.db
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
+from langrl.annotate import cli_accounts
+from langrl.annotate.accounts import DEFAULT_SESSION_TTL_S
 from langrl.annotate.select import SELECTS
 from langrl.annotate.validate import DEFAULT_CATEGORIES, KINDS, read_items
 from langrl.errors import InputError
@@ -59,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--categories", type=_csv(), default=DEFAULT_CATEGORIES,
                    help=f"span categories (default {','.join(DEFAULT_CATEGORIES)})")
     s.add_argument("--seed", type=int, default=None, help="seed for --select random")
+    s.add_argument("--session-ttl", type=cli_accounts.duration, default=DEFAULT_SESSION_TTL_S, metavar="TTL",
+                   help="how long a browser login lasts: 12h, 90m, 1d, ... (default 12h; never past the token's expiry)")
+    s.add_argument("--secure-cookies", action="store_true",
+                   help="mark the session cookie Secure and accept https:// form posts: the server is reached over "
+                        "HTTPS (behind a TLS proxy)")
+    s.add_argument("--origin", action="append", default=[], metavar="URL",
+                   help="another origin to accept form posts from, e.g. https://annotate.example.org when a proxy "
+                        "rewrites the Host header (repeatable)")
 
     ld = command("load", "add items (a prompt and candidate responses) to annotate")
     ld.add_argument("--items", metavar="FILE", help='JSONL of {"id"?, "prompt", "responses": [...]}')
@@ -70,11 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     ld.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    a = command("add-annotator", "create an annotator; prints their login token on the last line")
-    a.add_argument("--name", required=True, help="the annotator's name (unique)")
-
-    d = command("disable-annotator", "stop an annotator's token from working (their judgements stay)")
-    d.add_argument("--name", required=True)
+    cli_accounts.add_commands(command)  # add-annotator, disable-annotator, revoke-annotator, rotate-token, ...
 
     e = command("export", "write the feedback of one kind as JSONL for langrl rm train")
     e.add_argument("--kind", required=True, choices=KINDS)
@@ -101,6 +109,9 @@ def _check_serve(args) -> None:
     if len(args.categories) > 9 or any(len(c) > 40 for c in args.categories):
         raise InputError("expected at most 9 span categories (keys 1-9) of at most 40 characters each",
                          field="categories")
+    for origin in args.origin:
+        if not re.fullmatch(r"https?://[^/\s]+/?", origin):
+            raise InputError(f"expected an origin like https://annotate.example.org, got {origin!r}", field="origin")
     if not 1 <= args.port <= 65535:
         raise InputError(f"expected a port in 1..65535, got {args.port}", field="port")
 
@@ -119,7 +130,12 @@ def _serve(args) -> int:
     if scorer is not None:
         print(f"scored {storage.ensure_scores(scorer, name)} new responses with {args.rm}", file=sys.stderr)
     app = create_app(storage, select=args.select, target=args.target, overlap=args.overlap, lease_s=args.lease_s,
-                     scorer=scorer, scorer_name=name, kinds=args.kinds, categories=args.categories, seed=args.seed)
+                     scorer=scorer, scorer_name=name, kinds=args.kinds, categories=args.categories, seed=args.seed,
+                     session_ttl_s=args.session_ttl, secure_cookies=args.secure_cookies, origins=args.origin)
+    if not any(a["admin"] for a in storage.annotators_list()):
+        print("note: no annotator is an admin, so nobody can export or see stats in the app "
+              "(langrl annotate set-role --name NAME --role admin; langrl annotate export works regardless)",
+              file=sys.stderr)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"note: listening on {args.host}; traffic is plain HTTP, so put it behind TLS on a shared network",
               file=sys.stderr)
@@ -153,31 +169,6 @@ def _load(args) -> int:
         storage.close()
     summary = {"added": added, "already_present": present, "db": args.db}
     print(json.dumps(summary) if args.json else f"loaded {added} items ({present} already present) into {args.db}")
-    return 0
-
-
-def _add_annotator(args) -> int:
-    from langrl.annotate.store import Storage
-
-    storage = Storage(args.db)
-    try:
-        token = storage.add_annotator(args.name)
-    finally:
-        storage.close()
-    print(f"annotator {args.name.strip()!r} added; their login token (shown once) is:")
-    print(token)
-    return 0
-
-
-def _disable_annotator(args) -> int:
-    from langrl.annotate.store import Storage
-
-    storage = Storage(args.db)
-    try:
-        storage.set_disabled(args.name, True)
-    finally:
-        storage.close()
-    print(f"annotator {args.name!r} disabled")
     return 0
 
 
@@ -230,8 +221,7 @@ def _stats(args) -> int:
     return 0
 
 
-HANDLERS = {"serve": _serve, "load": _load, "add-annotator": _add_annotator, "disable-annotator": _disable_annotator,
-            "export": _export, "stats": _stats}
+HANDLERS = {"serve": _serve, "load": _load, "export": _export, "stats": _stats, **cli_accounts.HANDLERS}
 
 
 def main(argv: list[str]) -> int:

@@ -47,6 +47,18 @@ annotators = sa.Table(
     sa.Column("token_hash", sa.Text, nullable=False, unique=True),  # sha256 of the login token; the token is not kept
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),  # v2: may export and see stats
+    sa.Column("token_expires_at", sa.Float, nullable=True),    # v2: the token stops working then (NULL: never)
+    sa.Column("token_revoked_at", sa.Float, nullable=True),    # v2: set by revoke-annotator, cleared by rotate-token
+)
+
+sessions = sa.Table(  # v2: browser logins; the cookie holds the session id, the database only its sha256
+    "sessions", metadata,
+    sa.Column("id_hash", sa.Text, primary_key=True),
+    sa.Column("annotator_id", sa.Integer, sa.ForeignKey("annotators.id"), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_sessions_annotator", "annotator_id"),
 )
 
 judgements = sa.Table(
@@ -84,16 +96,44 @@ scores = sa.Table(  # reward-model scores cached for --select uncertainty
     sa.Column("std", sa.Float, nullable=False),
 )
 
-_V1_TABLES = [items, annotators, judgements, assignments, scores]
+
+def _v1_metadata() -> sa.MetaData:
+    """The five tables exactly as schema version 1 created them. ``annotators`` is spelled out as it was (version 2
+    added columns); the other four are unchanged since, so they are copied: spell one out here before a migration
+    changes it."""
+    md = sa.MetaData()
+    items.to_metadata(md)
+    sa.Table("annotators", md,
+             sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("name", sa.Text, nullable=False, unique=True),
+             sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+             sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+             sa.Column("created_at", sa.Float, nullable=False))
+    for table in (judgements, assignments, scores):
+        table.to_metadata(md)
+    return md
 
 
 def _v1(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=_V1_TABLES)  # with their indexes
+    _v1_metadata().create_all(conn)  # with their indexes
+
+
+V2_TOKEN_TTL_S = 30 * 24 * 3600.0
+
+
+def _v2(conn: sa.Connection) -> None:
+    """Roles, token expiry and revocation, server-side sessions. Existing annotators stay annotators (nobody is made
+    admin: grant it with ``langrl annotate set-role``) and their tokens keep working for 30 days from the upgrade."""
+    for column in ("is_admin BOOLEAN DEFAULT FALSE NOT NULL", "token_expires_at FLOAT", "token_revoked_at FLOAT"):
+        conn.execute(sa.text(f"ALTER TABLE annotators ADD COLUMN {column}"))  # constant DDL, no user data
+    conn.execute(annotators.update().values(token_expires_at=time.time() + V2_TOKEN_TTL_S))
+    metadata.create_all(conn, tables=[sessions])
 
 
 # (version, description, function): append only.
 MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
     (1, "items, annotators, judgements, assignments, scores", _v1),
+    (2, "roles, token expiry and revocation, sessions", _v2),
 ]
 
 

@@ -6,35 +6,28 @@ whose samples are all empty is left out.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from langrl.errors import InputError
 
 
 def read_prompts(path: str) -> list[dict]:
     """Prompts as ``{"id", "prompt"}``: JSONL with ``"prompt"`` (and optional ``"id"``) per line, or one per line of a
-    ``.txt`` file; ids default to the line number."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise InputError(f"cannot read the prompts file: {e.strerror}", path=path) from e
+    ``.txt`` file; ids default to the line number. Read by :mod:`langrl.jsonl` (UTF-8, lines split at ``\\n`` only,
+    the line-size limit, a regular file)."""
+    from langrl.jsonl import iter_jsonl, iter_text_lines, text_field
+
     rows = []
-    for line_no, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        if path.endswith(".txt"):
-            rows.append({"id": str(line_no), "prompt": text})
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError(f"expected a JSON object, got invalid JSON ({e.msg})", path=path, line=line_no) from e
-        if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str):
-            raise InputError("expected a string", path=path, line=line_no, field="prompt")
-        item_id = obj.get("id", line_no)
+    if path.endswith(".txt"):
+        rows = [{"id": str(n), "prompt": text} for n, text in iter_text_lines(path, "prompts file")]
+    for row in () if path.endswith(".txt") else iter_jsonl(path, "prompts file"):
+        if not row.ok:
+            raise row.error()
+        obj = row.value
+        if not isinstance(obj, dict):
+            raise InputError("expected a JSON object per line", path=path, line=row.line)
+        text_field(obj, "prompt", path, row.line)
+        item_id = obj.get("id", row.line)
         if isinstance(item_id, bool) or not isinstance(item_id, (str, int)) or not str(item_id).strip():
-            raise InputError("expected a non-empty string", path=path, line=line_no, field="id")
+            raise InputError("expected a non-empty string", path=path, line=row.line, field="id")
         rows.append({"id": str(item_id), "prompt": obj["prompt"]})
     if not rows:
         raise InputError("expected at least one prompt, found none", path=path)

@@ -8,10 +8,8 @@ racing submissions cannot both land).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import random
-import secrets
 import threading
 import time
 from collections import Counter
@@ -19,14 +17,11 @@ from collections import Counter
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from langrl.annotate.accounts import Accounts, hash_token  # noqa: F401 (re-exported)
 from langrl.annotate.db import annotators, assignments, create_engine, items, judgements, migrate, scores, writer
 from langrl.annotate.select import PICKERS, Candidate, Scorer, target_for, unit_priority, units_for
 from langrl.annotate.validate import FeedbackError, unit_key
 from langrl.errors import InputError
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: list[str], update: dict):
@@ -40,10 +35,12 @@ def _upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: list[str],
     conn.execute(stmt)
 
 
-class Storage:
-    """All database access of the app. ``Storage(url)`` connects and brings the schema up to date."""
+class Storage(Accounts):
+    """All database access of the app. ``Storage(url)`` connects and brings the schema up to date. Annotators, tokens
+    and sessions are in :class:`~langrl.annotate.accounts.Accounts`; ``clock`` is the time source for their expiry."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, clock=time.time):
+        self.clock = clock
         self.engine = create_engine(url)
         self.version = migrate(self.engine)
         self._w = writer(self.engine)
@@ -104,33 +101,6 @@ class Storage:
             rows = conn.execute(sa.select(judgements.c.kind, sa.func.count()).where(judgements.c.item_id == item_pk)
                                 .group_by(judgements.c.kind)).all()
         return {k: n for k, n in rows}
-
-    # ----- annotators
-    def add_annotator(self, name: str) -> str:
-        """Create an annotator and return their login token (only its hash is stored)."""
-        name = name.strip()
-        if not name or len(name) > 100:
-            raise InputError("expected a name of 1..100 characters", field="name")
-        token = secrets.token_urlsafe(24)
-        try:
-            with self._write() as conn:
-                conn.execute(annotators.insert().values(name=name, token_hash=hash_token(token), disabled=False,
-                                                        created_at=time.time()))
-        except IntegrityError as e:
-            raise InputError(f"an annotator named {name!r} already exists", field="name") from e
-        return token
-
-    def set_disabled(self, name: str, disabled: bool = True) -> None:
-        with self._write() as conn:
-            n = conn.execute(annotators.update().where(annotators.c.name == name).values(disabled=disabled)).rowcount
-        if n == 0:
-            raise InputError(f"no annotator named {name!r}", field="name")
-
-    def annotator_for_token(self, token: str) -> dict | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(annotators.c.id, annotators.c.name, annotators.c.disabled)
-                               .where(annotators.c.token_hash == hash_token(token))).first()
-        return None if row is None else {"id": row.id, "name": row.name, "disabled": bool(row.disabled)}
 
     # ----- judgements
     def submit(self, annotator_id: int, item: dict, kind: str, client_id: str, indices, fields: dict,

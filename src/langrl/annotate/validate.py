@@ -8,8 +8,8 @@ Every problem raises :class:`FeedbackError` naming the field and what was expect
 """
 from __future__ import annotations
 
-import json
 import math
+import os
 
 from langrl.errors import InputError
 
@@ -205,6 +205,8 @@ def _item(obj, path: str, line: int) -> dict:
     prompt = obj.get("prompt")
     if not isinstance(prompt, str):
         raise InputError(f"expected a string, got {type(prompt).__name__}", field="prompt", **where)
+    if not prompt.strip():
+        raise InputError("expected a non-empty string", field="prompt", **where)
     if len(prompt) > MAX_ITEM_TEXT:
         raise InputError(f"expected at most {MAX_ITEM_TEXT} characters, got {len(prompt)}", field="prompt", **where)
     responses = obj.get("responses")
@@ -220,27 +222,25 @@ def _item(obj, path: str, line: int) -> dict:
 
 
 def read_items(path: str) -> list[dict]:
-    """Read an items JSONL file (``{"id"?, "prompt", "responses": [...]}`` per line); ``id`` defaults to the line."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise InputError(f"cannot read the items file: {e.strerror}", path=path) from e
-    except UnicodeDecodeError as e:
-        raise InputError("expected UTF-8 text", path=path) from e
+    """Read an items JSONL file (``{"id"?, "prompt", "responses": [...]}`` per line); ``id`` defaults to the line.
+
+    The file is read by :mod:`langrl.jsonl` (UTF-8, a BOM dropped, lines split at ``\\n`` only, the line-size limit,
+    finite numbers, a regular file: a FIFO is refused, never opened)."""
+    from langrl.jsonl import iter_jsonl
+
+    if not os.path.lexists(path):
+        raise InputError("cannot read the items file: no such file", path=path)
     out, seen = [], {}
-    for line_no, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError(f"expected a JSON object, got invalid JSON ({e.msg})", path=path, line=line_no) from e
-        item = _item(obj, path, line_no)
+    for row in iter_jsonl(path, "items file"):
+        if row.code == "json":
+            raise InputError(f"expected a JSON object, got {row.reason}", path=path, line=row.line)
+        if not row.ok:
+            raise row.error()
+        item = _item(row.value, path, row.line)
         if item["id"] in seen:
             raise InputError(f"duplicate id {item['id']!r} (first on line {seen[item['id']]})", path=path,
-                             line=line_no, field="id")
-        seen[item["id"]] = line_no
+                             line=row.line, field="id")
+        seen[item["id"]] = row.line
         out.append(item)
     if not out:
         raise InputError("expected at least one item, found none", path=path)

@@ -23,22 +23,22 @@ def main(argv: list[str]) -> int:
         return 0
     sub, rest = argv[0], argv[1:]
     if sub == "sft":
-        from langrl.train.agent_config import AgentSFTConfig
-        from langrl.train.agent_sft import run_agent_sft
+        from langrl.train.agent.config import AgentSFTConfig
+        from langrl.train.agent.sft import run_agent_sft
 
         cfg, flags = parse_config(AgentSFTConfig, rest, prog="langrl agent sft",
                                   summary="Fine-tune a policy on the walkthroughs of the training games.")
         return finish(run_agent_sft(cfg, quiet=flags["json"]), flags["json"], "agent sft")
     if sub == "train":
-        from langrl.train.agent import run_agent_train
-        from langrl.train.agent_config import AgentTrainConfig
+        from langrl.train.agent.loop import run_agent_train
+        from langrl.train.agent.config import AgentTrainConfig
 
         cfg, flags = parse_config(AgentTrainConfig, rest, prog="langrl agent train",
                                   summary="Multi-turn RL in a text environment (environment tokens masked out).")
         return finish(run_agent_train(cfg, quiet=flags["json"]), flags["json"], "agent train")
     if sub == "eval":
-        from langrl.train.agent_config import AgentEvalConfig
-        from langrl.train.agent_eval import run_agent_eval
+        from langrl.train.agent.config import AgentEvalConfig
+        from langrl.train.agent.eval import run_agent_eval
 
         cfg, flags = parse_config(AgentEvalConfig, rest, prog="langrl agent eval",
                                   summary="Evaluate a policy and a random-admissible baseline on the same games.")

@@ -8,7 +8,7 @@ from langrl.config import parse_config
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "reward":
-        from langrl.train.offline_reward import RewardConfig, implicit_rewards
+        from langrl.train.dpo.implicit_reward import RewardConfig, implicit_rewards
 
         cfg, flags = parse_config(RewardConfig, argv[1:], prog="langrl dpo reward",
                                   summary="Implicit reward β log π(y|x)/π_ref(y|x) of every response in a feedback "
@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
         if not flags["json"]:
             summary = {k: v for k, v in summary.items() if k != "rewards"}  # per-response values: --json or --out
         return finish(summary, flags["json"], "dpo reward")
-    from langrl.train.offline import DPOConfig, run_dpo
+    from langrl.train.dpo.loop import DPOConfig, run_dpo
 
     cfg, flags = parse_config(DPOConfig, argv, prog="langrl dpo",
                               summary="Offline RL from feedback: --loss dpo|ipo|cdpo|pl|kto on a feedback file. "

@@ -71,18 +71,19 @@ def list_rewards(as_json: bool) -> int:
 
 
 def _read(path: str) -> tuple[list[int], list[str], list[str], dict[str, list]]:
-    """(line numbers, prompts, responses, columns) of a JSONL file; every record must have the same columns."""
-    from langrl.train.data import read_jsonl
+    """(line numbers, prompts, responses, columns) of a JSONL file; every record must have the same columns, a
+    non-empty ``response`` and non-empty ``reference``/``references`` when it has them."""
+    from langrl.jsonl import check_references, read_jsonl, text_field
 
     rows = read_jsonl(path)
     first_line, first = rows[0]
     keys = [k for k in first if k not in ("prompt", "response")]
     lines, prompts, responses, columns = [], [], [], {k: [] for k in keys}
     for line, rec in rows:
-        if not isinstance(rec.get("response"), str):
-            raise InputError("expected a string", path=path, line=line, field="response")
-        if not isinstance(rec.get("prompt", ""), str):
-            raise InputError("expected a string", path=path, line=line, field="prompt")
+        text_field(rec, "response", path, line)
+        if "prompt" in rec:
+            text_field(rec, "prompt", path, line, empty_ok=True)
+        check_references(rec, path, line)
         extra = [k for k in rec if k not in ("prompt", "response") and k not in columns]
         missing = [k for k in keys if k not in rec]
         if extra or missing:
@@ -105,8 +106,8 @@ def score(cfg: RewardScoreConfig) -> dict:
     from langrl.rewards.protocol import RewardError
     from langrl.rewards.registry import build_rewards
 
+    lines, prompts, responses, columns = _read(cfg.data)  # bad data fails before any reward model loads
     composite = build_rewards(cfg.reward, nan=cfg.nan)
-    lines, prompts, responses, columns = _read(cfg.data)
     chunks, names = [], None
     for start in range(0, len(responses), cfg.batch_size):
         sl = slice(start, start + cfg.batch_size)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from langrl.commands._common import finish
 from langrl.config import parse_config
-from langrl.train.online import OnlineConfig, run_online
+from langrl.train.rl.loop import OnlineConfig, run_online
 
 SUMMARY = ("Online RL: sample responses to --prompts, score them with --reward (repeat for several, with weights), "
            "shape per-token rewards with a KL penalty to the reference, and update the policy with --algo "

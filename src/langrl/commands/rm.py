@@ -32,7 +32,8 @@ class RMEvalConfig:
     data: str = arg("", "feedback file to evaluate on (any kinds)")
     kind: str | None = arg(None, "read every record as this kind")
     fmt: str = arg("auto", "input format: auto, langrl, trl, hh, qa-feedback")
-    on_error: str = arg("fail", "bad records: fail or skip", choices=("fail", "skip"))
+    on_error: str = arg("fail", "bad records: fail (stop at the first) or skip (each reported with path:line, a count, "
+                                "and a rejects file)", choices=("fail", "skip"))
     batch_size: int = arg(32, "sequences per forward pass")
     gold_task: str | None = arg(None, "built-in task (TASK or TASK:SCORE, e.g. factqa:completeness) whose hidden "
                                       "gold evaluator also orders the responses (gold_* metrics); the records must "
@@ -127,7 +128,7 @@ def category_values(seg: dict, categories: list[str], response: str) -> dict:
 
 
 def _train(argv: list[str]) -> int:
-    from langrl.train.reward_model import RMConfig, run_rm_train
+    from langrl.train.rm.loop import RMConfig, run_rm_train
 
     cfg, flags = parse_config(RMConfig, argv, prog="langrl rm train",
                               summary="Train a reward model on ratings, comparisons (ties, margins), rankings (tiers), "
@@ -138,14 +139,14 @@ def _train(argv: list[str]) -> int:
 def _eval(argv: list[str]) -> int:
     from langrl.feedback import read_feedback
     from langrl.models.reward_eval import evaluate
-    from langrl.models.reward_model import load_reward_model
+    from langrl.models.reward_model import check_reward_model_dir, load_reward_model
 
     cfg, flags = parse_config(RMEvalConfig, argv, prog="langrl rm eval",
                               summary="Evaluate a reward model on held-out feedback of any kind.")
-    model = load_reward_model(cfg.model)
+    check_reward_model_dir(cfg.model)  # a wrong --model fails at once; bad data fails before the weights load
     fb = read_feedback(cfg.data, kind=cfg.kind, fmt=cfg.fmt, on_error=cfg.on_error)
     if fb.skipped:
-        print(fb.summary(), file=sys.stderr)
+        print(fb.report(), file=sys.stderr)
     gold = None
     if cfg.gold_task:
         from langrl.models.reward_eval import TaskGold
@@ -155,6 +156,7 @@ def _eval(argv: list[str]) -> int:
             raise InputError(f"--gold-task {cfg.gold_task}: no record of {cfg.data} carries the task's 'meta' field "
                              "(write the prompt rows' columns into the feedback, as `langrl demo` does)",
                              path=cfg.data, field="gold_task")
+    model = load_reward_model(cfg.model)
     res = evaluate(model, fb.records, cfg.batch_size, gold=gold)
     res = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in res.items()}
     return finish({"command": "rm eval", "model": cfg.model, "data": cfg.data, **res}, flags["json"], "rm eval")
@@ -162,11 +164,12 @@ def _eval(argv: list[str]) -> int:
 
 def _score(argv: list[str]) -> int:
     from langrl.io import atomic_write_jsonl
-    from langrl.models.reward_model import load_reward_model
+    from langrl.models.reward_model import check_reward_model_dir, load_reward_model
     from langrl.train.data import read_jsonl
 
     cfg, flags = parse_config(RMScoreConfig, argv, prog="langrl rm score",
                               summary="Score prompt/response records with a reward model (or ensemble).")
+    check_reward_model_dir(cfg.model)
     rows = read_jsonl(cfg.data)
     model = load_reward_model(cfg.model)
     out = score_rows(model, rows, cfg.data, cfg.normalize, cfg.batch_size)

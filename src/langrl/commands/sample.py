@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from langrl.config import arg, parse_config
 from langrl.errors import InputError
+from langrl.train.data import load_prompts
 
 
 @dataclass
@@ -26,22 +27,6 @@ class SampleConfig:
             raise InputError("sample: n and max_new_tokens must be >= 1")
         if self.temperature <= 0:
             raise InputError("sample: field 'temperature': expected > 0")
-
-
-def load_prompts(spec: str, num: int = 0, split: str = "eval", seed: int = 0) -> list[dict]:
-    """Prompt rows (dicts with 'prompt' + columns) from ``task:NAME`` or a JSONL file."""
-    if spec.startswith("task:"):
-        from langrl.tasks import get_task
-
-        return get_task(spec[5:]).prompts(split, num or 64, seed)
-    from langrl.train.data import read_jsonl
-
-    rows = []
-    for line, rec in read_jsonl(spec):
-        if not isinstance(rec.get("prompt"), str):
-            raise InputError("expected a string", path=spec, line=line, field="prompt")
-        rows.append(rec)
-    return rows[:num] if num else rows
 
 
 def main(argv: list[str]) -> int:

@@ -7,6 +7,8 @@ from langrl.config import arg
 from langrl.errors import InputError
 
 TASK_CHOICES = ("all", "factqa", "reviews", "arithmetic")
+MAX_NEW = {"factqa": 48, "reviews": 32, "arithmetic": 40}
+"""Response token budget of each task's sampling (SFT eval, feedback collection, RL, evaluation)."""
 
 
 @dataclass

@@ -33,7 +33,7 @@ def training_curve(run_dir: Path) -> list[dict]:
 
 def training_warnings(run_dir: Path) -> list[str]:
     """The reward-hacking and length-drift warnings the run raised while training (its ``warnings.jsonl``)."""
-    from langrl.train.hacking import read_warnings
+    from langrl.train.rl.hacking import read_warnings
 
     return read_warnings(run_dir / "warnings.jsonl")
 
@@ -62,11 +62,11 @@ def best_of_n(sft_dir: str, rows: list[dict], task, proxy, n: int, seed: int, ma
 
 def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict], sft: dict[str, str],
                rm_paths: dict[str, str]) -> dict:
-    from langrl.demo.pipeline import MAX_NEW
+    from langrl.demo.config import MAX_NEW
     from langrl.eval.evaluate import evaluate_policy
     from langrl.models.specs import load_causal_lm
     from langrl.tasks import get_task
-    from langrl.train.algos import ALGORITHMS
+    from langrl.train.pg.algorithms import ALGORITHMS
 
     settings = {"runs": {k: v["path"] for k, v in runs.items()}, "eval_prompts": b.eval_prompts, "seed": cfg.seed,
                 "best_of_n": b.best_of_n, "version": 4}  # 2: per-sample gold, s.e.; 3: warnings; 4: gold_per_sample

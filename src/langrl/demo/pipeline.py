@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 
 from langrl.config import from_dict
-from langrl.demo.config import Budget, DemoConfig, budget_for
+from langrl.demo.config import MAX_NEW, Budget, DemoConfig, budget_for
 from langrl.demo.stages import Stages
 from langrl.errors import InputError
 
-MAX_NEW = {"factqa": 48, "reviews": 32, "arithmetic": 40}
 # SFT data. factqa and arithmetic: the task's demonstrations. reviews: the review corpus (continuations of every
 # sentiment, a little keyword-stuffed praise among them), the domain warm start of RL4LMs' IMDB task: a policy
 # fine-tuned on positive-only demonstrations already scores gold ~0.96 and leaves RL nothing to improve.
@@ -74,7 +73,7 @@ def stage_feedback(stages: Stages, cfg: DemoConfig, b: Budget, policy: str) -> P
 
 
 def stage_reward_models(stages: Stages, cfg: DemoConfig, b: Budget, policy: str, fb: Path) -> dict[str, str]:
-    from langrl.train.reward_model import RMConfig, run_rm_train
+    from langrl.train.rm.loop import RMConfig, run_rm_train
 
     # name: (feedback file, loss, the hidden gold its held-out accuracy is also measured against). The holistic
     # model, the proxy PPO, NLPO and best-of-n optimise, reads the passage with the MiniLM encoder: trained on the
@@ -102,8 +101,8 @@ def stage_reward_models(stages: Stages, cfg: DemoConfig, b: Budget, policy: str,
 
 def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: str, policy: str, rewards: list[str],
                  inputs: tuple[str, ...], **overrides) -> str:
-    from langrl.train.online import run_online
-    from langrl.train.online_config import OnlineConfig
+    from langrl.train.rl.loop import run_online
+    from langrl.train.rl.config import OnlineConfig
 
     base = {"algo": "ppo", "policy": policy, "prompts": f"task:{task}", "reward": rewards, "max_steps": b.rl_steps,
             "prompts_per_step": b.prompts_per_step, "max_new_tokens": MAX_NEW[task], "learning_rate": 1e-4,
@@ -120,7 +119,7 @@ def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: st
 
 
 def stage_dpo(stages: Stages, cfg: DemoConfig, b: Budget, name: str, policy: str, data: Path, loss: str) -> str:
-    from langrl.train.offline import DPOConfig, run_dpo
+    from langrl.train.dpo.loop import DPOConfig, run_dpo
 
     settings = {"loss": loss, "policy": policy, "data": str(data), "beta": 0.1, "max_steps": b.dpo_steps,
                 "batch_size": 16, "micro_batch_size": 16, "learning_rate": 1e-4, "eval_fraction": 0.05,

@@ -75,7 +75,7 @@ def require_textworld():
 
 
 def games_dir(difficulty: Difficulty) -> Path:
-    from langrl.models.tiny import langrl_home
+    from langrl.home import langrl_home
 
     return langrl_home() / "textworld" / difficulty.key
 

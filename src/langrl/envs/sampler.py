@@ -34,7 +34,7 @@ from langrl.envs.protocol import EnvBatch
 from langrl.envs.render import action_piece, clip_observation, encode, fit_context, observation_piece
 from langrl.rollout.logits import sampling_logprobs
 from langrl.rollout.record import Rollout
-from langrl.rollout.sampler import _cache_kwarg, _cache_of
+from langrl.rollout.sampler import cache_kwarg, cache_of
 
 
 class _Row:
@@ -65,7 +65,7 @@ class _Cache:
     def __init__(self, model, pad: int):
         self.model, self.pad = model, pad
         self.device = next(model.parameters()).device
-        self.kw = _cache_kwarg(model)
+        self.kw = cache_kwarg(model)
 
     def prefill(self, contexts: list[list[int]]) -> None:
         width = max(len(c) for c in contexts)
@@ -77,7 +77,7 @@ class _Cache:
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-        self.past, self.attn = _cache_of(out), mask
+        self.past, self.attn = cache_of(out), mask
         self.logits = out.logits[:, -1, :].float()
         self.next_pos = mask.sum(-1)
 
@@ -97,7 +97,7 @@ class _Cache:
         self.attn = torch.cat([self.attn, mask], dim=1)
         out = self.model(input_ids=ids, attention_mask=self.attn, position_ids=positions, use_cache=True,
                          **{self.kw: self.past})
-        self.past = _cache_of(out)
+        self.past = cache_of(out)
         lengths = mask.sum(-1)
         has = lengths > 0
         last = (lengths - 1).clamp(min=0)

@@ -1,7 +1,8 @@
 """Reading and writing feedback files.
 
 A feedback file is JSON lines, one record per line (blank lines are skipped), or a JSON list of records (the shape of
-the QA-Feedback files). Line numbers in errors are the line a record starts on. With ``on_error="fail"`` the first bad
+the QA-Feedback files), read by :mod:`langrl.jsonl` (UTF-8, a BOM dropped, the line-size limit, finite numbers, a
+regular file). Line numbers in errors are the line a record starts on. With ``on_error="fail"`` the first bad
 record raises :class:`InputError` as ``path:line: field 'x': expected ...``; with ``on_error="skip"`` bad records are
 left out, listed in ``FeedbackFile.skipped`` and copied, as they were, to a rejects file (``NAME.rejects.jsonl`` next
 to the input unless given) so they can be fixed and read again. A JSON list that is itself broken cannot be skipped
@@ -24,6 +25,7 @@ from langrl.feedback.formats import FORMATS, convert
 from langrl.feedback.parse import FieldError, check_kind, parse_record, show
 from langrl.feedback.records import KINDS, Record
 from langrl.io import atomic_write_jsonl, atomic_write_text
+from langrl.jsonl import Row, iter_records
 
 
 @dataclass
@@ -53,6 +55,10 @@ class FeedbackFile:
         """The records of one kind, in file order."""
         return [r for r in self.records if r.kind == check_kind(kind)]
 
+    def report(self) -> str:
+        """Each skipped record as ``path:line: reason``, then :meth:`summary` (with the count)."""
+        return "".join(f"{self.path}:{line}: {reason}\n" for line, reason in self.skipped) + self.summary()
+
     def summary(self) -> str:
         """One line (two when lines were skipped): how many records of which kinds, and how many bad lines and why."""
         kinds = ", ".join(f"{k} {n}" for k, n in self.by_kind().items()) or "none"
@@ -73,82 +79,9 @@ class FeedbackFile:
                 + (f"; and {more} other reason(s)" if more > 0 else ""))
 
 
-class _Unparsable:
-    def __init__(self, reason: str):
-        self.reason = reason
-
-
-def _jsonl_items(path: Path) -> Iterator[tuple[int, str, object]]:
-    with open(path, encoding="utf-8-sig") as f:
-        n = 0
-        try:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    obj = _Unparsable(f"not valid JSON ({e.msg} at column {e.colno})")
-                yield n, line.rstrip("\r\n"), obj
-        except UnicodeDecodeError:
-            raise InputError(f"expected UTF-8 text (bad bytes after line {n})", path=str(path)) from None
-
-
-def _json_list_items(path: Path, text: str) -> Iterator[tuple[int, str, object]]:
-    """The elements of a JSON list, each with the line it starts on, decoded one at a time."""
-    decoder, pos, line, counted = json.JSONDecoder(), text.index("[") + 1, 1, 0
-
-    def skip(p: int) -> int:
-        while p < len(text) and text[p] in " \t\r\n":
-            p += 1
-        return p
-
-    def line_at(p: int) -> int:
-        nonlocal line, counted
-        line += text.count("\n", counted, p)
-        counted = p
-        return line
-
-    pos = skip(pos)
-    if pos < len(text) and text[pos] == "]":
-        pos += 1
-    else:
-        while True:
-            try:
-                obj, end = decoder.raw_decode(text, pos)
-            except json.JSONDecodeError as e:
-                raise InputError(f"not valid JSON ({e.msg} at column {e.colno})", path=str(path),
-                                 line=e.lineno) from None
-            yield line_at(pos), json.dumps(obj, ensure_ascii=False), obj
-            pos = skip(end)
-            if pos < len(text) and text[pos] == ",":
-                pos = skip(pos + 1)
-                continue
-            if pos < len(text) and text[pos] == "]":
-                pos += 1
-                break
-            raise InputError("not valid JSON (expected ',' or ']' in the list)", path=str(path), line=line_at(pos))
-    if skip(pos) != len(text):
-        raise InputError("not valid JSON (text after the closing ']')", path=str(path), line=line_at(skip(pos)))
-
-
-def _file_items(path: Path) -> Iterator[tuple[int, str, object]]:
-    if not path.is_file():
-        raise InputError("no such file (expected a feedback .jsonl or .json file)", path=str(path))
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        first = ""
-        while not first:
-            chunk = f.read(4096)
-            if not chunk:
-                break
-            first = chunk.lstrip()[:1]
-    if first == "[":
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            raise InputError("expected UTF-8 text", path=str(path)) from None
-        return _json_list_items(path, text)
-    return _jsonl_items(path)
+def _file_items(path: Path):
+    """The records of a feedback file (JSON lines, or a JSON list), bad ones included: :mod:`langrl.jsonl` rows."""
+    return iter_records(path, "feedback file")
 
 
 def _check_options(kind, fmt, on_error) -> None:
@@ -163,19 +96,20 @@ def _check_options(kind, fmt, on_error) -> None:
         raise InputError(f"expected 'fail' or 'skip', got {show(on_error)}", field="on_error")
 
 
-def _collect(items, source: str, kind, fmt, on_error, rejects_path) -> FeedbackFile:
+def _collect(rows: Iterable[Row], source: str, kind, fmt, on_error, rejects_path) -> FeedbackFile:
     out = FeedbackFile(path=source)
     rejected = []
-    for line, raw, obj in items:
+    for row in rows:
         try:
-            if isinstance(obj, _Unparsable):
-                raise FieldError(None, obj.reason)
-            out.records.extend(convert(obj, fmt, kind))
+            if not row.ok:
+                raise FieldError(row.field, row.reason)
+            out.records.extend(convert(row.value, fmt, kind))
         except FieldError as e:
             if on_error == "fail":
-                raise InputError(e.reason, path=source, line=line, field=e.field) from None
-            out.skipped.append((line, str(e)))
-            rejected.append(raw)
+                raise InputError(e.reason, path=source, line=row.line, field=e.field) from None
+            out.skipped.append((row.line, str(e)))
+            if row.raw is not None:  # a line over the size limit is not kept, so not copied
+                rejected.append(row.raw)
     if rejected and rejects_path is not None:
         atomic_write_text(rejects_path, "".join(r + "\n" for r in rejected))
         out.rejects_path = str(rejects_path)
@@ -212,7 +146,7 @@ def read_rows(rows: Iterable[dict], kind: str | None = None, fmt: str = "auto", 
     Errors name ``source:N`` with N the 1-based row number; skipped rows go to ``rejects_path`` only if given.
     """
     _check_options(kind, fmt, on_error)
-    items = ((n, json.dumps(row, ensure_ascii=False, default=str), row) for n, row in enumerate(rows, 1))
+    items = (Row(source, n, json.dumps(row, ensure_ascii=False, default=str), row) for n, row in enumerate(rows, 1))
     return _collect(items, source, kind, fmt, on_error, rejects_path)
 
 

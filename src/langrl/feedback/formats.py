@@ -14,19 +14,25 @@
     The QA-Feedback data of Wu et al. 2023, *Fine-Grained Human Feedback Gives Better Rewards for Language Model
     Training* (allenai/FineGrainedRLHF, ``tasks/qa_feedback/data/*_feedback.json``): a JSON list of examples with
     ``question``, ``passages`` (lists ``[title, sentence 1, sentence 2, ...]``), ``gold``, ``prediction 1..4``,
-    ``feedback`` on prediction 1 (``errors`` with ``start``/``end`` character offsets and an ``error type``,
-    ``missing-info`` with ``passage_id``/``sentence_id`` (both 1-based), ``corrected-prediction``) and
-    ``preference``: 6 pairwise labels for 1v2, 1v3, 1v4, 2v3, 2v4, 3v4 (1: the first is preferred, 2: the second,
-    0: no preference). An example becomes one :class:`SpanFeedback` (category = the error type in lower case, a
-    non-empty ``explanation`` kept on the span, each missing-info item as the text of the passage sentences it names,
-    the raw items in ``extra["missing_info"]``) and 6 :class:`Comparison` records (0 -> a tie; ``extra["pair"]`` holds
-    the 0-based prediction indices). With ``kind="ranking"`` the preferences become one :class:`Ranking` instead, and
+    ``feedback`` on prediction 1 (``errors`` with ``start``/``end`` character offsets, an ``error type`` —
+    Irrelevant, Wrong-Grounding, Unverifiable, Redundant, Incoherent — and an ``explanation``: the repeated text for
+    Redundant, ``'{"passage_id": p, "sentence_id": [s]}'`` for Wrong-Grounding, else empty; ``missing-info`` items with
+    an ``error type`` (Missing-Answer, Missing-Major-Auxiliary, Missing-Minor-Auxiliary), ``passage_id`` counting from
+    1 and ``sentence_id``, a list of indices into the passage list, 0 being the title (the annotation interface numbers
+    the title sentence #0); ``corrected-prediction``, possibly empty) and ``preference``: 6 pairwise labels for 1v2,
+    1v3, 1v4, 2v3, 2v4, 3v4 (1: the first is preferred, 2: the second, 0: no preference). An example becomes one
+    :class:`SpanFeedback` (category = the error type in lower case, a non-empty ``explanation`` kept on the span, and
+    for Wrong-Grounding the cited passage text as ``evidence``; each missing-info item as the text of the passage
+    sentences it names, the raw items in ``extra["missing_info"]``) and 6 :class:`Comparison` records (0 -> a tie;
+    ``extra["pair"]`` holds the 0-based prediction indices). With ``kind="ranking"`` the preferences become one :class:`Ranking` instead, and
     an example whose pairwise labels fit no ranking (e.g. 1 = 2, 2 = 4, 4 > 1) is rejected. The prompt is the question;
     passages, gold answer and any other fields are kept in ``extra``. Departures from the paper's scripts: no
     sentence splitting, no minimum span length, no grouping of error types into the paper's two reward categories —
     those belong to the reward model that reads these records.
 """
 from __future__ import annotations
+
+import json
 
 from langrl.feedback.parse import FieldError, is_int, parse_record, prompt_field, show, text_field
 from langrl.feedback.records import Record
@@ -139,8 +145,12 @@ _QA_RENAME = {"prompt": "question", "response": "prediction 1", "spans": "feedba
               "missing": "feedback.missing-info", "corrected": "feedback.corrected-prediction"}
 
 
-def _qa_missing_text(item, i: int, passages) -> str:
-    name = f"feedback.missing-info[{i}]"
+def _qa_passage_text(item, name: str, passages) -> str:
+    """The text of the passage sentences ``{"passage_id": p, "sentence_id": [s, ...]}`` names.
+
+    ``passage_id`` counts from 1; ``sentence_id`` indexes the passage list ``[title, sentence 1, ...]``, so 0 is the
+    title (the annotation interface shows the title as sentence #0, and annotators do cite it).
+    """
     if not isinstance(item, dict):
         raise FieldError(name, f"expected an object with passage_id and sentence_id, got {show(item)}")
     if not isinstance(passages, list):
@@ -149,16 +159,27 @@ def _qa_missing_text(item, i: int, passages) -> str:
     if not is_int(pid) or not 1 <= pid <= len(passages):
         raise FieldError(f"{name}.passage_id", f"expected a passage number in 1..{len(passages)}, got {show(pid)}")
     passage = passages[pid - 1]
-    if not isinstance(passage, list) or not all(isinstance(s, str) for s in passage):
+    if not isinstance(passage, list) or not passage or not all(isinstance(s, str) for s in passage):
         raise FieldError(f"passages[{pid - 1}]", "expected a list of strings [title, sentence 1, ...]")
     sids = [sids] if is_int(sids) else sids
     if not isinstance(sids, list) or not sids:
         raise FieldError(f"{name}.sentence_id", f"expected a list of sentence numbers, got {show(sids)}")
+    last = len(passage) - 1
     for sid in sids:
-        if not is_int(sid) or not 1 <= sid < len(passage):
-            raise FieldError(f"{name}.sentence_id",
-                             f"passage {pid} has sentences 1..{len(passage) - 1}, got {show(sid)}")
+        if not is_int(sid) or not 0 <= sid <= last:
+            raise FieldError(f"{name}.sentence_id", f"passage {pid} has sentences 1..{last}, got {show(sid)}; "
+                                                    f"expected 0 (its title) to {last}")
     return " ".join(" ".join(passage[sid].split()) for sid in sids)
+
+
+def _qa_evidence(err: dict, passages) -> str | None:
+    """The passage text a Wrong-Grounding span's explanation ``'{"passage_id": p, "sentence_id": [s]}'`` cites, or
+    ``None`` (the explanation is free text the paper does not use, so one that names nothing is kept as it is)."""
+    try:
+        cited = json.loads(err.get("explanation") or "")
+        return _qa_passage_text(cited, "explanation", passages)
+    except (ValueError, FieldError):
+        return None
 
 
 def _qa_spans(question, response: str, feedback, rest: dict) -> Record:
@@ -180,9 +201,14 @@ def _qa_spans(question, response: str, feedback, rest: dict) -> Record:
         span["category"] = etype.strip().lower()
         if not span.get("explanation"):
             span.pop("explanation", None)
+        elif span["category"] == "wrong-grounding" and isinstance(span["explanation"], str):
+            evidence = _qa_evidence(span, rest.get("passages"))
+            if evidence is not None:
+                span["evidence"] = evidence
         spans.append(span)
     core = {"prompt": question, "response": response, "spans": spans,
-            "missing": [_qa_missing_text(m, i, rest.get("passages")) for i, m in enumerate(missing_info)]}
+            "missing": [_qa_passage_text(m, f"feedback.missing-info[{i}]", rest.get("passages"))
+                        for i, m in enumerate(missing_info)]}
     corrected = fb.pop("corrected-prediction", None)
     if corrected not in (None, ""):
         core["corrected"] = corrected

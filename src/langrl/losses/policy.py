@@ -80,7 +80,8 @@ def value_loss(
     """Value-head regression 0.5 (V - R)^2, or with ``clip_eps`` 0.5 max((V - R)^2, (clip(V) - R)^2).
 
     clip(V) = V_old + clamp(V - V_old, -eps, eps) (baselines ppo2). Shapes: all (b, t).
-    parts: ``value_clipfrac`` (share of tokens where the clipped error is the larger), ``value_mean``.
+    parts: ``value_clipfrac`` (share of tokens outside the clip range whose clipped error is the larger),
+    ``value_mean``.
     See :func:`explained_variance` for the usual diagnostic.
     """
     expect_shape(values, (None, None), "values")
@@ -94,7 +95,9 @@ def value_loss(
         v_clip = old_values + torch.clamp(values - old_values, -clip_eps, clip_eps)
         err_clip = (v_clip - returns) ** 2
         per_token = 0.5 * torch.maximum(err, err_clip)  # 0.5 max((V - R)^2, (clip(V) - R)^2)
-        clipfrac = masked_mean((err_clip > err).to(values.dtype), mask).detach()
+        # clipped AND the larger error: inside the clip range V_old + (V − V_old) can differ from V by round-off
+        clipped = ((values - old_values).abs() > clip_eps) & (err_clip > err)
+        clipfrac = masked_mean(clipped.to(values.dtype), mask).detach()
     parts = {"value_clipfrac": clipfrac, "value_mean": masked_mean(values.detach(), mask)}
     return token_mean(per_token, mask, normalizer), parts
 

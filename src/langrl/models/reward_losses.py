@@ -4,7 +4,7 @@
 Shapes: b items of a kind, E heads, n list size, s segments, C categories. Ensemble heads are folded into the batch:
 a kind's (b, E) scores become b*E rows, and a bootstrap weight of 0 drops a row. Every loss here is a mean over its
 rows; multiplying by (weight x rows) and dividing by the *global* counts of the batch (:func:`batch_counts`) makes the
-micro-batch losses sum to the global-batch loss described in :mod:`langrl.train.reward_model`.
+micro-batch losses sum to the global-batch loss described in :mod:`langrl.train.rm.loop`.
 """
 from __future__ import annotations
 

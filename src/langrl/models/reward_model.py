@@ -265,6 +265,14 @@ def build_reward_model(base: str, *, pooling: str = "auto", n_heads: int = 1, ca
     return model
 
 
+def check_reward_model_dir(path: str | Path) -> Path:
+    """The directory's reward-model config file, or a clear error: a cheap check before any data or weights are read."""
+    cfg_file = Path(path) / CONFIG_FILE
+    if not cfg_file.is_file():
+        raise InputError(f"{path}: not a reward-model directory (no {CONFIG_FILE}); train one with `langrl rm train`")
+    return cfg_file
+
+
 def load_reward_model(path: str | Path, dtype=torch.float32) -> RewardModel | RewardEnsemble:
     """Reload a reward-model (or ensemble) directory written by ``langrl rm train``; in eval mode."""
     from safetensors.torch import load_file
@@ -274,9 +282,7 @@ def load_reward_model(path: str | Path, dtype=torch.float32) -> RewardModel | Re
 
     quiet_transformers()
     path = Path(path)
-    cfg_file = path / CONFIG_FILE
-    if not cfg_file.is_file():
-        raise InputError(f"{path}: not a reward-model directory (no {CONFIG_FILE}); train one with `langrl rm train`")
+    cfg_file = check_reward_model_dir(path)
     try:
         cfg = json.loads(cfg_file.read_text())
     except json.JSONDecodeError as e:

@@ -55,8 +55,8 @@ def minilm_path() -> Path:
 
 def _gguf_to_dir(gguf: Path, cache_name: str) -> Path:
     """Convert a GGUF file once into a cached safetensors directory (atomic), and return the directory."""
-    from langrl.io import atomic_dir
-    from langrl.models.tiny import langrl_home
+    from langrl.home import langrl_home
+    from langrl.io import atomic_dir, remove_stale_temps
 
     st = gguf.stat()
     out = langrl_home() / "models" / f"{cache_name}-{st.st_size}-{int(st.st_mtime)}"
@@ -69,6 +69,7 @@ def _gguf_to_dir(gguf: Path, cache_name: str) -> Path:
     with file_lock(out.parent / f".{out.name}.lock"):
         if (out / "config.json").is_file():
             return out
+        remove_stale_temps(out.parent, out.name, ownerless=True)  # what killed conversions left (the lock is ours)
         with atomic_dir(out) as tmp:
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
             loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -85,8 +86,11 @@ def _gguf_to_dir(gguf: Path, cache_name: str) -> Path:
     return out
 
 
-def resolve_model_dir(spec: str, quiet: bool = False) -> Path:
-    """Turn a spec into a local directory ``transformers`` loads with ``from_pretrained`` (building/converting as needed)."""
+def resolve_model_dir(spec: str, quiet: bool = False, build: bool = True) -> Path | None:
+    """Turn a spec into a local directory ``transformers`` loads with ``from_pretrained`` (building/converting as needed).
+
+    ``build=False`` only checks the spec (the errors of a bad one, nothing built, converted or loaded: a command checks
+    its model spec, then its data, then loads); it returns ``None`` for a spec that would still need building."""
     if not spec:
         raise InputError("empty model spec; use tiny, tiny:TASK, smollm2, minilm, a model directory, a .gguf file or a hub id")
     quiet_transformers()
@@ -100,16 +104,17 @@ def resolve_model_dir(spec: str, quiet: bool = False) -> Path:
             bad = [t for t in tasks if t not in TASKS]
             if bad:
                 raise InputError(f"model spec {spec!r}: unknown task {bad[0]!r}; tasks: {', '.join(TASKS)}")
-        return ensure_tiny(TinySettings(tasks=tasks), quiet=quiet)
+        return ensure_tiny(TinySettings(tasks=tasks), quiet=quiet) if build else None
     if spec == "smollm2":
-        return _gguf_to_dir(smollm2_gguf(), "smollm2-135m-instruct")
+        gguf = smollm2_gguf()
+        return _gguf_to_dir(gguf, "smollm2-135m-instruct") if build else None
     if spec == "minilm":
         return minilm_path()
     path = Path(os.path.expanduser(spec))
     if path.suffix == ".gguf":
         if not path.is_file():
             raise InputError(f"model spec {spec!r}: no such .gguf file")
-        return _gguf_to_dir(path.resolve(), path.stem)
+        return _gguf_to_dir(path.resolve(), path.stem) if build else None
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise InputError(f"model spec {spec!r}: directory has no config.json (not a Hugging Face model directory)")

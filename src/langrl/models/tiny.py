@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from langrl.io import atomic_dir, atomic_write_json
+from langrl.home import langrl_home  # noqa: F401  (re-exported for old callers)
+from langrl.io import atomic_dir, atomic_write_json, remove_stale_temps
 
 SPECIAL_TOKENS = {"bos": "<|bos|>", "eos": "<|eos|>", "pad": "<|pad|>", "unk": "<|unk|>"}
 BUILD_VERSION = 2  # bump when the build procedure changes, so caches rebuild
@@ -45,11 +45,6 @@ class TinySettings:
     def key(self) -> str:
         blob = json.dumps(asdict(self), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def langrl_home() -> Path:
-    """``$LANGRL_HOME`` or ``~/.cache/langrl``."""
-    return Path(os.environ.get("LANGRL_HOME") or Path.home() / ".cache" / "langrl")
 
 
 def tiny_path(settings: TinySettings) -> Path:
@@ -147,7 +142,8 @@ def build_tiny(settings: TinySettings, out: Path, progress=None) -> dict:
 
 
 def ensure_tiny(settings: TinySettings | None = None, quiet: bool = False) -> Path:
-    """Return the cached tiny model directory, building it first if needed (atomic: a failed build leaves nothing)."""
+    """Return the cached tiny model directory, building it first if needed (atomic: a failed build leaves nothing,
+    and what a killed one left is removed by the next build; a process waiting for another's build says so)."""
     settings = settings or TinySettings()
     path = tiny_path(settings)
     if (path / "langrl_tiny.json").is_file():
@@ -158,6 +154,8 @@ def ensure_tiny(settings: TinySettings | None = None, quiet: bool = False) -> Pa
     with file_lock(path.parent / f".{path.name}.lock"):
         if (path / "langrl_tiny.json").is_file():  # built by another process while we waited
             return path
+        # the half-built temporaries of killed builds: with the lock held no build of this model is running
+        remove_stale_temps(path.parent, path.name, ownerless=True)
         with progress_bar(f"building tiny model ({'+'.join(settings.tasks)})", total=settings.steps,
                           quiet=quiet) as bar:
             with atomic_dir(path) as tmp:

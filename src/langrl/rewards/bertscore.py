@@ -12,7 +12,6 @@ bert-score and transformers are imported only when a BERTScore reward is built.
 from __future__ import annotations
 
 import functools
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -46,25 +45,18 @@ def resolve_model(model: str) -> str:
 
 
 def read_corpus(path: str) -> list[str]:
-    """Texts from a ``.jsonl`` file (field ``response``, ``text`` or ``reference``) or a plain file (one per line)."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("baseline corpus not found", path=path)
+    """Texts from a ``.jsonl`` file (field ``response``, ``text`` or ``reference``) or a plain file (one per line),
+    read by :mod:`langrl.jsonl` (UTF-8, the line-size limit, a regular file)."""
+    from langrl.jsonl import iter_text_lines, read_jsonl
+
+    if not path.endswith(".jsonl"):
+        return [text.strip() for _, text in iter_text_lines(path, "baseline corpus")]
     texts = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        if p.suffix == ".jsonl":
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"invalid JSON: {e.msg}", path=path, line=n) from None
-            text = next((rec[k] for k in ("response", "text", "reference") if isinstance(rec.get(k), str)), None)
-            if text is None:
-                raise InputError("expected a string field 'response', 'text' or 'reference'", path=path, line=n)
-            texts.append(text)
-        else:
-            texts.append(line.strip())
+    for n, rec in read_jsonl(path, "baseline corpus"):
+        text = next((rec[k] for k in ("response", "text", "reference") if isinstance(rec.get(k), str)), None)
+        if text is None:
+            raise InputError("expected a string field 'response', 'text' or 'reference'", path=path, line=n)
+        texts.append(text)
     return texts
 
 

@@ -4,9 +4,12 @@ Each returns 1.0 / 0.0 (python-tests: the fraction of tests passed) and puts a p
 ``info["reasons"]`` (None where the sample scored).
 
 - ``math``: the final number of the response (GSM8K ``#### 42``, else the last ``\\boxed{...}``, else the last number
-  in the text) equals the one in the ``answer`` column (itself parsed the same way, so a full GSM8K solution works),
-  within ``rtol``/``atol``. Commas in numbers (``1,234``), currency and units (``$5``, ``5 apples``), ``%``, trailing
-  periods, ``5.0`` vs ``5``, simple fractions (``3/4``, ``\\frac{3}{4}``) are all handled.
+  in the text) equals the one in the ``answer`` column (itself parsed the same way, so a full GSM8K solution works):
+  **exactly** when the reference is an integer (``1450001`` is wrong for ``1,450,000``; ``1450000.0`` is right), within
+  ``rtol``/``atol`` only when it is not (``3.333`` for ``10/3`` with ``atol=0.01``). Numbers are parsed exactly
+  (fractions), never through a float, so large integers compare digit for digit. Commas in numbers (``1,234``),
+  currency and units (``$5``, ``5 apples``), ``%``, trailing periods, ``5.0`` vs ``5``, simple fractions (``3/4``,
+  ``\\frac{3}{4}``) are all handled.
 - ``regex``: ``re.search`` (default), ``re.match`` or ``re.fullmatch`` of ``pattern`` on the stripped response.
 - ``json-schema``: the response (or the first fenced code block in it) parses as JSON and, when ``schema=FILE`` is
   given, validates against that JSON schema (jsonschema, the draft named by ``$schema``).
@@ -14,8 +17,12 @@ Each returns 1.0 / 0.0 (python-tests: the fraction of tests passed) and puts a p
   prompt is prepended, HumanEval style) runs in :mod:`langrl.rewards.sandbox` with the sample's tests. **Tests
   format:** the ``tests`` column holds a list of Python statement blocks, usually one ``assert`` each (MBPP's
   ``test_list``); a single string is one test. An optional ``setup`` column (MBPP's ``test_setup_code``) runs after
-  the code. Reward = passed / total; the status (``ok``, ``failed``, ``timeout``, ``memory``, ``syntax_error``,
-  ``crash``, ``blocked``, ...) is in ``info["reasons"]`` and the sandbox's isolation in ``info["isolation"]``.
+  the code (and again in the judge, before the tests). The tests run in a judge process that never runs the code:
+  values the code returns cross as data only (see :mod:`langrl.rewards.sandbox`), so an object whose ``==`` always
+  says yes does not pass, and the code cannot report its own score. Reward = passed / total; the status (``ok``,
+  ``failed``, ``timeout``, ``memory``, ``syntax_error``, ``crash``, ``blocked``, ...) is in ``info["reasons"]`` and
+  the sandbox's isolation in ``info["isolation"]``. Without bubblewrap the reward refuses to start unless
+  ``unsafe_local=true`` (no isolation at all: the code can read files, environment and network, and forge a score).
 """
 from __future__ import annotations
 
@@ -50,54 +57,83 @@ def _boxed(text: str) -> str | None:
     return text[i:]
 
 
-def _to_float(token: str) -> float | None:
+def _to_fraction(token: str) -> Fraction | None:
+    """``"1,234.5"`` → Fraction(2469, 2), ``"3/4"`` → Fraction(3, 4), exactly; None for junk or a zero denominator."""
     token = token.replace(",", "").replace(" ", "")
     try:
         if "/" in token:
             num, den = token.split("/")
-            return float(Fraction(num) / Fraction(den)) if float(den) != 0 else None
-        return float(token)
+            return Fraction(num) / Fraction(den)
+        return Fraction(token)
     except (ValueError, ZeroDivisionError):
         return None
 
 
-def parse_number(text: str) -> float | None:
-    """The last number in ``text`` (a ``\\frac{a}{b}`` counts), ignoring commas, currency, units and a final period."""
+def parse_exact(text: str) -> Fraction | None:
+    """The last number in ``text`` as an exact fraction (a ``\\frac{a}{b}`` counts), ignoring commas, currency, units
+    and a final period."""
     text = text.replace("$", " ").replace("\u2212", "-")
     frac = list(_FRAC.finditer(text))
     nums = list(_NUMBER.finditer(text))
     if frac and (not nums or nums[-1].start() < frac[-1].end()):  # the last number is inside (or before) a \frac
-        a, b = _to_float(frac[-1].group(1)), _to_float(frac[-1].group(2))
-        return a / b if a is not None and b not in (None, 0.0) else None
-    return _to_float(nums[-1].group(0)) if nums else None
+        a, b = _to_fraction(frac[-1].group(1)), _to_fraction(frac[-1].group(2))
+        return a / b if a is not None and b not in (None, 0) else None
+    return _to_fraction(nums[-1].group(0)) if nums else None
+
+
+def parse_number(text: str) -> float | None:
+    """The last number in ``text`` (a ``\\frac{a}{b}`` counts), ignoring commas, currency, units and a final period."""
+    x = parse_exact(text)
+    return None if x is None else float(x)
+
+
+def extract_exact(text: str) -> Fraction | None:
+    """The final numeric answer as a fraction: after ``####``, else in the last ``\\boxed{}``, else the last number."""
+    m = list(_GSM.finditer(text))
+    if m:
+        return parse_exact(m[-1].group(1))
+    boxed = _boxed(text)
+    if boxed is not None:
+        return parse_exact(boxed)
+    return parse_exact(text)
 
 
 def extract_answer(text: str) -> float | None:
     """The final numeric answer: after ``####`` (GSM8K), else in the last ``\\boxed{}``, else the last number."""
-    m = list(_GSM.finditer(text))
-    if m:
-        return parse_number(m[-1].group(1))
-    boxed = _boxed(text)
-    if boxed is not None:
-        return parse_number(boxed)
-    return parse_number(text)
+    x = extract_exact(text)
+    return None if x is None else float(x)
+
+
+def _show(x: Fraction) -> str:
+    return str(x.numerator) if x.denominator == 1 else f"{float(x):g}"
 
 
 class MathReward:
-    """1.0 if the response's final number equals the ``answer`` column's (|a - b| <= atol + rtol * |b|)."""
+    """1.0 if the final number equals the answer column's: an integer exactly, a non-integer within rtol/atol.
+
+    The tolerance is |a - b| <= atol + rtol * |b| and applies only where the reference is not an integer.
+
+    ``#### 1450001`` against ``1,450,000`` is 0.0 (a relative tolerance would have passed it); ``1450000.0`` is 1.0.
+    """
 
     def __init__(self, rtol: float = 1e-6, atol: float = 1e-9, column: str = "answer", name: str = "math"):
         self.name, self.rtol, self.atol, self.col = name, float(rtol), float(atol), column
 
     def _one(self, response: str, answer: Any) -> tuple[float, str | None]:
-        gold = float(answer) if isinstance(answer, (int, float)) else extract_answer(str(answer))
+        if isinstance(answer, (int, float)) and not isinstance(answer, bool) and math.isfinite(answer):
+            gold: Fraction | None = Fraction(answer)
+        else:
+            gold = extract_exact(str(answer))
         if gold is None:
             raise ValueError(f"no number in the {self.col!r} column value {answer!r}")
-        got = extract_answer(response)
+        got = extract_exact(response)
         if got is None:
             return 0.0, "no number found"
-        ok = math.isclose(got, gold, rel_tol=self.rtol, abs_tol=self.atol)
-        return float(ok), None if ok else f"wrong answer {got:g} (expected {gold:g})"
+        if gold.denominator == 1:  # an integer reference: digit for digit, no tolerance
+            ok = got == gold
+        else:
+            ok = math.isclose(float(got), float(gold), rel_tol=self.rtol, abs_tol=self.atol)
+        return float(ok), None if ok else f"wrong answer {_show(got)} (expected {_show(gold)})"
 
     def __call__(self, prompts: list[str], responses: list[str], **columns: Any) -> RewardOutput:
         answers = column(columns, self.col, self.name, len(responses))
@@ -178,11 +214,19 @@ class JSONSchemaReward:
 
 
 class PythonTestsReward:
-    """Fraction of the sample's unit tests that pass when its code runs in the sandbox (one process per sample)."""
+    """Fraction of unit tests the code passes in a bubblewrap sandbox (no bwrap: refused unless unsafe_local=true).
+
+    The tests are judged in a separate sandboxed process that gets only data back; unsafe_local isolates nothing.
+    """
 
     def __init__(self, timeout: float = 5.0, memory_mb: int = 1024, workers: int = 0, extract: bool = True,
                  with_prompt: bool = False, tests_column: str = "tests", setup_column: str = "setup",
-                 name: str = "python-tests"):
+                 unsafe_local: bool = False, name: str = "python-tests"):
+        from langrl.rewards.sandbox import require_sandbox
+
+        if not unsafe_local:
+            require_sandbox()  # refuse now (exit 2, how to install bwrap), not on the first batch
+        self.unsafe_local = bool(unsafe_local)
         self.name, self.timeout, self.memory_mb = name, float(timeout), int(memory_mb)
         self.workers = int(workers) or min(4, os.cpu_count() or 1)
         self.extract, self.with_prompt, self.tests_column, self.setup_column = (
@@ -206,14 +250,14 @@ class PythonTestsReward:
                 raise InputError(f"reward {self.name!r}: sample {i}: tests must be a list of strings",
                                  field=self.tests_column)
             code = self.code_of(prompts[i] if prompts else "", responses[i])
-            jobs.append((code + ("\n" + s if s else ""), t))
+            jobs.append((code, t, s or ""))
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = [pool.submit(run_tests, c, t, timeout_s=self.timeout, memory_mb=self.memory_mb)
-                       for c, t in jobs]
+            futures = [pool.submit(run_tests, c, t, setup=s, timeout_s=self.timeout, memory_mb=self.memory_mb,
+                                   unsafe_local=self.unsafe_local) for c, t, s in jobs]
             results = map_samples(self.name, lambda f: f.result(), futures)
         scores = [r.fraction if r.total else float("nan") for r in results]
         info = {"reasons": [None if r.status == "ok" else r.status for r in results],
                 "details": [r.detail for r in results], "passed": [r.passed for r in results],
                 "total": [r.total for r in results], "duration_s": [r.duration_s for r in results],
-                "isolation": isolation()}
+                "isolation": isolation(unsafe_local=self.unsafe_local)}
         return single(self.name, scores, info=info)

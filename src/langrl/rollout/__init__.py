@@ -1,8 +1,8 @@
 """Rollouts: the record, the KV-cached sampler, per-token log-probs, logits masks."""
 from langrl.rollout.logits import LogitsMask, sampling_logprobs, top_k_mask, top_p_mask
-from langrl.rollout.logprobs import TokenLogprobs, response_logprobs, sequence_logprobs
+from langrl.rollout.logprobs import TokenLogprobs, response_logprobs
 from langrl.rollout.record import Rollout
 from langrl.rollout.sampler import encode_prompts, sample
 
 __all__ = ["LogitsMask", "Rollout", "TokenLogprobs", "encode_prompts", "response_logprobs", "sample",
-           "sampling_logprobs", "sequence_logprobs", "top_k_mask", "top_p_mask"]
+           "sampling_logprobs", "top_k_mask", "top_p_mask"]

@@ -61,7 +61,3 @@ def response_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor
         res.logits = logits
     return res
 
-
-def sequence_logprobs(model, prompt_ids, prompt_mask, response_ids, response_mask, **kw) -> torch.Tensor:
-    """(b,) summed log π(y | x) over response tokens — what the DPO family uses."""
-    return response_logprobs(model, prompt_ids, prompt_mask, response_ids, response_mask, **kw).logprobs.sum(-1)

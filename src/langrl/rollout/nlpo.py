@@ -26,7 +26,7 @@ import copy
 import torch
 
 from langrl.rollout.logits import top_p_mask
-from langrl.rollout.sampler import _cache_kwarg, _cache_of
+from langrl.rollout.sampler import cache_kwarg, cache_of
 
 _BITS = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8)
 
@@ -87,7 +87,7 @@ class NLPOMask:
         positions = (self._attn.cumsum(-1) - 1).clamp(min=0)
         out = self.model(input_ids=prompt_ids, attention_mask=self._attn, position_ids=positions, use_cache=True,
                          logits_to_keep=1)
-        self._past, self._logits = _cache_of(out), out.logits[:, -1, :]
+        self._past, self._logits = cache_of(out), out.logits[:, -1, :]
         self._pos = positions[:, -1:] + 1
 
     @torch.no_grad()
@@ -102,8 +102,8 @@ class NLPOMask:
         # finished rows receive pad tokens; attending to them only changes those rows' (unused) later masks
         self._attn = torch.cat([self._attn, torch.ones_like(self._attn[:, :1])], dim=1)
         out = self.model(input_ids=tokens[:, None], attention_mask=self._attn, position_ids=self._pos, use_cache=True,
-                         **{_cache_kwarg(self.model): self._past})
-        self._past, self._logits = _cache_of(out), out.logits[:, -1, :]
+                         **{cache_kwarg(self.model): self._past})
+        self._past, self._logits = cache_of(out), out.logits[:, -1, :]
         self._pos = self._pos + 1
 
     def recorded(self, t: int) -> torch.Tensor:

@@ -46,10 +46,6 @@ class Rollout:
     """(b, t) float — log π_θ_old(a_t | s_t) recomputed by the policy before the update (for the PPO ratio)."""
     values: torch.Tensor | None = None
     """(b, t) float — V(s_t) from the value head, before taking a_t."""
-    scores: torch.Tensor | None = None
-    """(b, k) float — per-sequence reward-function scores, one column per objective (see ``score_names``)."""
-    score_names: list[str] = field(default_factory=list)
-    """k objective names of ``scores``."""
     dense_rewards: torch.Tensor | None = None
     """(b, t) float — per-token task rewards placed at segment ends (fine-grained rewards), before the KL term."""
     rewards: torch.Tensor | None = None

@@ -29,7 +29,7 @@ def encode_prompts(tokenizer, prompts: list[str], max_prompt_tokens: int | None 
     return ids, mask
 
 
-def _cache_kwarg(model) -> str:
+def cache_kwarg(model) -> str:
     """transformers >= 5.24 names the KV cache argument ``cache``; earlier versions ``past_key_values``."""
     import inspect
 
@@ -37,7 +37,7 @@ def _cache_kwarg(model) -> str:
     return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
 
 
-def _cache_of(out):
+def cache_of(out):
     return out.cache if getattr(out, "cache", None) is not None else out.past_key_values
 
 
@@ -75,8 +75,8 @@ def sample(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_tokens: 
     attn = prompt_mask.clone()
     positions = (attn.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=prompt_ids, attention_mask=attn, position_ids=positions, use_cache=True, logits_to_keep=1)
-    cache_kw = _cache_kwarg(model)
-    past, logits = _cache_of(out), out.logits[:, -1, :]
+    cache_kw = cache_kwarg(model)
+    past, logits = cache_of(out), out.logits[:, -1, :]
     next_pos = positions[:, -1:] + 1
 
     tokens = torch.full((b, max_new_tokens), pad, dtype=torch.long, device=device)
@@ -109,7 +109,7 @@ def sample(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_tokens: 
         attn = torch.cat([attn, sampled.long()[:, None]], dim=1)
         out = model(input_ids=nxt[:, None], attention_mask=attn, position_ids=next_pos, use_cache=True,
                     **{cache_kw: past})
-        past, logits = _cache_of(out), out.logits[:, -1, :]
+        past, logits = cache_of(out), out.logits[:, -1, :]
         next_pos = next_pos + 1
 
     t = int(lengths.max().item()) if b else 0

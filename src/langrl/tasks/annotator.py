@@ -33,7 +33,7 @@ import math
 import zlib
 
 from langrl.errors import InputError
-from langrl.tasks.base import make_rng
+from langrl.tasks.rng import make_rng
 
 NOISE_DEFAULTS = {"flip": 0.05, "temperature": 0.1, "intransitive": 0.0, "tie_margin": 0.02, "span_miss": 0.05}
 _PROBABILITIES = ("flip", "intransitive", "span_miss")

@@ -24,6 +24,7 @@ from abc import ABC, abstractmethod
 from typing import Callable
 
 from langrl.errors import InputError
+from langrl.tasks.rng import make_rng  # noqa: F401  (re-exported: the tasks import it from here)
 
 #: Every prompt of every built-in task ends with this, and every completion starts with a space after it.
 ANSWER_DELIMITER = "\nA:"
@@ -32,11 +33,6 @@ SPLITS = ("train", "eval")
 EVAL_MODULUS = 5
 
 _SENTENCE = re.compile(r"[^.!?]*[.!?]+|[^.!?]+$")
-
-
-def make_rng(*parts) -> random.Random:
-    """A ``random.Random`` seeded by a string built from ``parts`` (stable across runs and PYTHONHASHSEED)."""
-    return random.Random("|".join(str(p) for p in parts))
 
 
 def split_of(key: str) -> str:

@@ -10,19 +10,21 @@ Layout of every trainer's ``--out`` directory (itself a valid model spec)::
     metrics.csv, tb/                                  # per-step metrics (TensorBoard when installed)
 
 The whole directory is built as a temporary sibling and swapped in (:func:`langrl.io.atomic_dir`), so a run killed
-while saving leaves the previous checkpoint intact.
+while saving leaves the previous checkpoint intact; the temporaries it leaves (``.NAME.PID-HOST.*.tmp``,
+``.NAME.old-PID-HOST``) are removed when the next run in that ``--out`` starts (:func:`begin_run`).
 """
 from __future__ import annotations
 
 import random
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from langrl.errors import InputError
-from langrl.io import atomic_dir, atomic_write_json
+from langrl.io import atomic_dir, atomic_write_json, remove_stale_temps
 
 STATE_FILE = "langrl_state.pt"
 
@@ -56,6 +58,20 @@ def check_out_dir(out: str | Path, resume: str | None, overwrite: bool) -> None:
     if any(out.iterdir()):
         raise InputError(f"output directory {out} exists and is not empty; pass --resume {out} to continue the run "
                          "there, --overwrite true to replace it, or another --out")
+
+
+def begin_run(out: str | Path) -> Path:
+    """Make ``out`` (and its parents), and remove what killed runs left there: the temporaries of interrupted saves
+    beside it and inside it whose process is gone (never a live run's), saying so on stderr (deleting files is never
+    silent, even with --json). Every trainer calls it on rank 0 once its input is checked, before it writes anything
+    into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    removed = remove_stale_temps(out.parent, out.name) + remove_stale_temps(out)
+    if removed:
+        print(f"langrl: removed {len(removed)} temporary file(s) left by killed runs: "
+              + ", ".join(str(p) for p in removed), file=sys.stderr)
+    return out
 
 
 def unwrap(model):

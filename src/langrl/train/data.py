@@ -1,45 +1,13 @@
-"""Reading training data: JSONL with errors that name path:line:field, built-in tasks, tokenised SFT examples."""
+"""Reading training data: JSONL (through :mod:`langrl.jsonl`, errors naming path:line:field), built-in tasks,
+tokenised SFT examples."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from langrl.errors import InputError
-
-
-def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
-    """(line number, record) for every non-blank line; a bad line is an InputError naming path:line."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"data file not found: {path}")
-    rows = []
-    with open(p, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"invalid JSON ({e.msg} at column {e.colno})", path=str(path), line=n) from None
-            if not isinstance(rec, dict):
-                raise InputError("expected a JSON object per line", path=str(path), line=n)
-            rows.append((n, rec))
-    if not rows:
-        raise InputError(f"{path}: no records")
-    return rows
-
-
-def _need_str(rec: dict, key: str, path, line, allow_empty: bool = False) -> str:
-    v = rec.get(key)
-    if not isinstance(v, str):
-        raise InputError(f"expected a string, got {type(v).__name__ if key in rec else 'nothing'}", path=str(path),
-                         line=line, field=key)
-    if not allow_empty and not v.strip():
-        raise InputError("expected a non-empty string", path=str(path), line=line, field=key)
-    return v
+from langrl.jsonl import read_jsonl, text_field  # noqa: F401  (read_jsonl: the shared reader, re-exported)
 
 
 def sft_records(data: str, n_task: int = 2000, seed: int = 0) -> list[dict]:
@@ -77,10 +45,10 @@ def sft_records(data: str, n_task: int = 2000, seed: int = 0) -> list[dict]:
                                  field="messages")
             out.append({"messages": msgs})
         elif "prompt" in rec or "completion" in rec:
-            out.append({"prompt": _need_str(rec, "prompt", data, line, allow_empty=True),
-                        "completion": _need_str(rec, "completion", data, line)})
+            out.append({"prompt": text_field(rec, "prompt", data, line, empty_ok=True),
+                        "completion": text_field(rec, "completion", data, line)})
         elif "text" in rec:
-            out.append({"text": _need_str(rec, "text", data, line)})
+            out.append({"text": text_field(rec, "text", data, line)})
         else:
             raise InputError("expected fields prompt+completion, text, or messages", path=data, line=line)
     return out
@@ -158,3 +126,20 @@ def split_eval(n: int, frac: float, seed: int) -> tuple[list[int], list[int]]:
     perm = torch.randperm(n, generator=g).tolist()
     k = int(n * frac) if n >= 20 else 0
     return perm[k:], perm[:k]
+
+
+def load_prompts(spec: str, num: int = 0, split: str = "eval", seed: int = 0) -> list[dict]:
+    """Prompt rows (dicts with 'prompt' + columns) from ``task:NAME`` or a JSONL file (:mod:`langrl.jsonl`: a
+    non-empty ``prompt`` per line; ``reference``/``references``, when given, non-empty strings)."""
+    if spec.startswith("task:"):
+        from langrl.tasks import get_task
+
+        return get_task(spec[5:]).prompts(split, num or 64, seed)
+    from langrl.jsonl import check_references, read_jsonl, text_field
+
+    rows = []
+    for line, rec in read_jsonl(spec):
+        text_field(rec, "prompt", spec, line)
+        check_references(rec, spec, line)
+        rows.append(rec)
+    return rows[:num] if num else rows

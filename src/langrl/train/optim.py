@@ -7,7 +7,11 @@ import torch
 
 
 def make_optimizer(params, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.95)) -> torch.optim.Optimizer:
-    """AdamW over the trainable parameters."""
+    """AdamW over the trainable parameters, or over parameter groups (dicts with ``params`` and their own ``lr``)."""
+    params = list(params)
+    if params and isinstance(params[0], dict):
+        groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params]
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay)
     return torch.optim.AdamW([p for p in params if p.requires_grad], lr=lr, betas=betas, weight_decay=weight_decay)
 
 

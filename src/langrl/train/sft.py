@@ -18,7 +18,7 @@ from langrl import distributed as dist
 from langrl.config import arg, to_dict
 from langrl.errors import InputError
 from langrl.logging import MetricsLogger, progress_bar
-from langrl.train.checkpoint import check_out_dir, load_state, restore_state, save_checkpoint
+from langrl.train.checkpoint import begin_run, check_out_dir, load_state, restore_state, save_checkpoint
 from langrl.train.data import collate, global_batch_indices, sft_records, split_eval, tokenize_sft
 from langrl.train.optim import make_optimizer, make_scheduler
 
@@ -81,7 +81,7 @@ def eval_loss(model, examples, pad_id: int, micro: int) -> float:
 def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     """Train; write the checkpoint to ``cfg.out``; return the summary metrics."""
     from langrl.models.lora import apply_lora, load_lora
-    from langrl.models.specs import load_causal_lm
+    from langrl.models.specs import load_causal_lm, resolve_model_dir
 
     dist.init_distributed()
     rank, world = dist.rank(), dist.world_size()
@@ -91,6 +91,8 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
         raise InputError(f"sft: batch_size {cfg.batch_size} must be a multiple of micro_batch_size × ranks "
                          f"({cfg.micro_batch_size} × {world})")
     torch.manual_seed(cfg.seed)
+    resolve_model_dir(cfg.model, build=False)  # a bad spec, then bad data, fail before the model loads
+    records = sft_records(cfg.data, cfg.task_examples, cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
     base_spec = cfg.model
     model, tok = load_causal_lm(base_spec, quiet=quiet or rank != 0)
@@ -102,7 +104,6 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
         model = AutoModelForCausalLM.from_pretrained(cfg.resume, dtype=torch.float32)
     model.train()
 
-    records = sft_records(cfg.data, cfg.task_examples, cfg.seed)
     examples, n_trunc = [], 0
     for rec in records:
         ex, cut = tokenize_sft(tok, rec, cfg.max_length)
@@ -115,6 +116,8 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     opt = make_optimizer(model.parameters(), cfg.learning_rate, cfg.weight_decay)
     sched = make_scheduler(opt, cfg.warmup_steps, cfg.max_steps)
     start = restore_state(state, optimizer=opt, scheduler=sched)
+    if rank == 0:
+        begin_run(cfg.out)
     logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     pad = tok.pad_token_id

@@ -12,10 +12,6 @@
     status.textContent = text;
     status.className = isError ? "error" : "";
   }
-  function token() {
-    const m = document.cookie.match(/(?:^|;\s*)langrl_token=([^;]*)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
   function typing(e) {
     const t = e.target;
     return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable);
@@ -37,7 +33,7 @@
       time_spent_s: Math.round((performance.now() - started) / 10) / 100 }, fields);
     try {
       const r = await fetch("/api/feedback", { method: "POST", body: JSON.stringify(body),
-        headers: { "Content-Type": "application/json", "Authorization": "Bearer " + token() } });
+        headers: { "Content-Type": "application/json" } });  // the HttpOnly session cookie authenticates it
       const out = await r.json().catch(() => ({}));
       if (r.status === 200 || r.status === 201) {
         sessionStorage.setItem("langrl-flash", "Saved" + (note ? ": " + note : "") + " (#" + out.id + ")");

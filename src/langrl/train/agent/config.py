@@ -1,0 +1,155 @@
+"""Typed configs of ``langrl agent sft|train|eval`` (one dataclass per subcommand, sharing the environment fields).
+
+Fields left unset (None) take the algorithm's default from ``train/pg/algorithms.py`` (the table the single-turn ``langrl rl``
+uses) in :func:`resolve_train_config`, called once after parsing; the resolved values are saved with the run.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from langrl.config import arg
+from langrl.errors import InputError
+
+AGENT_ALGOS = ("ppo", "grpo", "rloo", "reinforce")
+
+
+@dataclass
+class EnvArgs:
+    env: str = arg("builtin", "environment: the built-in treasure game, or generated TextWorld games",
+                   choices=("builtin", "textworld"))
+    difficulty: str = arg("easy", "builtin: easy|medium|hard or depth=N,items=M; textworld: easy|medium|hard|harder "
+                                  "or rooms=R,objects=O,quest=Q[,theme=house|basic]")
+    games: int = arg(64, "number of games: the seeds seed, seed+1, ..., seed+games-1")
+    seed: int = arg(0, "first game seed (and the seed of sampling and data order)")
+    max_turns: int = arg(8, "turn limit per episode")
+    action_space: str = arg("admissible", "free: the policy writes any command; admissible: it writes one of the "
+                                          "environment's admissible commands (a token trie mask)",
+                            choices=("free", "admissible"))
+    max_action_tokens: int = arg(16, "token budget of a free-text action (admissible commands are always whole)")
+    max_context: int = arg(0, "context window in tokens (0 = the model's max_position_embeddings)")
+    max_first_tokens: int = arg(0, "the first observation (objective) is clipped to this (0 = half the window)")
+    max_obs_tokens: int = arg(0, "later observations are clipped to this (0 = a quarter of the window)")
+
+    def _check_env(self, prog: str) -> None:
+        for f in ("games", "max_turns", "max_action_tokens"):
+            if getattr(self, f) < 1:
+                raise InputError(f"{prog}: field '{f}': expected >= 1, got {getattr(self, f)}")
+        for f in ("max_context", "max_first_tokens", "max_obs_tokens"):
+            if getattr(self, f) < 0:
+                raise InputError(f"{prog}: field '{f}': expected >= 0, got {getattr(self, f)}")
+        if self.env == "builtin":
+            from langrl.envs.builtin import builtin_settings
+
+            builtin_settings(self.difficulty)
+        else:
+            from langrl.envs.games import parse_difficulty
+
+            parse_difficulty(self.difficulty)
+
+    def rollout_kwargs(self) -> dict:
+        return {"max_turns": self.max_turns, "max_action_tokens": self.max_action_tokens,
+                "action_space": self.action_space, "max_context": self.max_context or None,
+                "max_first_tokens": self.max_first_tokens or None, "max_obs_tokens": self.max_obs_tokens or None}
+
+
+@dataclass
+class AgentSFTConfig(EnvArgs):
+    policy: str = arg("tiny", "model spec to fine-tune: tiny, a HF dir, .gguf, smollm2")
+    out: str = arg("runs/agent-sft", "output directory (a loadable HF model dir)")
+    max_steps: int = arg(150, "optimizer steps")
+    batch_size: int = arg(16, "examples (one per walkthrough action) per step")
+    micro_batch_size: int = arg(16, "examples per forward/backward")
+    learning_rate: float = arg(1e-3, "peak learning rate (AdamW)")
+    warmup_steps: int = arg(10, "linear warm-up steps before cosine decay")
+    stop_at: int = arg(0, "stop with a checkpoint after this many steps (0 = run to max_steps)")
+    resume: str | None = arg(None, "checkpoint directory to continue from exactly")
+    overwrite: bool = arg(False, "replace a non-empty --out directory")
+
+    def validate(self) -> None:
+        self._check_env("agent sft")
+        if self.max_steps < 1 or self.micro_batch_size < 1 or self.batch_size % self.micro_batch_size:
+            raise InputError(f"agent sft: batch_size {self.batch_size} must be a multiple of micro_batch_size "
+                             f"{self.micro_batch_size}, and max_steps >= 1")
+
+
+@dataclass
+class AgentTrainConfig(EnvArgs):
+    policy: str = arg("tiny", "policy model spec (e.g. an `agent sft` --out directory)")
+    out: str = arg("runs/agent", "output directory (a loadable HF model dir + langrl state + metrics.csv)")
+    algo: str = arg("ppo", "algorithm (PPO is what the measured TextWorld results use)", choices=AGENT_ALGOS)
+    max_steps: int = arg(50, "iterations: play a batch of episodes → advantages → K epochs of updates")
+    episodes_per_step: int = arg(32, "episodes per iteration (games per iteration × group_size)")
+    group_size: int | None = arg(None, "episodes of the same game per iteration (GRPO/RLOO groups; default 4 for "
+                                       "grpo/rloo, 1 otherwise)")
+    epochs: int | None = arg(None, "K: passes over each batch (default: 4 for ppo, 1 otherwise)")
+    micro_batch_size: int = arg(16, "rows per forward/backward")
+    temperature: float = arg(1.0, "sampling temperature (every log-prob is taken at it)")
+    learning_rate: float = arg(1e-4, "learning rate (AdamW, constant)")
+    grad_clip: float = arg(1.0, "max gradient norm (0 = no clipping)")
+    clip_eps: float = arg(0.2, "PPO/GRPO ratio clip ε")
+    value_clip_eps: float = arg(0.2, "value clipping around the old values (0 = none)")
+    vf_coef: float = arg(0.1, "weight of the value loss (PPO)")
+    entropy_coef: float = arg(0.0, "entropy bonus weight")
+    gamma: float = arg(0.95, "discount γ across turns")
+    lam: float = arg(0.95, "GAE λ across turns (PPO)")
+    kl_coef: float = arg(0.02, "β: KL coefficient to the initial policy")
+    kl_estimator: str | None = arg(None, "per-token KL estimator (default: k1 in the reward, k3 in the loss)",
+                                   choices=("k1", "k2", "k3"))
+    kl_in: str | None = arg(None, "where the KL goes (default: loss for grpo, reward otherwise)",
+                            choices=("reward", "loss"))
+    whiten_advantages: bool | None = arg(None, "whiten advantages over the batch (default: on for ppo)")
+    grpo_scale_std: bool = arg(True, "GRPO: divide by the group std (false = Dr. GRPO)")
+    baseline_decay: float = arg(0.9, "REINFORCE: decay of the moving-average baseline")
+    save_every: int = arg(0, "iterations between checkpoints (0 = only at the end)")
+    stop_at: int = arg(0, "stop with a checkpoint after this many iterations (0 = run to max_steps)")
+    resume: str | None = arg(None, "checkpoint directory to continue from exactly")
+    overwrite: bool = arg(False, "replace a non-empty --out directory")
+
+    def validate(self) -> None:
+        self._check_env("agent train")
+        n = self.group_size or (4 if self.algo in ("grpo", "rloo") else 1)
+        if self.algo in ("grpo", "rloo") and n < 2:
+            raise InputError(f"agent train: --algo {self.algo} compares episodes of the same game: field "
+                             f"'group_size' must be >= 2, got {n}")
+        if self.episodes_per_step < 1 or self.episodes_per_step % n:
+            raise InputError(f"agent train: episodes_per_step {self.episodes_per_step} must be a positive multiple "
+                             f"of group_size {n}")
+        if self.temperature <= 0 or self.clip_eps <= 0 or self.kl_coef < 0 or self.micro_batch_size < 1:
+            raise InputError("agent train: temperature and clip_eps must be > 0, kl_coef >= 0, micro_batch_size >= 1")
+        if not (0 <= self.gamma <= 1 and 0 <= self.lam <= 1):
+            raise InputError("agent train: gamma and lam must be in [0, 1]")
+        if self.max_steps < 1 or (self.epochs is not None and self.epochs < 1):
+            raise InputError("agent train: max_steps and epochs must be >= 1")
+
+
+@dataclass
+class AgentEvalConfig(EnvArgs):
+    policy: str | None = arg(None, "policy to evaluate (model spec or directory); none = only the random baseline")
+    out: str | None = arg(None, "optional directory for eval.json (per-game results)")
+    greedy: bool = arg(True, "play the most likely action (false: sample at --temperature)")
+    temperature: float = arg(1.0, "sampling temperature when not greedy")
+    episodes_per_game: int = arg(1, "policy episodes per game (sampled play: more for a tighter estimate)")
+    baseline_episodes: int = arg(10, "random-admissible episodes per game")
+    batch_size: int = arg(32, "episodes played together")
+
+    def validate(self) -> None:
+        self._check_env("agent eval")
+        if self.episodes_per_game < 1 or self.baseline_episodes < 0 or self.batch_size < 1 or self.temperature <= 0:
+            raise InputError("agent eval: episodes_per_game and batch_size must be >= 1, baseline_episodes >= 0, "
+                             "temperature > 0")
+
+
+def resolve_train_config(cfg: AgentTrainConfig) -> AgentTrainConfig:
+    """A copy with every unset field given its algorithm's default (the online table's, plus group_size)."""
+    from langrl.train.pg.algorithms import ALGORITHMS
+
+    d = ALGORITHMS[cfg.algo].defaults
+    out = dataclasses.replace(cfg, epochs=cfg.epochs if cfg.epochs is not None else d.get("epochs", 1),
+                              kl_in=cfg.kl_in or d.get("kl_in", "reward"),
+                              whiten_advantages=(cfg.whiten_advantages if cfg.whiten_advantages is not None
+                                                 else d.get("whiten_advantages", False)),
+                              group_size=cfg.group_size or d.get("samples_per_prompt", 1))
+    if out.kl_estimator is None:
+        out = dataclasses.replace(out, kl_estimator="k3" if out.kl_in == "loss" else "k1")
+    return out

@@ -1,0 +1,94 @@
+"""The set-up both policy-gradient loops share (``langrl rl``, ``langrl agent train``): models, optimizer, checkpoints.
+
+- :func:`load_models`: the policy, its frozen reference (a copy of the initial policy, or with LoRA the base with
+  adapters off: ``None``), the value function and NLPO's masking policy, restored from ``--resume`` when given.
+- :func:`make_optimizer_and_schedule`: AdamW over the policy (and value) parameter groups, linear warm-up then a
+  constant rate (``langrl.train.optim``).
+- :func:`save` / :func:`restore`: the checkpoint (``langrl.train.checkpoint``) with the optimizer, scheduler, KL
+  controller, the algorithm's own state (REINFORCE's baseline), the value/mask weights and the RNG streams.
+"""
+from __future__ import annotations
+
+import copy
+import io
+from pathlib import Path
+
+import torch
+
+from langrl.train.checkpoint import restore_state, save_checkpoint
+from langrl.train.optim import make_optimizer, make_scheduler
+
+VALUE_FILE = "langrl_value.pt"
+MASK_FILE = "langrl_mask.pt"
+
+
+def load_models(spec: str, *, resume: str | None, state, quiet: bool, value_model: str | None = None,
+                lora_r: int = 0, lora_alpha: float = 16.0, mask_settings: dict | None = None):
+    """(policy, tokenizer, ref_model or None for the LoRA base, critic or None, NLPO mask or None).
+    ``value_model``: shared|separate (None = no value function); ``mask_settings``: NLPOMask keywords (None = none)."""
+    from langrl.models.lora import apply_lora, load_lora
+    from langrl.models.specs import load_causal_lm
+    from langrl.models.value import make_value_function
+    from langrl.rollout.nlpo import NLPOMask
+
+    policy, tok = load_causal_lm(spec, quiet=quiet)
+    ref_model = None
+    if lora_r:
+        policy = load_lora(policy, Path(resume) / "adapter") if state else apply_lora(policy, lora_r, lora_alpha)
+    else:
+        ref_model = copy.deepcopy(policy).eval().requires_grad_(False)  # frozen copy of the initial policy
+        if state:
+            from transformers import AutoModelForCausalLM
+
+            policy = AutoModelForCausalLM.from_pretrained(resume, dtype=torch.float32)
+    policy.eval()  # no dropout: the ratio at the first epoch must be exactly 1
+    critic = make_value_function(value_model, policy) if value_model else None
+    mask = NLPOMask.copy_of(policy, **mask_settings) if mask_settings is not None else None
+    if state:
+        if critic is not None:
+            critic.load_state_dict(torch.load(Path(resume) / VALUE_FILE, weights_only=True))
+        if mask is not None:
+            mask.model.load_state_dict(torch.load(Path(resume) / MASK_FILE, weights_only=True))
+    return policy, tok, ref_model, critic, mask
+
+
+def make_optimizer_and_schedule(policy, critic, *, learning_rate: float, value_learning_rate: float = 0.0,
+                                weight_decay: float = 0.0, warmup_steps: int = 0, total_updates: int):
+    """(optimizer, scheduler, params): one AdamW group for the policy, one for the value function (its own rate, or
+    the policy's when 0); the rate warms up linearly, then stays constant."""
+    groups = [{"params": [p for p in policy.parameters() if p.requires_grad], "lr": learning_rate}]
+    if critic is not None:
+        groups.append({"params": [p for p in critic.parameters() if p.requires_grad],
+                       "lr": value_learning_rate or learning_rate})
+    optimizer = make_optimizer(groups, learning_rate, weight_decay)
+    scheduler = make_scheduler(optimizer, warmup_steps, total_updates, min_ratio=1.0)
+    return optimizer, scheduler, [p for g in groups for p in g["params"]]
+
+
+def _to_bytes(state_dict) -> bytes:
+    buf = io.BytesIO()
+    torch.save(state_dict, buf)
+    return buf.getvalue()
+
+
+def save(out, step: int, *, policy, tokenizer, config_yaml: str, logger, optimizer, scheduler, kl, algo, critic=None,
+         mask=None, extra_files: dict | None = None, extra_state: dict | None = None) -> None:
+    """Write the checkpoint of a policy-gradient run at ``step`` (atomically; see ``langrl.train.checkpoint``)."""
+    files = {**(extra_files or {})}
+    if critic is not None:
+        files[VALUE_FILE] = _to_bytes(critic.state_dict())
+    if mask is not None:
+        files[MASK_FILE] = _to_bytes(mask.model.state_dict())
+    state = {"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "kl_controller": kl.state_dict(), **(extra_state or {}), "baseline": getattr(algo, "baseline", None),
+             "algo": algo.name}
+    save_checkpoint(out, model=policy, tokenizer=tokenizer, config_yaml=config_yaml, metrics_logger=logger,
+                    extra_files=files, state=state)
+
+
+def restore(state: dict | None, *, optimizer, scheduler, kl, algo, **parts) -> int:
+    """Load a checkpoint's state into the run's objects (and the RNG streams); the step to continue from (0 = fresh)."""
+    if not state:
+        return 0
+    algo.load_state_dict(state)
+    return restore_state(state, optimizer=optimizer, scheduler=scheduler, kl_controller=kl, **parts)

@@ -1,0 +1,144 @@
+"""The typed config of ``langrl rl`` (every knob of the online loop), its validation and its one resolution step.
+
+Fields left unset (None) take the algorithm's default (``train/pg/algorithms.py``: e.g. GRPO puts a k3 KL in the loss, PPO a
+k1 KL in the reward) in :func:`resolve_config`, called once right after parsing; the resolved values are what the
+run saves in ``langrl_config.yaml``, so the choice made is always on record. Values the user gave are never changed.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from langrl.config import arg
+from langrl.errors import InputError
+from langrl.train.pg.algorithms import ALGORITHMS
+
+
+@dataclass
+class OnlineConfig:
+    algo: str = arg("ppo", "algorithm", choices=tuple(ALGORITHMS))
+    policy: str = arg("tiny", "policy model spec: tiny, tiny:TASK, a HF model dir (e.g. an sft --out), .gguf, smollm2")
+    prompts: str = arg("task:reviews", "JSONL with a 'prompt' column (other columns go to the rewards) or task:NAME")
+    reward: list[str] = arg([], "reward spec, repeat for several: NAME[:key=value,...,weight=W] (langrl reward list)")
+    out: str = arg("runs/rl", "output directory (a loadable HF model dir + langrl state + metrics.csv)")
+    # ---- budget and batch shape
+    max_steps: int = arg(100, "iterations: collect → score → shape → advantages → K epochs of updates")
+    prompts_per_step: int = arg(16, "prompts per iteration (global: all ranks together)")
+    samples_per_prompt: int | None = arg(None, "responses sampled per prompt (default: 4 for grpo/rloo, 1 otherwise)")
+    rollout_prompts: int = arg(0, "prompts per sampling call (0 = prompts_per_step / ranks); each call is seeded by "
+                                  "(seed, step, call), so the samples do not depend on the number of ranks")
+    epochs: int | None = arg(None, "K: passes over each batch (default: 4 for ppo/nlpo, 1 otherwise)")
+    minibatch_size: int = arg(0, "sequences per optimizer step, global (0 = the whole batch: one step per epoch)")
+    micro_batch_size: int = arg(16, "sequences per forward/backward on one rank (gradient accumulation below it)")
+    # ---- sampling (the same temperature/top-k/top-p is used for every log-prob: old, new and reference)
+    max_new_tokens: int = arg(32, "response token budget")
+    max_prompt_tokens: int = arg(256, "prompts longer than this keep their last tokens")
+    temperature: float = arg(1.0, "sampling temperature; every log-prob (policy, old, reference) is taken at it")
+    top_k: int = arg(0, "sample from the k most likely tokens (0 = all); the ratio uses the same truncation")
+    top_p: float = arg(1.0, "nucleus sampling mass (1 = all); the ratio uses the same truncation")
+    stop: list[str] = arg([], "stop strings ending a response (repeat the flag for several)")
+    # ---- optimisation
+    learning_rate: float = arg(1e-5, "policy learning rate (AdamW, constant after warm-up)")
+    value_learning_rate: float = arg(0.0, "value-function learning rate (0 = learning_rate)")
+    weight_decay: float = arg(0.0, "AdamW weight decay")
+    warmup_steps: int = arg(0, "linear learning-rate warm-up, in optimizer steps")
+    grad_clip: float = arg(1.0, "max global gradient norm (0 = no clipping)")
+    # ---- losses and advantages
+    clip_eps: float = arg(0.2, "PPO/GRPO ratio clip ε")
+    value_clip_eps: float = arg(0.2, "value clipping around the old values (0 = no clipping)")
+    vf_coef: float = arg(0.1, "weight of the value loss")
+    entropy_coef: float = arg(0.0, "entropy bonus weight (loss − coef · entropy)")
+    gamma: float = arg(1.0, "discount γ over tokens (GAE)")
+    lam: float = arg(0.95, "GAE λ")
+    value_model: str = arg("shared", "value function: a head on the policy backbone, or a separate copy",
+                           choices=("shared", "separate"))
+    whiten_advantages: bool | None = arg(None, "whiten advantages over the batch (default: on for ppo/nlpo)")
+    whiten_rewards: bool = arg(False, "scale per-token rewards by their batch std before the advantages (PPO)")
+    grpo_scale_std: bool = arg(True, "GRPO: divide by the group std (false = Dr. GRPO)")
+    baseline_decay: float = arg(0.9, "REINFORCE: decay of the moving-average baseline")
+    # ---- KL trust region
+    kl_coef: float = arg(0.05, "β: initial KL coefficient")
+    kl_estimator: str | None = arg(None, "per-token KL estimator (default: k1 in the reward, k3 in the loss)",
+                                   choices=("k1", "k2", "k3"))
+    kl_in: str | None = arg(None, "where the KL goes: subtracted from the reward, or added to the loss (default: "
+                                  "loss for grpo, reward otherwise)", choices=("reward", "loss"))
+    kl_controller: str = arg("fixed", "β schedule: fixed, or adaptive (Ziegler et al.) toward kl_target",
+                             choices=("fixed", "adaptive"))
+    kl_target: float = arg(6.0, "adaptive β: target KL per sequence (nats)")
+    kl_horizon: float = arg(10000.0, "adaptive β: horizon in sequences")
+    # ---- reward shaping
+    missing_eos_penalty: float = arg(0.0, "subtracted from the score of a response that hit the budget without EOS")
+    reward_clip: float = arg(0.0, "clip the sequence score to [-c, c] (0 = no clipping)")
+    # ---- NLPO
+    mask_top_p: float = arg(0.9, "NLPO: nucleus mass of the masking policy")
+    mask_min_tokens: int = arg(10, "NLPO: tokens always kept by the mask")
+    mask_sync_every: int = arg(5, "NLPO: copy the policy into the masking policy every N iterations")
+    # ---- model
+    lora_r: int = arg(0, "LoRA rank (0 = full fine-tuning); with LoRA the reference is the base with adapters off")
+    lora_alpha: float = arg(16.0, "LoRA alpha")
+    # ---- data, eval, logging, checkpoints
+    task_prompts: int = arg(512, "training prompts drawn from a task:NAME source")
+    eval_every: int = arg(0, "iterations between held-out evaluations (0 = none)")
+    eval_prompts: str | None = arg(None, "held-out prompts: JSONL or task:NAME (default: the task's eval split)")
+    eval_num: int = arg(32, "held-out prompts evaluated")
+    watch: str | None = arg(None, "held-out signal for the reward-hacking watch: a reward spec (e.g. a second reward "
+                                  "model, rm:path=DIR) logged as eval/watch (default: the task's gold, eval/gold)")
+    hacking_window: int = arg(3, "warn of reward hacking when, across this many held-out evaluations, the proxy "
+                                 "rose while the watched signal fell by more than hacking_min_drop")
+    hacking_min_drop: float = arg(0.05, "fall of the watched held-out signal that counts (keep it above its noise)")
+    log_samples: int = arg(2, "responses per iteration written to samples.jsonl")
+    save_every: int = arg(0, "iterations between checkpoints (0 = only at the end)")
+    seed: int = arg(0, "random seed (prompt order, sampling, minibatch order)")
+    stop_at: int = arg(0, "stop with a checkpoint after this many iterations (0 = run to max_steps)")
+    resume: str | None = arg(None, "checkpoint directory to continue from exactly")
+    overwrite: bool = arg(False, "replace a non-empty --out directory")
+
+    def validate(self) -> None:
+        def need(ok: bool, field: str, expected: str) -> None:
+            if not ok:
+                raise InputError(f"rl: field '{field}': expected {expected}, got {getattr(self, field)!r}")
+
+        for f in ("max_steps", "prompts_per_step", "micro_batch_size", "max_new_tokens"):
+            need(getattr(self, f) >= 1, f, ">= 1")
+        need(self.temperature > 0, "temperature", "> 0")
+        need(0 < self.top_p <= 1, "top_p", "a number in (0, 1]")
+        need(self.clip_eps > 0, "clip_eps", "> 0")
+        need(0 <= self.lam <= 1 and 0 <= self.gamma <= 1, "lam", "gamma and lam in [0, 1]")
+        need(self.kl_coef >= 0, "kl_coef", ">= 0")
+        need(self.kl_target > 0 and self.kl_horizon > 0, "kl_target", "kl_target and kl_horizon > 0")
+        need(0 <= self.baseline_decay <= 1, "baseline_decay", "a number in [0, 1]")
+        need(0 < self.mask_top_p <= 1, "mask_top_p", "a number in (0, 1]")
+        need(self.mask_min_tokens >= 1 and self.mask_sync_every >= 1, "mask_sync_every",
+             "mask_sync_every and mask_min_tokens >= 1")
+        need(self.rollout_prompts >= 0 and self.minibatch_size >= 0, "minibatch_size", ">= 0")
+        need(self.samples_per_prompt is None or self.samples_per_prompt >= 1, "samples_per_prompt", ">= 1")
+        need(self.epochs is None or self.epochs >= 1, "epochs", ">= 1")
+        need(self.hacking_window >= 1, "hacking_window", ">= 1")
+        need(self.hacking_min_drop >= 0, "hacking_min_drop", ">= 0")
+        need(not self.watch or self.eval_every > 0, "watch", "to be used with eval_every > 0 (it is scored on the "
+                                                            "held-out evaluations)")
+        algo = ALGORITHMS[self.algo]
+        if algo.group_based and self.samples_per_prompt is not None and self.samples_per_prompt < 2:
+            raise InputError(f"rl: --algo {self.algo} compares the samples of a prompt: field 'samples_per_prompt' "
+                             f"must be >= 2, got {self.samples_per_prompt}")
+        n = self.samples_per_prompt or algo.defaults.get("samples_per_prompt", 1)
+        batch = self.prompts_per_step * n
+        if self.minibatch_size and batch % self.minibatch_size:
+            raise InputError(f"rl: the batch of {batch} sequences (prompts_per_step × samples_per_prompt) must be a "
+                             f"multiple of minibatch_size {self.minibatch_size}")
+        if self.rollout_prompts and self.prompts_per_step % self.rollout_prompts:
+            raise InputError(f"rl: prompts_per_step {self.prompts_per_step} must be a multiple of rollout_prompts "
+                             f"{self.rollout_prompts}")
+        if self.kl_controller == "adaptive" and self.kl_coef == 0:
+            raise InputError("rl: the adaptive KL controller needs kl_coef > 0 to scale (it multiplies β)")
+
+
+def resolve_config(cfg: OnlineConfig) -> OnlineConfig:
+    """A copy of ``cfg`` with every unset (None) field given its algorithm's default; the one place defaults that
+    depend on the algorithm are decided. ``kl_estimator`` defaults by placement: k1 in the reward, k3 in the loss."""
+    algo = ALGORITHMS[cfg.algo]
+    filled = {k: v for k, v in algo.defaults.items() if getattr(cfg, k) is None}
+    out = dataclasses.replace(cfg, **filled)
+    if cfg.kl_estimator is None:
+        out = dataclasses.replace(out, kl_estimator="k3" if out.kl_in == "loss" else "k1")
+    return out
