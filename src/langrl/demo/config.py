@@ -55,7 +55,7 @@ QUICK = Budget(sft_steps=20, factqa_sft_steps=20, feedback_prompts=24, responses
                holistic_rm_steps=10, rl_steps=4, prompts_per_step=8, dpo_steps=10, eval_prompts=16, eval_every=2,
                best_of_n=4)
 FULL = Budget(sft_steps=150, factqa_sft_steps=1500, feedback_prompts=400, responses_per_prompt=4, rm_steps=150,
-              holistic_rm_steps=150, rl_steps=40, prompts_per_step=16, dpo_steps=80, eval_prompts=200, eval_every=5,
+              holistic_rm_steps=100, rl_steps=40, prompts_per_step=16, dpo_steps=80, eval_prompts=200, eval_every=5,
               best_of_n=8)
 
 
