@@ -66,6 +66,11 @@ def number_line(cmd: str, literal: str) -> bytes:
     return json.dumps(rec).replace('"@@"', literal).encode()
 
 
+# command -> the flag its file is given with (file-level errors name it: issue 20)
+FLAGS = {"sft": "--data", "rm train": "--data", "dpo": "--data", "rl": "--prompts", "reward score": "--data",
+         "annotate load": "--items"}
+
+
 def run(capsys, cmd: str, tmp_path, path) -> tuple[int, str]:
     code = main(COMMANDS[cmd][3](str(path), tmp_path))
     return code, capsys.readouterr().err
@@ -159,10 +164,11 @@ def test_sft_and_reward_score_loaders_accept_a_bom(tmp_path):
 def test_directory_and_missing_file(capsys, tmp_path, cmd):
     what = COMMANDS[cmd][2]
     code, err = run(capsys, cmd, tmp_path, tmp_path)
-    assert code == 2 and err == f"error: {tmp_path}: is a directory (expected the {what}, a file)\n"
+    assert code == 2 and err == f"error: {FLAGS[cmd]}: {tmp_path}: is a directory (expected the {what}, a file)\n"
     missing = tmp_path / "nope.jsonl"
     code, err = run(capsys, cmd, tmp_path, missing)
-    assert code == 2 and ("not found" in err or "no such file" in err) and str(missing) in err
+    assert code == 2 and err.startswith(f"error: {FLAGS[cmd]}: ") and str(missing) in err
+    assert "not found" in err or "no such file" in err
 
 
 @pytest.mark.parametrize("cmd", list(COMMANDS))
@@ -181,7 +187,8 @@ def test_fifo_is_refused_without_blocking(capsys, tmp_path, cmd):
         pytest.fail(f"{cmd} blocked on a FIFO")
     err = capsys.readouterr().err
     what = COMMANDS[cmd][2]
-    assert result["code"] == 2 and err == f"error: {fifo}: is not a regular file (a FIFO; expected the {what}, a file)\n"
+    assert result["code"] == 2 and err == (f"error: {FLAGS[cmd]}: {fifo}: is not a regular file (a FIFO; expected the "
+                                           f"{what}, a file)\n")
 
 
 # -------------------------------------------------------------------------------------------- field checks per command

@@ -15,10 +15,16 @@ Every file a command reads goes through here, so each rule holds everywhere and 
 
 Errors are :class:`~langrl.errors.InputError` as ``path:line: field 'x': expected ...``. The iterators yield a
 :class:`Row` per non-blank record, bad ones included (``row.reason`` set), so a reader that skips bad records
-(``--on-error skip``) and one that stops at the first share the checks. Only ``json``, ``os`` and ``stat`` are imported.
+(``--on-error skip``) and one that stops at the first share the checks. Only the standard library is imported.
+
+A Hugging Face ``datasets`` source (a ``save_to_disk`` directory, a parquet/CSV/arrow file, a cached hub dataset:
+:mod:`langrl.hf_data`) is read through the same iterators, one :class:`Row` per record numbered from 1, so its
+records meet the same validators and errors; ``--column NEW=OLD`` renames apply to every source.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
 import os
@@ -75,24 +81,48 @@ class Row:
 
 
 # ---------------------------------------------------------------------------------------------------- opening a file
+_FLAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("langrl_input_flag", default=None)
+
+
+@contextlib.contextmanager
+def input_flag(flag: str):
+    """Name the command-line flag (``--data``) whose file is read inside the block: a missing file, a directory
+    or a FIFO is then reported as ``--data: data file not found: PATH`` (the line-level ``path:line: field`` errors
+    are exact already and stay as they are)."""
+    token = _FLAG.set(flag)
+    try:
+        yield
+    finally:
+        _FLAG.reset(token)
+
+
+def file_error(message: str, path: str | None = None) -> InputError:
+    err = InputError(message, path=path)
+    flag = _FLAG.get()
+    if flag:
+        err.args = (f"{flag}: {err}",)
+    return err
+
+
 def open_input(path, what: str = "data file") -> BinaryIO:
     """Open ``path`` for binary reading after checking it is a regular file (``what`` names it in errors).
 
-    A missing path is ``"{what} not found: PATH (no such file)"``; a directory, FIFO, socket or device is refused
-    without being opened for reading (the ``open`` is non-blocking and re-checked with ``fstat``).
+    A missing path is ``"{what} not found: PATH (no such file)"`` (after ``--flag: `` inside :func:`input_flag`); a
+    directory, FIFO, socket or device is refused without being opened for reading (the ``open`` is non-blocking and
+    re-checked with ``fstat``).
     """
     name = str(path)
     try:
         st = os.stat(name)
     except FileNotFoundError:
-        raise InputError(f"{what} not found: {name} (no such file)") from None
+        raise file_error(f"{what} not found: {name} (no such file)") from None
     except OSError as e:
-        raise InputError(f"cannot read the {what}: {e.strerror}", path=name) from None
+        raise file_error(f"cannot read the {what}: {e.strerror}", path=name) from None
     _check_regular(st.st_mode, name, what)
     try:
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
-        raise InputError(f"cannot read the {what}: {e.strerror}", path=name) from None
+        raise file_error(f"cannot read the {what}: {e.strerror}", path=name) from None
     try:
         _check_regular(os.fstat(fd).st_mode, name, what)  # replaced between stat and open
     except InputError:
@@ -103,10 +133,10 @@ def open_input(path, what: str = "data file") -> BinaryIO:
 
 def _check_regular(mode: int, name: str, what: str) -> None:
     if stat.S_ISDIR(mode):
-        raise InputError(f"is a directory (expected the {what}, a file)", path=name)
+        raise file_error(f"is a directory (expected the {what}, a file)", path=name)
     if not stat.S_ISREG(mode):
         kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
-        raise InputError(f"is not a regular file ({kind}; expected the {what}, a file)", path=name)
+        raise file_error(f"is not a regular file ({kind}; expected the {what}, a file)", path=name)
 
 
 # ---------------------------------------------------------------------------------------------------- numbers
@@ -201,8 +231,27 @@ def _lines(f: BinaryIO, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
         yield n, (body if size <= limit else None), size
 
 
+def _renamed(rows: Iterator[Row]) -> Iterator[Row]:
+    """Apply the command's ``--column NEW=OLD`` renames (:func:`langrl.hf_data.data_options`) to each good record."""
+    from langrl.hf_data import data_options, rename_columns
+
+    mapping = data_options().columns
+    for row in rows:
+        if mapping and row.ok:
+            row.value = rename_columns(row.value, mapping)
+        yield row
+
+
 def iter_jsonl(path, what: str = "data file") -> Iterator[Row]:
-    """Every non-blank line of a JSON-lines file as a :class:`Row` (bad lines too, with ``reason`` set)."""
+    """Every non-blank line of a JSON-lines file as a :class:`Row` (bad lines too, with ``reason`` set); a
+    ``datasets`` source gives one row per record (:mod:`langrl.hf_data`)."""
+    from langrl.hf_data import is_dataset_source, iter_dataset_rows
+
+    rows = iter_dataset_rows(path, what) if is_dataset_source(path) else _iter_jsonl_file(path, what)
+    return _renamed(rows)
+
+
+def _iter_jsonl_file(path, what: str) -> Iterator[Row]:
     name, limit = str(path), max_line_bytes()
     decoder, bad = _decoder()
     with open_input(path, what) as f:
@@ -340,8 +389,13 @@ def iter_json_list(path, what: str = "data file") -> Iterator[Row]:
 
 
 def iter_records(path, what: str = "data file") -> Iterator[Row]:
-    """The records of a JSON-lines file, or of a JSON list when the file's first non-blank character is ``[``."""
-    return iter_json_list(path, what) if first_char(path, what) == "[" else iter_jsonl(path, what)
+    """The records of a JSON-lines file, of a JSON list when the file's first non-blank character is ``[``, or of a
+    ``datasets`` source."""
+    from langrl.hf_data import is_dataset_source
+
+    if not is_dataset_source(path) and first_char(path, what) == "[":
+        return _renamed(iter_json_list(path, what))
+    return iter_jsonl(path, what)
 
 
 # ---------------------------------------------------------------------------------------------------- fields

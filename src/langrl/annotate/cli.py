@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--n", type=int, default=4, help="responses sampled per prompt with --from-policy (default 4)")
     ld.add_argument("--max-new-tokens", type=int, default=64, help="token budget per sampled response (default 64)")
     ld.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    ld.add_argument("--chat-template", default="true", choices=("true", "false"),
+                    help="--from-policy: put each prompt through the model's chat template when it has one (default "
+                         "true)")
+    ld.add_argument("--system-prompt", default=None, help="--from-policy: a system message before each prompt")
     ld.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     ld.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -151,7 +155,10 @@ def _load(args) -> int:
     if bool(args.items) == bool(args.from_policy):
         raise InputError("give either --items FILE or --from-policy SPEC --prompts FILE", field="items")
     if args.items:
-        new, source = read_items(args.items), args.items
+        from langrl.jsonl import input_flag
+
+        with input_flag("--items"):
+            new, source = read_items(args.items), args.items
     else:
         from langrl.annotate.sampling import read_prompts, sample_items
 
@@ -159,8 +166,13 @@ def _load(args) -> int:
             raise InputError("--from-policy needs --prompts FILE", field="prompts")
         if args.n < 1 or args.max_new_tokens < 1 or args.temperature <= 0:
             raise InputError("expected --n >= 1, --max-new-tokens >= 1 and --temperature > 0", field="n")
-        new = sample_items(args.from_policy, read_prompts(args.prompts), n=args.n,
-                           max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+        from langrl.jsonl import input_flag
+
+        with input_flag("--prompts"):
+            prompts = read_prompts(args.prompts)
+        new = sample_items(args.from_policy, prompts, n=args.n,
+                           max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
+                           chat_template=args.chat_template == "true", system=args.system_prompt)
         source = f"policy:{args.from_policy}"
     storage = Storage(args.db)
     try:

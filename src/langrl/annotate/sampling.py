@@ -48,16 +48,18 @@ def group_samples(prompts: list[dict], responses: list[str], n: int) -> list[dic
 
 
 def sample_items(policy: str, prompts: list[dict], *, n: int = 4, max_new_tokens: int = 64,
-                 temperature: float = 1.0, seed: int = 0, batch: int = 16) -> list[dict]:
-    """Sample ``n`` responses per prompt from ``policy`` (any model spec); items for :meth:`Storage.add_items`."""
+                 temperature: float = 1.0, seed: int = 0, batch: int = 16, chat_template: bool = True,
+                 system: str | None = None) -> list[dict]:
+    """Sample ``n`` responses per prompt from ``policy`` (any model spec); items for :meth:`Storage.add_items`.
+    A chat model's prompts go through its chat template (``chat_template=False``: the text as is)."""
     from langrl.models.specs import load_causal_lm
-    from langrl.rollout import sample
+    from langrl.rollout import sample_prompts
 
     model, tokenizer = load_causal_lm(policy, quiet=True)
     responses: list[str] = []
     for s in range(0, len(prompts), batch):
         chunk = [r["prompt"] for r in prompts[s:s + batch]]
-        ro = sample(model, tokenizer, chunk, n=n, max_new_tokens=max_new_tokens, temperature=temperature,
-                    seed=seed + s)
+        ro = sample_prompts(model, tokenizer, chunk, n=n, max_new_tokens=max_new_tokens, temperature=temperature,
+                            seed=seed + s, chat_template=chat_template, system=system)
         responses += list(ro.responses)
     return group_samples(prompts, responses, n)

@@ -226,10 +226,10 @@ def read_items(path: str) -> list[dict]:
 
     The file is read by :mod:`langrl.jsonl` (UTF-8, a BOM dropped, lines split at ``\\n`` only, the line-size limit,
     finite numbers, a regular file: a FIFO is refused, never opened)."""
-    from langrl.jsonl import iter_jsonl
+    from langrl.jsonl import file_error, iter_jsonl
 
     if not os.path.lexists(path):
-        raise InputError("cannot read the items file: no such file", path=path)
+        raise file_error("cannot read the items file: no such file", path=path)
     out, seen = [], {}
     for row in iter_jsonl(path, "items file"):
         if row.code == "json":

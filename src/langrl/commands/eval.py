@@ -18,6 +18,9 @@ class EvalConfig:
     n: int = arg(1, "samples per prompt")
     max_new_tokens: int = arg(48, "token budget per response")
     seed: int = arg(0, "sampling seed")
+    chat_template: bool = arg(True, "apply the model's chat template (with the generation prompt) to every prompt when "
+                                    "it has one; false = the prompt text as is")
+    system_prompt: str | None = arg(None, "system message put before each prompt (through the chat template)")
 
     def validate(self):
         if self.num_prompts < 1 or self.n < 1:
@@ -40,5 +43,6 @@ def main(argv: list[str]) -> int:
 
         proxy = build_rewards(cfg.reward)
     metrics, _ = evaluate_policy(model, tok, rows, task=task, proxy=proxy, ref_model=ref, n=cfg.n,
-                                 max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
+                                 max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+                                 chat_template=cfg.chat_template, system=cfg.system_prompt)
     return finish({"policy": cfg.policy, "task": cfg.task, **metrics}, flags["json"], "eval")

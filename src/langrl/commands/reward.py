@@ -106,7 +106,10 @@ def score(cfg: RewardScoreConfig) -> dict:
     from langrl.rewards.protocol import RewardError
     from langrl.rewards.registry import build_rewards
 
-    lines, prompts, responses, columns = _read(cfg.data)  # bad data fails before any reward model loads
+    from langrl.jsonl import input_flag
+
+    with input_flag("--data"):
+        lines, prompts, responses, columns = _read(cfg.data)  # bad data fails before any reward model loads
     composite = build_rewards(cfg.reward, nan=cfg.nan)
     chunks, names = [], None
     for start in range(0, len(responses), cfg.batch_size):

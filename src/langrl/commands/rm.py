@@ -144,7 +144,10 @@ def _eval(argv: list[str]) -> int:
     cfg, flags = parse_config(RMEvalConfig, argv, prog="langrl rm eval",
                               summary="Evaluate a reward model on held-out feedback of any kind.")
     check_reward_model_dir(cfg.model)  # a wrong --model fails at once; bad data fails before the weights load
-    fb = read_feedback(cfg.data, kind=cfg.kind, fmt=cfg.fmt, on_error=cfg.on_error)
+    from langrl.jsonl import input_flag
+
+    with input_flag("--data"):
+        fb = read_feedback(cfg.data, kind=cfg.kind, fmt=cfg.fmt, on_error=cfg.on_error)
     if fb.skipped:
         print(fb.report(), file=sys.stderr)
     gold = None
@@ -170,7 +173,10 @@ def _score(argv: list[str]) -> int:
     cfg, flags = parse_config(RMScoreConfig, argv, prog="langrl rm score",
                               summary="Score prompt/response records with a reward model (or ensemble).")
     check_reward_model_dir(cfg.model)
-    rows = read_jsonl(cfg.data)
+    from langrl.jsonl import input_flag
+
+    with input_flag("--data"):
+        rows = read_jsonl(cfg.data)
     model = load_reward_model(cfg.model)
     out = score_rows(model, rows, cfg.data, cfg.normalize, cfg.batch_size)
     if cfg.out:

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 
 from langrl.config import arg, parse_config
 from langrl.errors import InputError
+from langrl.jsonl import input_flag
 from langrl.train.data import load_prompts
 
 
 @dataclass
 class SampleConfig:
     model: str = arg("tiny", "model spec: tiny, tiny:TASK, a HF dir or id, a .gguf file, smollm2, or a langrl --out dir")
-    prompts: str = arg("task:arithmetic", "JSONL file with a 'prompt' field per line, or task:NAME (its eval prompts)")
+    prompts: str = arg("task:arithmetic", "JSONL file with a 'prompt' per line (text, or a list of {role, content} "
+                                          "messages), or task:NAME (its eval prompts)")
     n: int = arg(1, "samples per prompt")
     num_prompts: int = arg(4, "prompts taken from a task:NAME source")
     max_new_tokens: int = arg(48, "token budget per response")
@@ -21,6 +23,12 @@ class SampleConfig:
     top_p: float = arg(1.0, "nucleus sampling mass (1 = all)")
     stop: list[str] = arg([], "stop strings (repeat the flag for several)")
     seed: int = arg(0, "sampling seed")
+    chat_template: bool = arg(True, "apply the model's chat template (with the generation prompt) to every prompt when "
+                                    "it has one; false = the prompt text as is")
+    system_prompt: str | None = arg(None, "system message put before each prompt (through the chat template)")
+    rollout_engine: str = arg("native", "langrl's sampler, or vLLM (the langrl[vllm] extra; same settings, its own "
+                                        "random streams)", choices=("native", "vllm"), group="sampling")
+    engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several", group="sampling")
 
     def validate(self):
         if self.n < 1 or self.max_new_tokens < 1:
@@ -32,12 +40,24 @@ class SampleConfig:
 def main(argv: list[str]) -> int:
     cfg, flags = parse_config(SampleConfig, argv, prog="langrl sample", summary="Sample completions from a model.")
     from langrl.models.specs import load_causal_lm
-    from langrl.rollout import sample
+    from langrl.rollout import sample_prompts
 
-    rows = load_prompts(cfg.prompts, cfg.num_prompts if cfg.prompts.startswith("task:") else 0)
+    with input_flag("--prompts"):
+        rows = load_prompts(cfg.prompts, cfg.num_prompts if cfg.prompts.startswith("task:") else 0)
     model, tok = load_causal_lm(cfg.model, quiet=flags["json"])
-    ro = sample(model, tok, [r["prompt"] for r in rows], n=cfg.n, max_new_tokens=cfg.max_new_tokens,
-                temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p, stop=cfg.stop, seed=cfg.seed)
+    settings = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
+                    top_p=cfg.top_p, stop=cfg.stop)
+    if cfg.rollout_engine == "vllm":
+        from langrl.train.pg.engines import make_engine, parse_options
+
+        engine = make_engine("vllm", model, tok, copy_weights=False, prog="sample", sampling=settings, seed=cfg.seed,
+                             engine_options=parse_options(cfg.engine_option))
+        ro, _ = engine.generate([{"prompt": r["prompt"]} for r in rows], [0], len(rows), n=cfg.n, step=0,
+                                seed=cfg.seed, chat_template=cfg.chat_template, system=cfg.system_prompt, **settings)
+        engine.close()
+    else:
+        ro = sample_prompts(model, tok, [r["prompt"] for r in rows], chat_template=cfg.chat_template,
+                            system=cfg.system_prompt, n=cfg.n, seed=cfg.seed, **settings)
     for i in range(ro.batch_size):
         rec = {"prompt": ro.prompts[i], "response": ro.responses[i], "sample": i % cfg.n,
                "tokens": int(ro.response_mask[i].sum()), "ended": bool(ro.ended[i]),

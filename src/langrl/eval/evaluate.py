@@ -55,7 +55,9 @@ def evaluate_responses(rows: list[dict], responses: list[str], *, task=None, pro
                 out["gold_per_sample"], out["gold_se"] = list(vals), mean_and_se(list(vals))[1]
     if proxy is not None:
         cols = {k: [r.get(k) for r in rows] for k in rows[0] if k not in ("prompt",)} if rows else {}
-        res = proxy([r["prompt"] for r in rows], responses, **cols)
+        from langrl.chat import prompt_text
+
+        res = proxy([prompt_text(r["prompt"]) for r in rows], responses, **cols)
         name = getattr(proxy, "name", None)
         column = res.column(name) if name in getattr(res, "names", []) else res.scores[:, -1]
         out["proxy"] = _mean(column.tolist())
@@ -68,16 +70,18 @@ def evaluate_responses(rows: list[dict], responses: list[str], *, task=None, pro
 @torch.no_grad()
 def evaluate_policy(model, tokenizer, rows: list[dict], *, task=None, proxy=None, ref_model=None, n: int = 1,
                     max_new_tokens: int = 48, seed: int = 0, batch_size: int = 64,
-                    per_sample: bool = False) -> tuple[dict, list[str]]:
+                    per_sample: bool = False, chat_template: bool = True,
+                    system: str | None = None) -> tuple[dict, list[str]]:
     """Sample ``n`` responses per row at temperature 1 and score them (``per_sample``: see
-    :func:`evaluate_responses`). Returns (metrics, responses)."""
-    from langrl.rollout import response_logprobs, sample
+    :func:`evaluate_responses`; ``chat_template``/``system``: :func:`langrl.rollout.sample_prompts`).
+    Returns (metrics, responses)."""
+    from langrl.rollout import response_logprobs, sample_prompts
 
     responses, kls, lengths, rows_n = [], [], [], []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        ro = sample(model, tokenizer, [r["prompt"] for r in chunk], n=n, max_new_tokens=max_new_tokens,
-                    seed=seed + start)
+        ro = sample_prompts(model, tokenizer, [r["prompt"] for r in chunk], n=n, max_new_tokens=max_new_tokens,
+                            seed=seed + start, chat_template=chat_template, system=system)
         responses += ro.responses
         rows_n += [r for r in chunk for _ in range(n)]
         lengths += ro.response_mask.sum(-1).tolist()

@@ -12,8 +12,10 @@ A spec is one of:
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import time
 from pathlib import Path
 
 from langrl.errors import InputError
@@ -53,8 +55,32 @@ def minilm_path() -> Path:
     return path
 
 
-def _gguf_to_dir(gguf: Path, cache_name: str) -> Path:
-    """Convert a GGUF file once into a cached safetensors directory (atomic), and return the directory."""
+@contextlib.contextmanager
+def _gguf_progress(quiet: bool):
+    """transformers' GGUF loader walks the tensors under its own tqdm bar: show that walk as langrl's progress (a bar
+    on a terminal, plain lines in a log; nothing when ``quiet``) instead of tqdm's."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    from langrl.logging import progress_bar
+
+    def walk(items, desc=None, **_):
+        items = list(items)
+        with progress_bar("converting GGUF: de-quantising tensors", total=len(items), quiet=quiet) as bar:
+            for i, item in enumerate(items):
+                yield item
+                bar.update(i + 1)
+
+    saved = getattr(gguf_utils, "tqdm", None)
+    gguf_utils.tqdm = walk
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = saved
+
+
+def _gguf_to_dir(gguf: Path, cache_name: str, quiet: bool = False) -> Path:
+    """Convert a GGUF file once into a cached safetensors directory (atomic), and return the directory. The ~2 min
+    it takes for smollm2 show as progress (stages and the de-quantisation walk) on stderr unless ``quiet``."""
     from langrl.home import langrl_home
     from langrl.io import atomic_dir, remove_stale_temps
 
@@ -70,9 +96,15 @@ def _gguf_to_dir(gguf: Path, cache_name: str) -> Path:
         if (out / "config.json").is_file():
             return out
         remove_stale_temps(out.parent, out.name, ownerless=True)  # what killed conversions left (the lock is ours)
+        say = _say(quiet)
+        say(f"converting {gguf.name} to safetensors once (cached in {out}); this takes a few minutes")
+        t0 = time.monotonic()
         with atomic_dir(out) as tmp:
+            say("converting GGUF: reading the tokenizer")
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            with _gguf_progress(quiet):
+                loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            say("converting GGUF: writing safetensors")
             # transformers dequantises GGUF weights to float but marks the model as not serialisable; rebuild a plain
             # model from the same config and weights
             config = loaded.config
@@ -83,7 +115,20 @@ def _gguf_to_dir(gguf: Path, cache_name: str) -> Path:
             model.generation_config = loaded.generation_config
             model.save_pretrained(tmp)
             tok.save_pretrained(tmp)
+        say(f"converting GGUF: done in {time.monotonic() - t0:.0f} s")
     return out
+
+
+def _say(quiet: bool):
+    import sys
+
+    from langrl.distributed import is_main_process
+
+    def say(msg: str) -> None:
+        if not quiet and is_main_process() and not os.environ.get("LANGRL_QUIET"):
+            print(msg, file=sys.stderr, flush=True)
+
+    return say
 
 
 def resolve_model_dir(spec: str, quiet: bool = False, build: bool = True) -> Path | None:
@@ -107,14 +152,14 @@ def resolve_model_dir(spec: str, quiet: bool = False, build: bool = True) -> Pat
         return ensure_tiny(TinySettings(tasks=tasks), quiet=quiet) if build else None
     if spec == "smollm2":
         gguf = smollm2_gguf()
-        return _gguf_to_dir(gguf, "smollm2-135m-instruct") if build else None
+        return _gguf_to_dir(gguf, "smollm2-135m-instruct", quiet) if build else None
     if spec == "minilm":
         return minilm_path()
     path = Path(os.path.expanduser(spec))
     if path.suffix == ".gguf":
         if not path.is_file():
             raise InputError(f"model spec {spec!r}: no such .gguf file")
-        return _gguf_to_dir(path.resolve(), path.stem) if build else None
+        return _gguf_to_dir(path.resolve(), path.stem, quiet) if build else None
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise InputError(f"model spec {spec!r}: directory has no config.json (not a Hugging Face model directory)")

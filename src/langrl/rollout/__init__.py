@@ -2,7 +2,7 @@
 from langrl.rollout.logits import LogitsMask, sampling_logprobs, top_k_mask, top_p_mask
 from langrl.rollout.logprobs import TokenLogprobs, response_logprobs
 from langrl.rollout.record import Rollout
-from langrl.rollout.sampler import encode_prompts, sample
+from langrl.rollout.sampler import encode_prompts, sample, sample_prompts
 
-__all__ = ["LogitsMask", "Rollout", "TokenLogprobs", "encode_prompts", "response_logprobs", "sample",
+__all__ = ["LogitsMask", "Rollout", "TokenLogprobs", "encode_prompts", "response_logprobs", "sample", "sample_prompts",
            "sampling_logprobs", "top_k_mask", "top_p_mask"]

@@ -50,7 +50,7 @@ def _cut_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
 def sample(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_tokens: int = 32, temperature: float = 1.0,
            top_k: int = 0, top_p: float = 1.0, stop: list[str] | None = None, seed: int | None = None,
            logits_mask: LogitsMask | None = None, max_prompt_tokens: int | None = None,
-           columns: dict | None = None) -> Rollout:
+           columns: dict | None = None, progress=None) -> Rollout:
     """Sample ``n`` responses per prompt (rows ``[p0]*n + [p1]*n + ...``) and return a :class:`Rollout`.
 
     Args:
@@ -59,6 +59,8 @@ def sample(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_tokens: 
         seed: seeds a private generator, so sampling is reproducible without touching global RNG state.
         logits_mask: optional hook restricting the support at each step (NLPO, admissible actions).
         columns: dataset columns aligned with ``prompts``; repeated ``n`` times into ``Rollout.columns``.
+        progress: called after every decoding step with the number of tokens that step sampled (progress lines
+            with tokens/s during long rollouts).
     """
     device = next(model.parameters()).device
     eos = tokenizer.eos_token_id
@@ -102,6 +104,8 @@ def sample(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_tokens: 
                     hit_eos[i] = True
         ended |= hit_eos
         alive &= ~hit_eos
+        if progress is not None:
+            progress(int(sampled.sum()))
         if logits_mask is not None:
             logits_mask.advance(nxt)
         if not alive.any() or step == max_new_tokens - 1:
@@ -125,3 +129,18 @@ def sample(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_tokens: 
     return Rollout(prompt_ids=prompt_ids, prompt_mask=prompt_mask, response_ids=tokens, response_mask=mask,
                    logprobs=logps, prompts=prompts_n, responses=texts,
                    group=torch.arange(len(prompts), device=device).repeat_interleave(n), ended=ended, columns=cols)
+
+
+def sample_prompts(model, tokenizer, prompts: list, *, chat_template: bool = True, system: str | None = None,
+                   **kwargs) -> Rollout:
+    """:func:`sample` for prompts as users give them: strings or ``{role, content}`` message lists, rendered by
+    :func:`langrl.chat.render_prompt` (the tokenizer's chat template with the generation prompt when it has one and
+    ``chat_template`` is on). ``Rollout.prompts`` then holds :func:`langrl.chat.prompt_text` (the user's text, what
+    rewards and logs see), not the template's markup; ``Rollout.prompt_ids`` are the rendered prompt's tokens."""
+    from langrl.chat import prompt_text, render_prompts
+
+    texts = render_prompts(tokenizer, prompts, system=system, use_template=chat_template)
+    ro = sample(model, tokenizer, texts, **kwargs)
+    n = kwargs.get("n", 1)
+    ro.prompts = [prompt_text(p) for p in prompts for _ in range(n)]
+    return ro

@@ -130,16 +130,18 @@ def split_eval(n: int, frac: float, seed: int) -> tuple[list[int], list[int]]:
 
 def load_prompts(spec: str, num: int = 0, split: str = "eval", seed: int = 0) -> list[dict]:
     """Prompt rows (dicts with 'prompt' + columns) from ``task:NAME`` or a JSONL file (:mod:`langrl.jsonl`: a
-    non-empty ``prompt`` per line; ``reference``/``references``, when given, non-empty strings)."""
+    ``prompt`` per line, a non-empty string or TRL's conversational list of ``{role, content}`` messages
+    (:func:`langrl.chat.check_prompt`); ``reference``/``references``, when given, non-empty strings)."""
     if spec.startswith("task:"):
         from langrl.tasks import get_task
 
         return get_task(spec[5:]).prompts(split, num or 64, seed)
-    from langrl.jsonl import check_references, read_jsonl, text_field
+    from langrl.chat import check_prompt
+    from langrl.jsonl import check_references, read_jsonl
 
     rows = []
     for line, rec in read_jsonl(spec):
-        text_field(rec, "prompt", spec, line)
+        check_prompt(rec.get("prompt"), spec, line)
         check_references(rec, spec, line)
         rows.append(rec)
     return rows[:num] if num else rows

@@ -17,6 +17,7 @@ import yaml
 from langrl import distributed as dist
 from langrl.config import arg, to_dict
 from langrl.errors import InputError
+from langrl.jsonl import input_flag
 from langrl.logging import MetricsLogger, progress_bar
 from langrl.train.checkpoint import begin_run, check_out_dir, load_state, restore_state, save_checkpoint
 from langrl.train.data import collate, global_batch_indices, sft_records, split_eval, tokenize_sft
@@ -92,7 +93,8 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
                          f"({cfg.micro_batch_size} × {world})")
     torch.manual_seed(cfg.seed)
     resolve_model_dir(cfg.model, build=False)  # a bad spec, then bad data, fail before the model loads
-    records = sft_records(cfg.data, cfg.task_examples, cfg.seed)
+    with input_flag("--data"):
+        records = sft_records(cfg.data, cfg.task_examples, cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
     base_spec = cfg.model
     model, tok = load_causal_lm(base_spec, quiet=quiet or rank != 0)

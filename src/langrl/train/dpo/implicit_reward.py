@@ -72,7 +72,10 @@ def implicit_rewards(cfg: RewardConfig, quiet: bool = False) -> dict:
         raise InputError(f"langrl dpo reward: --ref SPEC is required ({cfg.policy} has no langrl_config.yaml naming "
                          "the reference)")
     beta = cfg.beta if cfg.beta is not None else float(trained.get("beta", 0.1))
-    records = read_feedback(cfg.data).records
+    from langrl.jsonl import input_flag
+
+    with input_flag("--data"):
+        records = read_feedback(cfg.data).records
     policy, tok = load_causal_lm(cfg.policy, quiet=quiet)
     data = OfflineData()
     layout, ties, too_long = [], 0, 0

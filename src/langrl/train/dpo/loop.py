@@ -103,8 +103,10 @@ def read_data(cfg: DPOConfig) -> list:
     """The feedback records of ``cfg.data`` (read before any model loads); with ``--on-error skip`` each bad record is
     reported on stderr as path:line with a count."""
     from langrl.feedback import read_feedback
+    from langrl.jsonl import input_flag
 
-    fb = read_feedback(cfg.data, on_error=cfg.on_error)
+    with input_flag("--data"):
+        fb = read_feedback(cfg.data, on_error=cfg.on_error)
     if fb.skipped and dist.is_main_process():
         print(fb.report(), file=sys.stderr)
     return fb.records

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from langrl.errors import InputError
-from langrl.rollout import Rollout, response_logprobs, sample, sampling_logprobs
+from langrl.rollout import Rollout, response_logprobs, sample_prompts, sampling_logprobs
 
 def chunk_seed(seed: int, step: int, chunk: int) -> int:
     """The sampling seed of call ``chunk`` at iteration ``step`` (independent of how calls are spread over ranks)."""
@@ -59,11 +59,12 @@ def collect(policy, tokenizer, rows: list[dict], chunks: list[int], chunk_prompt
             seed: int, mask=None, **sampling) -> tuple[Rollout, torch.Tensor | None]:
     """Sample ``n`` responses for each prompt of the sampling calls ``chunks`` (call c covers
     ``rows[c*chunk_prompts:(c+1)*chunk_prompts]``). Returns the rollout and, with an NLPO ``mask``, the packed allowed
-    sets (b, t, ceil(v/8)). ``Rollout.group`` holds the prompt's index in ``rows``."""
+    sets (b, t, ceil(v/8)). ``Rollout.group`` holds the prompt's index in ``rows``. ``sampling``: the keywords of
+    :func:`~langrl.rollout.sample_prompts` (a chat model's prompts go through its template; rewards see the text)."""
     parts, allowed = [], []
     for c in chunks:
         prompts, columns = rows_to_columns(rows[c * chunk_prompts:(c + 1) * chunk_prompts])
-        ro = sample(policy, tokenizer, prompts, n=n, seed=chunk_seed(seed, step, c), logits_mask=mask,
+        ro = sample_prompts(policy, tokenizer, prompts, n=n, seed=chunk_seed(seed, step, c), logits_mask=mask,
                     columns=columns, **sampling)
         ro.group = ro.group + c * chunk_prompts
         parts.append(ro)

@@ -72,18 +72,25 @@ def _to_bytes(state_dict) -> bytes:
 
 
 def save(out, step: int, *, policy, tokenizer, config_yaml: str, logger, optimizer, scheduler, kl, algo, critic=None,
-         mask=None, extra_files: dict | None = None, extra_state: dict | None = None) -> None:
-    """Write the checkpoint of a policy-gradient run at ``step`` (atomically; see ``langrl.train.checkpoint``)."""
+         mask=None, extra_files: dict | None = None, extra_state: dict | None = None, model_state: dict | None = None,
+         critic_state: dict | None = None) -> None:
+    """Write the checkpoint of a policy-gradient run at ``step`` (atomically; see ``langrl.train.checkpoint``).
+    ``model_state`` / ``critic_state``: full state dicts gathered from sharded models (``train/fsdp.py``), written
+    instead of ``policy``'s / ``critic``'s own (``policy`` then only gives the architecture: a whole copy)."""
     files = {**(extra_files or {})}
     if critic is not None:
-        files[VALUE_FILE] = _to_bytes(critic.state_dict())
+        files[VALUE_FILE] = _to_bytes(critic_state if critic_state is not None else critic.state_dict())
     if mask is not None:
         files[MASK_FILE] = _to_bytes(mask.model.state_dict())
     state = {"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
              "kl_controller": kl.state_dict(), **(extra_state or {}), "baseline": getattr(algo, "baseline", None),
              "algo": algo.name}
+    save_model = None
+    if model_state is not None:
+        def save_model(path):
+            policy.save_pretrained(path, state_dict=model_state)
     save_checkpoint(out, model=policy, tokenizer=tokenizer, config_yaml=config_yaml, metrics_logger=logger,
-                    extra_files=files, state=state)
+                    extra_files=files, state=state, save_model=save_model)
 
 
 def restore(state: dict | None, *, optimizer, scheduler, kl, algo, **parts) -> int:

@@ -25,6 +25,7 @@ from langrl.losses import kl_k3, masked_mean, token_mean, value_loss
 from langrl.rollout import Rollout
 from langrl.rollout.nlpo import unpack_mask
 from langrl.train.pg.collect import policy_forward
+from langrl.train.pg.engines import tis_weights
 from langrl.train.pg.stats import global_sum
 
 
@@ -42,6 +43,10 @@ class UpdateSettings:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
+    is_cap: float = 0.0
+    """Truncated importance sampling (``langrl.train.pg.engines.tis_weights``): weight every token's policy loss by
+    min(π_θold / π_behaviour, is_cap), π_behaviour being ``Rollout.logprobs`` (the engine's). 0 = off: the loop sets
+    it only when the sampler is not the trainer itself (an asynchronous or non-native rollout engine)."""
 
     @classmethod
     def from_config(cls, cfg) -> "UpdateSettings":
@@ -71,7 +76,12 @@ def micro_batch_loss(policy, critic, mb: Rollout, allowed: torch.Tensor | None, 
     out = policy_forward(policy, mb, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, allowed=allowed,
                          with_entropy=s.entropy_coef > 0 or on_policy, with_hidden=want_hidden)
     old_logprobs = out.logprobs.detach() if on_policy else mb.old_logprobs
-    loss, parts = algo.policy_loss(out.logprobs, old_logprobs, mb.advantages, mask, normalizer)
+    advantages, is_stats = mb.advantages, {}
+    if s.is_cap > 0:  # TIS: a positive per-token weight on A scales each token's clipped surrogate / −A·log π term
+        w, is_stats = tis_weights(old_logprobs, mb.logprobs, mask, s.is_cap)
+        advantages = w * (advantages if advantages.dim() == 2 else advantages[:, None])
+    loss, parts = algo.policy_loss(out.logprobs, old_logprobs, advantages, mask, normalizer)
+    parts.update(is_stats)
     sums = {"policy_loss": loss.detach()}
     if critic is not None:
         values = critic(mb.prompt_ids, mb.prompt_mask, mb.response_ids, mb.response_mask, hidden=out.hidden)
@@ -92,7 +102,8 @@ def micro_batch_loss(policy, critic, mb: Rollout, allowed: torch.Tensor | None, 
         parts["approx_kl"] = masked_mean(kl_k3(old_logprobs, out.logprobs), mask)
         per_token = {} if not on_policy else {"kl": kl.per_token(out.full_logprobs, mb.ref_logprobs, mask),
                                               "entropy": out.entropy.detach()}
-    means = {k: float(v) for k, v in parts.items() if k in ("clipfrac", "approx_kl", "ratio_mean", "value_clipfrac")}
+    means = {k: float(v) for k, v in parts.items()
+             if k in ("clipfrac", "approx_kl", "ratio_mean", "value_clipfrac") or k.startswith("rollout/")}
     return loss, {k: float(v) for k, v in sums.items()}, means, per_token
 
 
@@ -113,8 +124,11 @@ def _sync_gradients(params: list[torch.nn.Parameter]) -> None:
     """Sum gradients over ranks (each rank divided by the global token count: sum, not mean)."""
     if dist.world_size() == 1:
         return
-    for p in params:
-        if p.grad is not None:  # every rank has rows in every minibatch, so every rank has the same grads set
+    from langrl.train.fsdp import is_sharded, sum_gradients
+
+    sum_gradients(params, dist.world_size())  # FSDP has reduce-scattered (averaged) its own already
+    for p in params:  # every rank has rows in every minibatch, so every rank has the same grads set
+        if p.grad is not None and not is_sharded(p.grad):
             dist.all_reduce_sum(p.grad)
 
 

@@ -18,7 +18,8 @@ from langrl.train.pg.algorithms import ALGORITHMS
 class OnlineConfig:
     algo: str = arg("ppo", "algorithm", choices=tuple(ALGORITHMS))
     policy: str = arg("tiny", "policy model spec: tiny, tiny:TASK, a HF model dir (e.g. an sft --out), .gguf, smollm2")
-    prompts: str = arg("task:reviews", "JSONL with a 'prompt' column (other columns go to the rewards) or task:NAME")
+    prompts: str = arg("task:reviews", "JSONL with a 'prompt' column (text, or a list of {role, content} messages; "
+                                       "other columns go to the rewards) or task:NAME")
     reward: list[str] = arg([], "reward spec, repeat for several: NAME[:key=value,...,weight=W] (langrl reward list)")
     out: str = arg("runs/rl", "output directory (a loadable HF model dir + langrl state + metrics.csv)")
     # ---- budget and batch shape
@@ -37,6 +38,9 @@ class OnlineConfig:
     top_k: int = arg(0, "sample from the k most likely tokens (0 = all); the ratio uses the same truncation")
     top_p: float = arg(1.0, "nucleus sampling mass (1 = all); the ratio uses the same truncation")
     stop: list[str] = arg([], "stop strings ending a response (repeat the flag for several)")
+    chat_template: bool = arg(True, "apply the model's chat template (with the generation prompt) to every prompt when "
+                                    "it has one; false = the prompt text as is")
+    system_prompt: str | None = arg(None, "system message put before each prompt (through the chat template)")
     # ---- optimisation
     learning_rate: float = arg(1e-5, "policy learning rate (AdamW, constant after warm-up)")
     value_learning_rate: float = arg(0.0, "value-function learning rate (0 = learning_rate)")
@@ -76,6 +80,29 @@ class OnlineConfig:
     # ---- model
     lora_r: int = arg(0, "LoRA rank (0 = full fine-tuning); with LoRA the reference is the base with adapters off")
     lora_alpha: float = arg(16.0, "LoRA alpha")
+    lora_merge_sampling: str = arg("auto", "LoRA: sample with the adapters folded into the weights (one matmul per "
+                                           "layer; the base restored exactly after); auto = measure both on the first "
+                                           "two rollouts and keep the faster", choices=("auto", "true", "false"))
+    # ---- rollout engine, asynchrony, scale
+    rollout_engine: str = arg("native", "what samples the rollouts: langrl's sampler, or vLLM in the same process "
+                                        "(the langrl[vllm] extra) with the policy's weights pushed after every update",
+                              choices=("native", "vllm"), group="rollout engine and scale")
+    engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several (e.g. "
+                                       "gpu_memory_utilization=0.5, enforce_eager=false, dtype=bfloat16)", group="rollout engine and scale")
+    max_staleness: int = arg(0, "K: sample the next batches while the current one trains, each with weights at most "
+                                "K updates old (0 = synchronous)", group="rollout engine and scale")
+    tis_cap: float = arg(2.0, "truncated importance sampling cap C: with an asynchronous or vllm engine every token's "
+                              "policy loss is weighted by min(π_old/π_behaviour, C) (0 = no correction)", group="rollout engine and scale")
+    ray: bool = arg(False, "run the rollout engine in a Ray actor (the langrl[ray] extra), apart from the learner "
+                           "processes; weights go through Ray's object store after every update",
+                    group="rollout engine and scale")
+    ray_address: str | None = arg(None, "Ray cluster to join (e.g. auto after `ray start`; default: a local one)",
+                                  group="rollout engine and scale")
+    ray_num_gpus: float = arg(0.0, "GPUs given to each rollout actor", group="rollout engine and scale")
+    ray_num_cpus: float = arg(1.0, "CPUs given to each rollout actor", group="rollout engine and scale")
+    strategy: str = arg("ddp", "multi-process training under torchrun: ddp (every rank a whole copy, gradients "
+                               "all-reduced) or fsdp (FSDP2: weights, gradients and optimizer state sharded over the "
+                               "ranks; sampling uses a whole copy)", choices=("ddp", "fsdp"), group="rollout engine and scale")
     # ---- data, eval, logging, checkpoints
     task_prompts: int = arg(512, "training prompts drawn from a task:NAME source")
     eval_every: int = arg(0, "iterations between held-out evaluations (0 = none)")
@@ -114,6 +141,10 @@ class OnlineConfig:
         need(self.samples_per_prompt is None or self.samples_per_prompt >= 1, "samples_per_prompt", ">= 1")
         need(self.epochs is None or self.epochs >= 1, "epochs", ">= 1")
         need(self.hacking_window >= 1, "hacking_window", ">= 1")
+        need(self.max_staleness >= 0, "max_staleness", ">= 0")
+        need(self.tis_cap >= 0, "tis_cap", ">= 0")
+        need(not self.engine_option or self.rollout_engine == "vllm", "engine_option",
+             "to be used with rollout_engine vllm")
         need(self.hacking_min_drop >= 0, "hacking_min_drop", ">= 0")
         need(not self.watch or self.eval_every > 0, "watch", "to be used with eval_every > 0 (it is scored on the "
                                                             "held-out evaluations)")
@@ -121,6 +152,20 @@ class OnlineConfig:
         if algo.group_based and self.samples_per_prompt is not None and self.samples_per_prompt < 2:
             raise InputError(f"rl: --algo {self.algo} compares the samples of a prompt: field 'samples_per_prompt' "
                              f"must be >= 2, got {self.samples_per_prompt}")
+        if algo.uses_mask and self.max_staleness:
+            raise InputError(f"rl: --algo {self.algo} samples under its masking policy, which is synchronised with "
+                             f"the policy: field 'max_staleness' must be 0, got {self.max_staleness}")
+        if self.strategy == "fsdp":
+            for field, bad, why in (("rollout_engine", self.rollout_engine != "native", "native (the vllm engine "
+                                                                                       "is not yet fed from shards)"),
+                                    ("lora_r", self.lora_r != 0, "0 (LoRA adapters are not sharded)"),
+                                    ("ray", self.ray, "false (the Ray actor is not yet fed from shards)"),
+                                    ("algo", algo.uses_mask, "an algorithm without NLPO's masking policy"),
+                                    ("eval_every", self.eval_every != 0, "0 (evaluate the saved policy with "
+                                                                         "`langrl eval`)")):
+                if bad:
+                    raise InputError(f"rl: --strategy fsdp: field '{field}': expected {why}, "
+                                     f"got {getattr(self, field)!r}")
         n = self.samples_per_prompt or algo.defaults.get("samples_per_prompt", 1)
         batch = self.prompts_per_step * n
         if self.minibatch_size and batch % self.minibatch_size:

@@ -45,8 +45,10 @@ def with_watch(evaluator: Evaluator, watched) -> Evaluator:
     def both(rows: list[dict], responses: list[str]) -> dict[str, float]:
         from langrl.train.pg.collect import rows_to_columns
 
+        from langrl.chat import prompt_text
+
         prompts, columns = rows_to_columns(rows)
-        out = watched(prompts, responses, **columns)
+        out = watched([prompt_text(p) for p in prompts], responses, **columns)
         return {**evaluator(rows, responses), "watch": float(out.column(watched.name).nanmean())}
 
     return both
@@ -57,11 +59,11 @@ def evaluate(policy, tokenizer, rows: list[dict], reward, evaluator: Evaluator, 
     """{"eval/reward": mean training reward, "eval/NAME": evaluator values} on ``rows`` (rank 0; {} elsewhere)."""
     if not dist.is_main_process():
         return {}
-    from langrl.rollout import sample
+    from langrl.rollout import sample_prompts
     from langrl.train.pg.collect import rows_to_columns
 
     prompts, columns = rows_to_columns(rows)
-    ro = sample(policy, tokenizer, prompts, n=1, seed=seed + 7919, columns=columns, **sampling)
+    ro = sample_prompts(policy, tokenizer, prompts, n=1, seed=seed + 7919, columns=columns, **sampling)
     frozen = getattr(reward, "update_norm", None)
     if frozen is not None:
         reward.update_norm = False  # held-out prompts must not move the running normalisation
@@ -75,12 +77,13 @@ def evaluate(policy, tokenizer, rows: list[dict], reward, evaluator: Evaluator, 
     return metrics
 
 
-def write_samples(path: Path, step: int, ro, scores: torch.Tensor, k: int) -> None:
-    """Append the first ``k`` responses of the batch to ``samples.jsonl`` (step, prompt, response, score)."""
+def write_samples(path: Path, step: int, ro, scores: torch.Tensor, k: int, extra: dict | None = None) -> None:
+    """Append the first ``k`` responses of the batch to ``samples.jsonl`` (step, prompt, response, score, and the
+    keys of ``extra``, e.g. the batch's staleness)."""
     with open(path, "a", encoding="utf-8") as f:
         for i in range(min(k, ro.batch_size)):
             f.write(json.dumps({"step": step, "prompt": ro.prompts[i], "response": ro.responses[i],
-                                "score": round(float(scores[i]), 6), "ended": bool(ro.ended[i])},
+                                "score": round(float(scores[i]), 6), "ended": bool(ro.ended[i]), **(extra or {})},
                                ensure_ascii=False) + "\n")
 
 

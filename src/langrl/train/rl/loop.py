@@ -26,6 +26,7 @@ How this departs from the papers:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -37,12 +38,16 @@ import yaml
 from langrl import distributed as dist
 from langrl.config import to_dict
 from langrl.errors import InputError
+from langrl.jsonl import input_flag
 from langrl.logging import MetricsLogger, progress_bar
+from langrl.models.lora import MergeChoice, merged_for_sampling
+from langrl.train import fsdp
 from langrl.train.pg import setup
 from langrl.train.checkpoint import begin_run, check_out_dir, load_state
 from langrl.train.data import global_batch_indices
 from langrl.train.pg.algorithms import get_algorithm
-from langrl.train.pg.collect import annotate, collect, load_prompt_rows, score, shape_rewards
+from langrl.train.pg.collect import annotate, load_prompt_rows, score, shape_rewards
+from langrl.train.pg.engines import RolloutSchedule, make_engine, parse_options
 from langrl.train.pg.kl import KLPenalty
 from langrl.train.pg.stats import global_explained_variance, global_max, global_means, global_whiten
 from langrl.train.pg.update import UpdateSettings, run_epochs
@@ -73,6 +78,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     settings = UpdateSettings.from_config(cfg)
     dist.init_distributed()
     rank, world = dist.rank(), dist.world_size()
+    fsdp.check_world(cfg.strategy, world, "rl")
     check_out_dir(cfg.out, cfg.resume, cfg.overwrite)
     if reward is None and not cfg.reward:
         raise InputError("rl: no reward given; pass --reward SPEC (repeat for several; see `langrl reward list`)")
@@ -90,7 +96,8 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     my_chunks = list(range(rank, n_chunks, world))
     torch.manual_seed(cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
-    rows = load_prompt_rows(cfg.prompts, "train", cfg.task_prompts, cfg.seed)  # bad input fails before models load
+    with input_flag("--prompts"):  # bad input fails before models load
+        rows = load_prompt_rows(cfg.prompts, "train", cfg.task_prompts, cfg.seed)
     reward = _as_composite(reward) if reward is not None else _as_composite(_build_rewards(cfg.reward))
     eval_rows, evaluator = _eval_setup(cfg, evaluator)
     policy, tok, ref_model, critic, mask = setup.load_models(
@@ -98,11 +105,27 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
         value_model=cfg.value_model if algo.uses_value else None, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
         mask_settings=dict(top_p=cfg.mask_top_p, min_tokens=cfg.mask_min_tokens,
                            temperature=cfg.temperature) if algo.uses_mask else None)
+    sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
+                    stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens,
+                    chat_template=cfg.chat_template, system=cfg.system_prompt)
+    vocab = policy.get_output_embeddings().weight.shape[0]
+    # the rollout engine: K = 0 with the native sampler samples from the policy itself (the synchronous loop);
+    # asynchronous or sharded training samples from a whole copy whose weights are pushed after every update
+    sharded = cfg.strategy == "fsdp"
+    engine = make_engine(cfg.rollout_engine, policy, tok, copy_weights=cfg.max_staleness > 0 or sharded, mask=mask,
+                         sampling=sampling, seed=cfg.seed, engine_options=parse_options(cfg.engine_option),
+                         ray=dict(address=cfg.ray_address, num_gpus=cfg.ray_num_gpus,
+                                  num_cpus=cfg.ray_num_cpus) if cfg.ray else None)
+    if sharded:  # FSDP2: parameters, gradients and AdamW moments split over the ranks (train/fsdp.py)
+        for model in (policy, ref_model, critic):
+            if model is not None:
+                fsdp.shard(model)
     optimizer, scheduler, params = setup.make_optimizer_and_schedule(
         policy, critic, learning_rate=cfg.learning_rate, value_learning_rate=cfg.value_learning_rate,
         weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
         total_updates=cfg.max_steps * cfg.epochs * n_minibatches)
-    start = setup.restore(state, optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo, reward=reward)
+    opt_state = fsdp.ShardedOptimizerState(optimizer, policy, critic) if sharded else optimizer
+    start = setup.restore(state, optimizer=opt_state, scheduler=scheduler, kl=kl, algo=algo, reward=reward)
     if rank == 0:  # a resumed run rewrites the lines after its step; a fresh one (--overwrite) starts empty
         begin_run(cfg.out)
         truncate_samples(Path(cfg.out) / "samples.jsonl", start)
@@ -112,33 +135,58 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     warnings = WarningLog(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     replay(watch, logger.rows)  # a resumed run's watch continues from the logged history
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
-    sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-                    stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens)
-    vocab = policy.get_output_embeddings().weight.shape[0]
 
     def checkpoint(step: int, extra: dict | None = None) -> None:
+        extra = {**(extra or {}), **schedule.checkpoint_files(rank, world)}  # queued batches (collective)
+        gathered = {}
+        if sharded:  # collectives on every rank; rank 0 receives the whole model, value function and optimizer
+            gathered = fsdp.gather_checkpoint(policy, critic, optimizer)
+            opt_state.gathered = gathered.pop("optimizer")
         if rank == 0:
-            setup.save(cfg.out, step, policy=policy, tokenizer=tok, config_yaml=config_yaml, logger=logger,
-                       optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo, critic=critic, mask=mask,
-                       extra_files=extra, extra_state={"reward": reward.state_dict()})
+            setup.save(cfg.out, step, policy=engine.model if sharded else policy, tokenizer=tok,
+                       config_yaml=config_yaml, logger=logger, optimizer=opt_state, scheduler=scheduler, kl=kl,
+                       algo=algo, critic=critic, mask=mask, extra_files=extra,
+                       extra_state={"reward": reward.state_dict()}, model_state=gathered.get("model"),
+                       critic_state=gathered.get("critic"))
         dist.barrier()
 
+    off_policy = cfg.max_staleness > 0 or cfg.rollout_engine != "native"  # the sampler is not the trainer itself
+    if off_policy:
+        settings = dataclasses.replace(settings, is_cap=cfg.tis_cap)
+
+    # LoRA with langrl's sampler: sample merged when it is faster (measured on the first two rollouts)
+    merge = MergeChoice(cfg.lora_merge_sampling, bool(cfg.lora_r) and cfg.rollout_engine == "native")
+    live = {"bar": None}  # the synchronous loop shows each rollout's progress (tokens, tokens/s) on its bar
+
+    def make_batch(j: int):
+        step_rows = [rows[i] for i in global_batch_indices(len(rows), cfg.prompts_per_step, j, cfg.seed)]
+        extra = {"progress": _sampling_progress(live["bar"], j)} if live["bar"] is not None else {}
+        merged, t_start = merge.merged(), time.time()
+        with merged_for_sampling(getattr(engine, "model", policy), merged):
+            out = engine.generate(step_rows, my_chunks, chunk_prompts, n=n, step=j, seed=cfg.seed, mask=mask,
+                                  **sampling, **extra)
+        merge.record(merged, time.time() - t_start, float(out[0].response_mask.sum()))
+        return out
+
+    schedule = RolloutSchedule(engine, make_batch, max_staleness=cfg.max_staleness, last_step=cfg.max_steps)
+    if state and cfg.max_staleness:
+        schedule.load_checkpoint(cfg.resume, rank, world, start)
     policy_pass = needs_policy_pass(cfg.epochs, n_minibatches, cfg.kl_in, critic is not None)
     end = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
     t_run, history = time.time(), []
     if eval_rows is not None and start == 0:  # the starting point of the held-out curves (KL 0 by definition)
-        row0 = {"kl": 0.0, **evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling)}
+        with merged_for_sampling(policy, merge.merged() and not sharded):
+            row0 = {"kl": 0.0, **evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling)}
         watch.update(0, row0)
         logger.log(0, row0)
     with progress_bar(f"rl {cfg.algo}", total=cfg.max_steps, quiet=quiet) as bar:
+        live["bar"] = None if cfg.max_staleness else bar
         bar.update(start)
         for step in range(start, end):
             t0 = time.time()
             if mask is not None and step > 0 and step % cfg.mask_sync_every == 0:
                 mask.sync(policy)  # NLPO: the masking policy becomes the current policy
-            step_rows = [rows[i] for i in global_batch_indices(len(rows), cfg.prompts_per_step, step, cfg.seed)]
-            ro, allowed = collect(policy, tok, step_rows, my_chunks, chunk_prompts, n=n, step=step, seed=cfg.seed,
-                                  mask=mask, **sampling)
+            ro, allowed, version = schedule.next(step, policy)  # batch `step`, sampled with weights `version`
             t1 = time.time()
             scores = score(reward, ro, tok)
             t2 = time.time()
@@ -181,12 +229,16 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
             metrics = {"reward": stats.pop(f"reward/{reward.name}"), **stats,
                        "kl_max": float(global_max(seq_kl.max())), "beta": beta, "explained_variance": ev,
                        **upd, "tokens_per_s": stats["response_length"] * batch / max(t4 - t0, 1e-9),
-                       "time/sample": t1 - t0, "time/score": t2 - t1, "time/logprobs": t3 - t2,
+                       "time/sample": t1 - t0, "sampling_merged": float(merge.last), "time/score": t2 - t1, "time/logprobs": t3 - t2,
                        "time/update": t4 - t3}
+            if off_policy:  # every sample of the batch was drawn with the weights after `version` updates
+                metrics.update({"rollout/staleness": float(step - version), "rollout/weight_version": float(version)})
             if eval_rows is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == end):
-                metrics.update(evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling))
+                with merged_for_sampling(policy, merge.merged() and not sharded):
+                    metrics.update(evaluate(policy, tok, eval_rows, reward, evaluator, seed=cfg.seed, **sampling))
             if rank == 0 and cfg.log_samples:
-                write_samples(Path(cfg.out) / "samples.jsonl", step + 1, ro, final_score, cfg.log_samples)
+                write_samples(Path(cfg.out) / "samples.jsonl", step + 1, ro, final_score, cfg.log_samples,
+                              extra={"staleness": step - version} if off_policy else None)
             warnings.write(step + 1, watch.update(step + 1, metrics))  # proxy up while held-out down; length drift
             metrics["time/step"] = time.time() - t0
             logger.log(step + 1, metrics)
@@ -201,6 +253,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     summary.update({k: v for k, v in last.items() if k.startswith("eval/")})
     summary["warnings"] = warnings.all()
     checkpoint(end, {"langrl_metrics.json": json.dumps(summary, indent=2, default=_json_float)})
+    schedule.close()
     logger.close()
     return summary
 
@@ -210,6 +263,18 @@ def needs_policy_pass(epochs: int, n_minibatches: int, kl_in: str, has_value: bo
     needed before it (no value function, no KL in the reward) the loss pass itself runs at θ_old, so its detached
     log-probs are the ratio's denominator (ratio 1, as TRL's GRPO does): one forward pass fewer per iteration."""
     return not (epochs == 1 and n_minibatches == 1 and kl_in == "loss" and not has_value)
+
+
+def _sampling_progress(bar, step: int):
+    """A sampler callback showing the rollout's progress on the bar: tokens sampled so far and tokens/s (a long
+    rollout of a real model shows it is alive; in a log, a line every LANGRL_PROGRESS_EVERY seconds)."""
+    t0, total = time.time(), [0]
+
+    def on_step(new_tokens: int) -> None:
+        total[0] += new_tokens
+        bar.update(step, phase="sampling", tokens=total[0], tok_s=round(total[0] / max(time.time() - t0, 1e-9), 1))
+
+    return on_step
 
 
 def _json_float(x):
@@ -229,7 +294,8 @@ def _eval_setup(cfg: OnlineConfig, evaluator):
     spec = cfg.eval_prompts or (cfg.prompts if cfg.prompts.startswith("task:") else None)
     if spec is None:
         raise InputError("rl: eval_every needs held-out prompts: pass --eval-prompts FILE.jsonl or task:NAME")
-    rows = load_prompt_rows(spec, "eval", cfg.eval_num, cfg.seed)[:cfg.eval_num]
+    with input_flag("--eval-prompts" if cfg.eval_prompts else "--prompts"):
+        rows = load_prompt_rows(spec, "eval", cfg.eval_num, cfg.seed)[:cfg.eval_num]
     evaluator = evaluator or default_evaluator(spec)
     if cfg.watch:  # a second held-out signal (e.g. another reward model), logged as eval/watch
         evaluator = with_watch(evaluator, _build_rewards([cfg.watch]))

@@ -110,10 +110,12 @@ class RMConfig:
 def read_records(paths: list[str], kind, fmt: str, on_error: str, quiet: bool) -> list:
     """All records of ``paths`` (each file's summary printed unless ``quiet``)."""
     from langrl.feedback import read_feedback
+    from langrl.jsonl import input_flag
 
     records = []
     for path in paths:
-        fb = read_feedback(path, kind=kind, fmt=fmt, on_error=on_error)
+        with input_flag("--data"):
+            fb = read_feedback(path, kind=kind, fmt=fmt, on_error=on_error)
         if not quiet or fb.skipped:
             print(fb.report(), file=sys.stderr)  # stderr: stdout stays one JSON object under --json
         records += fb.records
