@@ -75,6 +75,9 @@ class RMConfig(TrainerConfig, defaults={"warmup_steps": 5}):
     freeze_backbone: bool = arg(False, "train the heads only (fast; a linear probe on the backbone's features)")
     eval_every: int = arg(0, "steps between evaluations (0: only at the end)")
     stats_samples: int = arg(1000, "training responses scored at the end for each head's mean/std (normalisation)")
+    gold_task: str | None = arg(None, "built-in task (TASK or TASK:SCORE) whose hidden gold evaluator also scores "
+                                      "the held-out records (gold_* metrics; records without the task's meta are "
+                                      "left out)")
 
     def validate(self) -> None:
         self.check_trainer("rm train")
@@ -93,6 +96,10 @@ class RMConfig(TrainerConfig, defaults={"warmup_steps": 5}):
             raise InputError("rm train: field 'eval_fraction': expected a number in [0, 1)", field="eval_fraction")
         if self.max_length < 8:
             raise InputError("rm train: field 'max_length': expected >= 8", field="max_length")
+        if self.gold_task:
+            from langrl.tasks import get_task
+
+            get_task(self.gold_task.partition(":")[0])
 
 
 def read_records(paths: list[str], kind, fmt: str, on_error: str, quiet: bool) -> list:
@@ -161,6 +168,12 @@ def head_statistics(model, items, n: int, seed: int) -> tuple[list[float], list[
     return scores.mean(0).tolist(), std.clamp_min(1e-6).tolist()
 
 
+def _gold(cfg: RMConfig):
+    from langrl.models.rm.eval import TaskGold
+
+    return TaskGold(cfg.gold_task) if cfg.gold_task else None
+
+
 def eval_summary(metrics: dict) -> dict:
     """Evaluation metrics as ``eval_<name>``, NaN (undefined) as None so summaries stay valid JSON."""
     return {f"eval_{k}": None if isinstance(v, float) and math.isnan(v) else v for k, v in metrics.items()}
@@ -203,7 +216,8 @@ def run_rm_train(cfg: RMConfig, quiet: bool = False) -> dict:
             from langrl.models.rm.eval import evaluate
             from langrl.models.rm.model import load_reward_model
 
-            summary.update(eval_summary(evaluate(load_reward_model(cfg.out), _eval_records(cfg, quiet=True))))
+            summary.update(eval_summary(evaluate(load_reward_model(cfg.out), _eval_records(cfg, quiet=True),
+                                                    gold=_gold(cfg))))
         atomic_write_json(Path(cfg.out) / "langrl_metrics.json", summary)
     return summary
 
@@ -311,7 +325,7 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
             if model.tie_param is not None:
                 last["tie_param"] = model.tie_param.item()
             if eval_recs and cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < end:
-                last.update({k: v for k, v in eval_summary(evaluate(model, eval_recs)).items()
+                last.update({k: v for k, v in eval_summary(evaluate(model, eval_recs, gold=_gold(cfg))).items()
                              if isinstance(v, float)})
             logger.log(step + 1, last)
             bar.update(step + 1, loss=last["loss"])
@@ -328,7 +342,7 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
         mean, std = head_statistics(model, items, cfg.stats_samples, seed)
         model.meta.update(score_mean=mean, score_std=std)
         if eval_recs:
-            ev = eval_summary(evaluate(model, eval_recs))
+            ev = eval_summary(evaluate(model, eval_recs, gold=_gold(cfg)))
             summary.update(ev)
             logger.log(end, {k: v for k, v in ev.items() if isinstance(v, float)})
     checkpoint(end, {"langrl_metrics.json": json.dumps(summary, indent=2, default=str)})
