@@ -178,7 +178,7 @@ def main(argv=None) -> dict:
     bare_model, _ = load_causal_lm(str(model_dir))
     model.train()
     bare_model.train()
-    objective = OBJECTIVES["dpo"]
+    objective = OBJECTIVES["dpo"](beta=beta)
     opt = make_optimizer(model.parameters(), lr)
     bare_opt = make_optimizer(bare_model.parameters(), lr)
     t_langrl, t_bare = [], []
@@ -190,8 +190,7 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         bare_step(bare_model, bare_opt, ids, mask, labels, ref_c, ref_r, beta)
         t1 = time.perf_counter()
-        train_step(model, data, units, b, ref, pad, objective=objective, kwargs={"beta": beta, "rpo_alpha": 0.0},
-                   micro_batch_size=b)
+        train_step(model, data, units, b, ref, pad, objective=objective, micro_batch_size=b)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)

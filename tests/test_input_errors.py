@@ -27,7 +27,7 @@ def no_models(monkeypatch):
     def loaded(*args, **kwargs):
         raise ModelLoaded()
 
-    import langrl.models.reward_model as reward_model
+    import langrl.models.rm.model as reward_model
     import langrl.models.specs as specs
     import langrl.rewards.registry as registry
 
@@ -294,7 +294,7 @@ def test_rl_reads_its_prompts_before_building_rewards(capsys, tmp_path, monkeypa
 @pytest.mark.parametrize("sub", ["eval", "score"])
 def test_rm_eval_and_score_read_their_data_before_the_weights(capsys, tmp_path, monkeypatch, sub):
     # before: `rm eval` loaded the reward model's weights and only then read --data
-    import langrl.models.reward_model as reward_model
+    import langrl.models.rm.model as reward_model
 
     def loaded(*args, **kwargs):
         raise ModelLoaded()

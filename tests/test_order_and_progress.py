@@ -17,7 +17,7 @@ class ModelTouched(Exception):
 @pytest.fixture()
 def no_model_work(monkeypatch):
     """Building tiny, converting a GGUF or loading any model raises: a command must fail on its data first."""
-    import langrl.models.reward_model as reward_model
+    import langrl.models.rm.model as reward_model
     import langrl.models.specs as specs
     import langrl.models.tiny as tiny
 

@@ -101,12 +101,12 @@ def _steps(out: Path) -> list[int]:
 
 # (trainer module whose save_checkpoint is interrupted, command): 3 steps, a checkpoint after every step
 RESUMABLE = {
-    "sft": ("sft", COMMANDS["sft"]),
-    "dpo": ("dpo.loop", COMMANDS["dpo"]),
-    "rm-train": ("rm.loop", COMMANDS["rm-train"]),
-    "rl-ppo": ("pg.setup", _rl("ppo")),  # the shared policy-gradient set-up saves rl and agent checkpoints
-    "rl-grpo": ("pg.setup", _rl("grpo")),
-    "agent-train": ("pg.setup", COMMANDS["agent-train"]),
+    "sft": ("setup", COMMANDS["sft"]),
+    "dpo": ("setup", COMMANDS["dpo"]),
+    "rm-train": ("setup", COMMANDS["rm-train"]),
+    "rl-ppo": ("setup", _rl("ppo")),  # the shared trainer set-up saves every checkpoint
+    "rl-grpo": ("setup", _rl("grpo")),
+    "agent-train": ("setup", COMMANDS["agent-train"]),
 }
 
 

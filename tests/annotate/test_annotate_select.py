@@ -105,7 +105,7 @@ def test_round_robin_and_random_cover_every_unit_once(store):
 def test_uncertainty_with_a_saved_reward_model_ensemble(tmp_path, sqlite_url, toy_model_dir):
     """The real loader: a 3-head reward model on the toy LM, saved and reloaded by ``--rm DIR``."""
     from langrl.annotate.select import load_scorer
-    from langrl.models.reward_model import build_reward_model
+    from langrl.models.rm.model import build_reward_model
 
     build_reward_model(str(toy_model_dir), n_heads=3, quiet=True).save(tmp_path / "rm")
     scorer = load_scorer(str(tmp_path / "rm"))

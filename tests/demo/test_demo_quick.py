@@ -31,6 +31,14 @@ def test_demo_quick_runs_every_stage(tmp_path):
     assert "warnings" not in metrics["runs"]["dpo"]
     assert "## Reward-hacking watch" in (out / "report.md").read_text()
     assert set(metrics["reward_models"]) == {"holistic", "listwise", "spans", "completeness"}
+    # every reward model is also measured against the task's hidden gold ordering (or gold span labels)
+    rms = metrics["reward_models"]
+    assert all("n_gold_pairs" in rms[n] for n in ("holistic", "listwise", "completeness"))
+    assert "n_gold_span_records" in rms["spans"] and "gold_span_macro_f1" in rms["spans"]
+    assert "ordered by the task's hidden gold" in (out / "report.md").read_text()
+    # the holistic proxy reads the passage with the MiniLM encoder (scripts/rm-levers); the others keep the policy's
+    bases = {n: json.loads((out / f"rm-{n}" / "done.json").read_text())["settings"]["base"] for n in rms}
+    assert bases["holistic"] == "minilm" and bases["listwise"].endswith("policy-factqa/model")
     # the RL runs moved away from their SFT starting points
     assert all((metrics["runs"][r]["kl"] or 0) > 0 for r in ("ppo-holistic", "ppo-no-kl", "grpo", "dpo"))
     # a second invocation is served from the stage cache

@@ -3,16 +3,17 @@ import math
 import pytest
 import torch
 
+from langrl.errors import InputError
 from langrl.train.dpo.objectives import OBJECTIVES
 
 PAIR_TIERS = torch.tensor([[0, 1], [0, 1]])
 
 
 def call(name, logps, ref, tiers=PAIR_TIERS, lengths=None, labels=None, kl_ref=0.0, **kw):
-    obj = OBJECTIVES[name]
+    obj = OBJECTIVES[name](**kw)  # the objective owns its settings (beta, label_smoothing, ...)
     lengths = torch.ones_like(logps) if lengths is None else lengths
     labels = torch.zeros(logps.shape[0], dtype=torch.long) if labels is None else labels
-    return obj.fn(logps, ref, tiers, lengths, labels, kl_ref, **kw)
+    return obj(logps, ref, tiers, lengths, labels, kl_ref)
 
 
 def test_table_names_the_five_losses_with_their_shapes():
@@ -93,11 +94,32 @@ def test_kto_hand_worked_and_accuracy_against_z0():
     assert parts["accuracy"].item() == 0.0
 
 
-def test_objective_kwargs_read_named_config_fields():
-    class Cfg:
-        beta, label_smoothing, rpo_alpha, ipo_length_average = 0.2, 0.1, 0.0, True
-        desirable_weight, undesirable_weight = 1.0, 2.0
+def test_objectives_are_built_once_from_the_config_and_own_their_settings():
+    from langrl.config import from_dict
+    from langrl.train.dpo.loop import DPOConfig
+    from langrl.train.dpo.objectives import CDPO, DPO, KTO
 
-    assert OBJECTIVES["cdpo"].kwargs(Cfg) == {"beta": 0.2, "label_smoothing": 0.1, "rpo_alpha": 0.0}
-    assert OBJECTIVES["dpo"].kwargs(Cfg) == {"beta": 0.2, "rpo_alpha": 0.0}
-    assert OBJECTIVES["kto"].kwargs(Cfg) == {"beta": 0.2, "desirable_weight": 1.0, "undesirable_weight": 2.0}
+    cfg = from_dict(DPOConfig, {"loss": "cdpo", "data": "d.jsonl", "beta": 0.2, "label_smoothing": 0.1,
+                                "ipo_length_average": True, "undesirable_weight": 2.0})
+    assert CDPO.from_config(from_dict(DPOConfig, {"loss": "cdpo", "beta": 0.2})) == CDPO(beta=0.2, label_smoothing=0.1,
+                                                                                        rpo_alpha=0.0)
+    assert DPO.from_config(from_dict(DPOConfig, {"beta": 0.2})) == DPO(beta=0.2, rpo_alpha=0.0)
+    assert KTO.from_config(from_dict(DPOConfig, {"loss": "kto", "beta": 0.2, "undesirable_weight": 2.0})) == KTO(
+        beta=0.2, desirable_weight=1.0, undesirable_weight=2.0)
+    with pytest.raises(InputError, match="field 'ipo_length_average' is not used by --loss cdpo"):
+        CDPO.from_config(cfg)  # cfg sets IPO's and KTO's settings too
+
+
+@pytest.mark.parametrize("loss,setting,value", [
+    ("dpo", "desirable_weight", 2.0), ("kto", "ipo_length_average", True), ("ipo", "label_smoothing", 0.2),
+    ("pl", "undesirable_weight", 0.5), ("dpo", "rating_threshold", 3.0)])
+def test_a_setting_the_chosen_loss_ignores_is_refused_at_start_up(loss, setting, value):
+    """Old code: the table passed only the loss's own kwargs and silently dropped the rest."""
+    from langrl.config import parse_config
+    from langrl.train.dpo.loop import DPOConfig
+
+    flag = "--" + setting.replace("_", "-")
+    with pytest.raises(InputError, match=f"field '{setting}' is not used by --loss {loss}"):
+        parse_config(DPOConfig, ["--data", "d.jsonl", "--loss", loss, flag, str(value)])
+    # at its default, or at the value where it does nothing (label smoothing 0 is plain DPO), it is fine
+    parse_config(DPOConfig, ["--data", "d.jsonl", "--loss", "dpo", "--label-smoothing", "0"])

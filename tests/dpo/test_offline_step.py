@@ -28,7 +28,7 @@ def test_padding_does_not_change_a_rows_log_prob(toy_lm, toy_tokenizer):
 
 def grads(model, data, units, ref, pad, name, micro):
     model.zero_grad(set_to_none=True)
-    parts = train_step(model, data, units, len(units), ref, pad, objective=OBJECTIVES[name], kwargs=KWARGS[name],
+    parts = train_step(model, data, units, len(units), ref, pad, objective=OBJECTIVES[name](**KWARGS[name]),
                        micro_batch_size=micro)
     return torch.cat([p.grad.flatten() for p in model.parameters()]), parts
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from langrl.losses import masked_mean, masked_sum, masked_var, masked_whiten, token_mean
+from langrl.losses import masked_mean, masked_sum, masked_var, token_mean
 
 X = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
 M = torch.tensor([[1, 1, 0], [0, 1, 0]])
@@ -32,17 +32,6 @@ def test_masked_var_by_hand():
     assert masked_var(X, M).item() == pytest.approx(78 / 18)
     with pytest.raises(ValueError, match="at least 2"):
         masked_var(X, torch.tensor([[1, 0, 0], [0, 0, 0]]))
-
-
-def test_masked_whiten():
-    w = masked_whiten(X, M)
-    assert masked_mean(w, M).item() == pytest.approx(0.0, abs=1e-6)
-    assert masked_var(w, M).item() == pytest.approx(1.0, abs=1e-5)
-    assert (w[~M.bool()] == 0).all()
-    kept = masked_whiten(X, M, shift_mean=False)
-    assert masked_mean(kept, M).item() == pytest.approx(8 / 3, abs=1e-5)
-    # (1 - 8/3) / sqrt(78/18) = -1.6667 / 2.0817 = -0.80064
-    assert w[0, 0].item() == pytest.approx(-0.80064, abs=1e-4)
 
 
 def test_mask_shape_mismatch_raises():

@@ -7,7 +7,7 @@ import torch
 from langrl.losses import (
     dpo_loss,
     entropy_from_logits,
-    explained_variance,
+    entropy_from_logprobs,
     grpo_loss,
     ipo_loss,
     kto_loss,
@@ -114,15 +114,6 @@ def test_value_clipfrac_ignores_round_off_inside_the_clip_range():
     assert parts["value_clipfrac"].item() == 0.0
 
 
-def test_explained_variance():
-    returns, mask = torch.tensor([[1.0, 2.0, 3.0, 100.0]]), torch.tensor([[1, 1, 1, 0]])
-    assert explained_variance(returns, returns, mask).item() == pytest.approx(1.0)
-    assert explained_variance(torch.full_like(returns, 2.0), returns, mask).item() == pytest.approx(0.0)
-    # V = [1, 2, 2]: Var[R - V] = Var[0, 0, 1] = 2/9, Var[R] = 2/3 -> 1 - 1/3 = 2/3
-    assert explained_variance(torch.tensor([[1.0, 2.0, 2.0, 0.0]]), returns, mask).item() == pytest.approx(2 / 3)
-    assert math.isnan(explained_variance(returns, torch.ones_like(returns), mask).item())
-
-
 def test_entropy_from_logits():
     logits = torch.zeros(1, 2, 4)
     logits[0, 1, 2:] = float("-inf")  # position 1: two tokens masked out of the vocabulary
@@ -133,6 +124,14 @@ def test_entropy_from_logits():
     assert torch.isfinite(logits.grad).all()
     with pytest.raises(ValueError, match="logits"):
         entropy_from_logits(torch.zeros(2, 4))
+
+
+def test_entropy_from_logprobs_is_the_one_entropy():
+    # p = [1/2, 1/4, 1/4, 0]: H = 1/2 ln 2 + 2 * 1/4 ln 4 = 1.5 ln 2; the -inf (truncated) token contributes 0, no NaN
+    lp = torch.log(torch.tensor([[0.5, 0.25, 0.25, 0.0]]))
+    assert entropy_from_logprobs(lp).item() == pytest.approx(1.5 * LN2)
+    logits = torch.tensor([[[1.0, -2.0, 0.5, float("-inf")]]])
+    assert torch.equal(entropy_from_logits(logits), entropy_from_logprobs(torch.log_softmax(logits, -1)))
 
 
 def test_grpo_is_ppo_plus_k3_penalty():

@@ -4,7 +4,7 @@ import torch
 
 from langrl.config import from_dict
 from langrl.errors import InputError
-from langrl.train.agent.config import AgentTrainConfig, resolve_train_config
+from langrl.train.agent.config import AgentTrainConfig
 from langrl.train.pg.advantages import gae_advantages, group_advantages
 from langrl.train.pg.algorithms import ALGORITHMS, GRPO, PPO, REINFORCE, TURN_ALGORITHMS
 from langrl.train.pg.kl import KLPenalty
@@ -57,7 +57,7 @@ def test_bad_kl_choices_are_refused(kw, field):
 def test_kl_penalty_from_both_configs():
     rl = KLPenalty.from_config(resolve_config(from_dict(OnlineConfig, {"algo": "grpo", "kl_coef": 0.3})))
     assert (rl.beta, rl.estimator, rl.placement) == (0.3, "k3", "loss")
-    agent = KLPenalty.from_config(resolve_train_config(from_dict(AgentTrainConfig, {"algo": "ppo"})))
+    agent = KLPenalty.from_config(resolve_config(from_dict(AgentTrainConfig, {"algo": "ppo"}), TURN_ALGORITHMS))
     assert (agent.beta, agent.estimator, agent.placement, agent.controller_name) == (0.02, "k1", "reward", "fixed")
 
 
@@ -79,7 +79,7 @@ def test_from_config_reads_settings_and_refuses_one_it_would_ignore():
         GRPO.from_config(resolve_config(from_dict(OnlineConfig, {"algo": "grpo", "lam": 0.5})))
     with pytest.raises(InputError, match="field 'grpo_scale_std' is not used by --algo ppo"):
         PPO.from_config(resolve_config(from_dict(OnlineConfig, {"grpo_scale_std": False})))
-    agent = resolve_train_config(from_dict(AgentTrainConfig, {"algo": "rloo", "gamma": 0.9}))
+    agent = resolve_config(from_dict(AgentTrainConfig, {"algo": "rloo", "gamma": 0.9}), TURN_ALGORITHMS)
     assert TURN_ALGORITHMS["rloo"].from_config(agent).gamma == 0.9  # γ discounts turns: every agent algorithm's
     assert TURN_ALGORITHMS["rloo"].from_config(agent).n == 4  # n from group_size
 

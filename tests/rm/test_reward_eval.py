@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from langrl.feedback import read_rows
-from langrl.models.reward_eval import (evaluate, expected_calibration_error, kendall_tau, pairwise_accuracy,
+from langrl.models.rm.eval import (evaluate, expected_calibration_error, kendall_tau, pairwise_accuracy,
                                        precision_recall_f1, roc_auc)
 
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from langrl.errors import InputError
-from langrl.models.reward_data import encode_pair, segment_labels, segment_spans
-from langrl.models.reward_model import (RewardEnsemble, build_reward_model, last_token_index, load_reward_model,
+from langrl.models.rm.data import encode_pair, segment_labels, segment_spans
+from langrl.models.rm.model import (RewardEnsemble, build_reward_model, last_token_index, load_reward_model,
                                         mean_pool)
 
 
@@ -88,7 +88,7 @@ def test_batch_scores_equal_single_scores(toy_model_dir):
 
 
 def test_reload_gives_identical_scores(trained_rm, tmp_path):
-    from langrl.models.reward_model import RewardModel
+    from langrl.models.rm.model import RewardModel
 
     a, b = load_reward_model(trained_rm), load_reward_model(trained_rm)
     assert isinstance(a, RewardModel) and a.categories == ["irrelevant", "negative"] and a.tie_model == "davidson"

@@ -96,3 +96,29 @@ def test_on_error_skip_trains_on_the_good_lines(capsys, fb_files, toy_model_dir,
     assert rc == 0 and "skipped 1 bad line" in err and "line 2" in err
     assert json.loads(stdout)["train_records"] == 2
     assert (tmp_path / "bad.rejects.jsonl").read_text().count("\n") == 1
+
+
+def test_eval_and_train_against_a_tasks_hidden_gold(capsys, trained_rm, fb_files, toy_model_dir, tmp_path):
+    from langrl.tasks import get_task
+    from langrl.tasks.factqa import render_answer
+
+    row = get_task("factqa").prompts("eval", 1, 0)[0]
+    meta = {**row["meta"], "k": 2}
+    right, listed = " " + render_answer(meta), " " + render_answer(meta, "list")
+    wrong = " " + render_answer({**meta, "items": [meta["other_items"][0], *meta["items"][1:]]})
+    data = write_jsonl(tmp_path / "fq.jsonl", [
+        {"prompt": row["prompt"], "chosen": wrong, "rejected": right, "meta": meta},
+        {"prompt": row["prompt"], "responses": [right, wrong, listed], "ranking": [[0], [1], [2]], "meta": meta}])
+    rc, stdout, _ = run(capsys, "rm", "eval", "--model", trained_rm, "--data", data, "--gold-task", "factqa", "--json")
+    res = json.loads(stdout)
+    # gold: right = listed = 1 (a gold tie, left out), wrong < 1: the comparison's pair and the ranking's 2 pairs
+    # with the wrong answer -> 3 gold pairs; the annotator chose the wrong answer in the one comparison
+    assert rc == 0 and res["n_gold_pairs"] == 3 and res["n_gold_comparisons"] == 1
+    assert 0 <= res["gold_pairwise_accuracy"] <= 1 and res["annotator_gold_agreement"] == 0.0
+    rc, _, err = run(capsys, "rm", "eval", "--model", trained_rm, "--data", fb_files["mixed"], "--gold-task", "factqa")
+    assert rc == 2 and "field 'gold_task'" in err and "meta" in err
+    rc, _, err = run(capsys, "rm", "eval", "--model", trained_rm, "--data", data, "--gold-task", "chess")
+    assert rc == 2 and "unknown task 'chess'" in err
+    rc, stdout, _ = run(capsys, "rm", "train", *train_args(data, tmp_path / "g", toy_model_dir), "--eval-data", data,
+                        "--gold-task", "factqa", "--json")
+    assert rc == 0 and json.loads(stdout)["eval_n_gold_pairs"] == 3

@@ -10,8 +10,8 @@ import torch
 from langrl.config import parse_config
 from langrl.errors import InputError
 from langrl.feedback import read_feedback
-from langrl.models.reward_eval import evaluate
-from langrl.models.reward_model import RewardEnsemble, build_reward_model, load_reward_model
+from langrl.models.rm.eval import evaluate
+from langrl.models.rm.model import RewardEnsemble, build_reward_model, load_reward_model
 from langrl.train.rm.loop import RMConfig, run_rm_train
 
 from .conftest import train_args

@@ -98,9 +98,9 @@ def load_scorer(rm_dir: str) -> Scorer:
     """The reward model (or ensemble) saved in ``rm_dir`` by ``langrl rm train``, as a :class:`Scorer`.
 
     Its ``score`` returns the mean and std over the ensemble's heads/members, each standardised with its own training
-    statistics (see ``langrl.models.reward_model``); a single head has std 0, so selection falls back to the gap.
+    statistics (see ``langrl.models.rm.model``); a single head has std 0, so selection falls back to the gap.
     """
-    from langrl.models.reward_model import load_reward_model
+    from langrl.models.rm.model import load_reward_model
 
     return load_reward_model(rm_dir)
 

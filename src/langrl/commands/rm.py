@@ -2,6 +2,7 @@
 
     langrl rm train --data prefs.jsonl --data ratings.jsonl --base minilm --out runs/rm
     langrl rm eval  --model runs/rm --data heldout.jsonl --json
+    langrl rm eval  --model runs/demo/rm-holistic/model --data runs/demo/feedback/comparisons.jsonl --gold-task factqa
     langrl rm score --model runs/rm --data responses.jsonl --json     # one JSON line per record
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ from langrl.errors import InputError
 USAGE = """usage: langrl rm {train,eval,score} [--key value ...] [--json]
 
   train   train a reward model (or an ensemble) on any mix of ratings, comparisons, rankings, spans, critiques
-  eval    pairwise accuracy, Kendall tau, rating accuracy/AUC, per-category span F1, calibration (ECE) on feedback
+  eval    pairwise accuracy, Kendall tau, rating accuracy/AUC, per-category span F1, calibration (ECE) on feedback;
+          with --gold-task, the same against a built-in task's hidden gold ordering
   score   score prompt/response records: one score (or one value per category) per record
 
 `langrl rm SUBCOMMAND --help` lists every option."""
@@ -33,10 +35,17 @@ class RMEvalConfig:
     on_error: str = arg("fail", "bad records: fail (stop at the first) or skip (each reported with path:line, a count, "
                                 "and a rejects file)", choices=("fail", "skip"))
     batch_size: int = arg(32, "sequences per forward pass")
+    gold_task: str | None = arg(None, "built-in task (TASK or TASK:SCORE, e.g. factqa:completeness) whose hidden "
+                                      "gold evaluator also orders the responses (gold_* metrics); the records must "
+                                      "carry the task's meta, as the demo's feedback does")
 
     def validate(self) -> None:
         if not self.data:
             raise InputError("rm eval: --data FILE is required", field="data")
+        if self.gold_task:
+            from langrl.tasks import get_task
+
+            get_task(self.gold_task.partition(":")[0])
 
 
 @dataclass
@@ -129,8 +138,8 @@ def _train(argv: list[str]) -> int:
 
 def _eval(argv: list[str]) -> int:
     from langrl.feedback import read_feedback
-    from langrl.models.reward_eval import evaluate
-    from langrl.models.reward_model import check_reward_model_dir, load_reward_model
+    from langrl.models.rm.eval import evaluate
+    from langrl.models.rm.model import check_reward_model_dir, load_reward_model
 
     cfg, flags = parse_config(RMEvalConfig, argv, prog="langrl rm eval",
                               summary="Evaluate a reward model on held-out feedback of any kind.")
@@ -141,15 +150,24 @@ def _eval(argv: list[str]) -> int:
         fb = read_feedback(cfg.data, kind=cfg.kind, fmt=cfg.fmt, on_error=cfg.on_error)
     if fb.skipped:
         print(fb.report(), file=sys.stderr)
+    gold = None
+    if cfg.gold_task:
+        from langrl.models.rm.eval import TaskGold
+
+        gold = TaskGold(cfg.gold_task)
+        if not any(gold.row(r) is not None for r in fb.records):
+            raise InputError(f"--gold-task {cfg.gold_task}: no record of {cfg.data} carries the task's 'meta' field "
+                             "(write the prompt rows' columns into the feedback, as `langrl demo` does)",
+                             path=cfg.data, field="gold_task")
     model = load_reward_model(cfg.model)
-    res = evaluate(model, fb.records, cfg.batch_size)
+    res = evaluate(model, fb.records, cfg.batch_size, gold=gold)
     res = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in res.items()}
     return finish({"command": "rm eval", "model": cfg.model, "data": cfg.data, **res}, flags["json"], "rm eval")
 
 
 def _score(argv: list[str]) -> int:
     from langrl.io import atomic_write_jsonl
-    from langrl.models.reward_model import check_reward_model_dir, load_reward_model
+    from langrl.models.rm.model import check_reward_model_dir, load_reward_model
     from langrl.train.data import read_jsonl
 
     cfg, flags = parse_config(RMScoreConfig, argv, prog="langrl rm score",

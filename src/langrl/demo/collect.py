@@ -5,6 +5,9 @@ one ranking of the k (the listwise judgement), k − 1 comparisons of random pai
 judgements as a chain over the list), one rating, one span annotation and one critique per response. A
 "completeness" comparison per pair of responses is derived from the span annotation's ``missing`` notes (fewer missing
 items preferred), which is how the fine-grained RLHF paper's sequence-level completeness reward model is trained.
+
+Every record also carries its prompt row's task columns (``meta``, ``answer`` ...) as extra fields, so the task's
+hidden gold evaluator can score the same records later (``langrl rm eval --gold-task factqa``); no loss reads them.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ def collect_feedback(policy_dir: str, task, rows: list[dict], *, k: int, seed: i
                     seed=seed * 7919 + start)
         for i, row in enumerate(chunk):
             responses = [r if r.strip() else " ..." for r in ro.responses[i * k:(i + 1) * k]]  # empty: still judged
+            before = {name: len(recs) for name, recs in kinds.items()}
             kinds["rankings"].append(annotator.rank(row, responses))
             order = list(range(k))
             rng.shuffle(order)
@@ -50,6 +54,10 @@ def collect_feedback(policy_dir: str, task, rows: list[dict], *, k: int, seed: i
                         win, lose = (a, b) if ma < mb else (b, a)
                         kinds["completeness"].append({"prompt": row["prompt"], "chosen": responses[win],
                                                       "rejected": responses[lose]})
+            cols = {c: v for c, v in row.items() if c != "prompt"}  # the gold evaluator's inputs
+            for name, recs in kinds.items():
+                for rec in recs[before[name]:]:
+                    rec.update((c, v) for c, v in cols.items() if c not in rec)
     out.mkdir(parents=True, exist_ok=True)
     for name, recs in kinds.items():
         atomic_write_jsonl(out / f"{name}.jsonl", recs)

@@ -101,6 +101,9 @@ def _plots(out: Path, results: dict, runs: dict) -> list[tuple[str, str]]:
 
 RM_KEYS = [("pairwise_accuracy", "pairwise accuracy"), ("n_pairs", "pairs"), ("kendall_tau", "Kendall τ"),
            ("f1/untruthful", "F1 untruthful"), ("f1/irrelevant", "F1 irrelevant")]
+RM_GOLD_KEYS = [("gold_pairwise_accuracy", "pairwise accuracy"), ("n_gold_pairs", "pairs"),
+                ("gold_kendall_tau", "Kendall τ"), ("gold_f1/untruthful", "F1 untruthful"),
+                ("gold_f1/irrelevant", "F1 irrelevant"), ("annotator_gold_agreement", "annotator agrees with gold")]
 
 
 def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dict, total_seconds: float,
@@ -138,6 +141,13 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
         md += ["", "## Reward models (held-out feedback, the trainer's own evaluation split)", "",
                "| reward model | " + " | ".join(h for _, h in RM_KEYS) + " |", "|---|" + "---|" * len(RM_KEYS)]
         md += [f"| {n} | " + " | ".join(_fmt(q.get(k)) for k, _ in RM_KEYS) + " |" for n, q in reward_models.items()]
+        md += ["", "The same held-out responses ordered by the task's hidden gold instead of the annotator (gold ties "
+               "left out; the completeness model against gold completeness; span F1 against the noiseless labels). "
+               "A proxy worth optimising orders them well here:", "",
+               "| reward model | " + " | ".join(h for _, h in RM_GOLD_KEYS) + " |",
+               "|---|" + "---|" * len(RM_GOLD_KEYS)]
+        md += [f"| {n} | " + " | ".join(_fmt(q.get(k)) for k, _ in RM_GOLD_KEYS) + " |"
+               for n, q in reward_models.items()]
     watched = {n: r["warnings"] for n, r in results.items() if r.get("warnings") is not None}
     if watched:
         md += ["", "## Reward-hacking watch (raised during training)", "",

@@ -26,7 +26,8 @@ def best_of_n_kl(n: int) -> float:
     return math.log(n) - (n - 1) / n
 
 
-def _mean(xs) -> float:
+def nan_mean(xs) -> float:
+    """Mean of the values that are neither None nor NaN (NaN when none are left)."""
     xs = [float(x) for x in xs if x is not None and not math.isnan(float(x))]
     return sum(xs) / len(xs) if xs else float("nan")
 
@@ -50,7 +51,7 @@ def evaluate_responses(rows: list[dict], responses: list[str], *, task=None, pro
     out: dict = {}
     if task is not None:
         for name, vals in task.gold(rows, responses).items():
-            out[f"gold/{name}"] = _mean(vals)
+            out[f"gold/{name}"] = nan_mean(vals)
             if per_sample and name == "gold":
                 out["gold_per_sample"], out["gold_se"] = list(vals), mean_and_se(list(vals))[1]
     if proxy is not None:
@@ -60,8 +61,8 @@ def evaluate_responses(rows: list[dict], responses: list[str], *, task=None, pro
         res = proxy([prompt_text(r["prompt"]) for r in rows], responses, **cols)
         name = getattr(proxy, "name", None)
         column = res.column(name) if name in getattr(res, "names", []) else res.scores[:, -1]
-        out["proxy"] = _mean(column.tolist())
-    out["length_words"] = _mean(len(r.split()) for r in responses)
+        out["proxy"] = nan_mean(column.tolist())
+    out["length_words"] = nan_mean(len(r.split()) for r in responses)
     out["distinct_1"] = distinct_n(responses, 1)
     out["distinct_2"] = distinct_n(responses, 2)
     return out
@@ -90,8 +91,8 @@ def evaluate_policy(model, tokenizer, rows: list[dict], *, task=None, proxy=None
                                     ro.response_mask).logprobs
             kls += ((ro.logprobs - ref) * ro.response_mask).sum(-1).tolist()
     metrics = evaluate_responses(rows_n, responses, task=task, proxy=proxy, per_sample=per_sample)
-    metrics["length_tokens"] = _mean(lengths)
+    metrics["length_tokens"] = nan_mean(lengths)
     if ref_model is not None:
-        metrics["kl"] = _mean(kls)
+        metrics["kl"] = nan_mean(kls)
     metrics["n"] = len(responses)
     return metrics, responses

@@ -70,19 +70,6 @@ def masked_var(x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True) -> to
     return var
 
 
-def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
-    """Whiten ``x`` with the masked mean and (unbiased) variance; masked-out positions are set to 0.
-
-    ``shift_mean=False`` keeps the original mean (only rescales), as PPO implementations do for rewards.
-    Shape: ``x``, ``mask`` any shape, the same; returns that shape.
-    """
-    mean, var = masked_mean(x, mask), masked_var(x, mask)
-    white = (x - mean) * torch.rsqrt(var + eps)
-    if not shift_mean:
-        white = white + mean
-    return torch.where(mask.bool(), white, torch.zeros_like(white))
-
-
 def token_mean(x: torch.Tensor, mask: torch.Tensor, normalizer: float | None = None) -> torch.Tensor:
     """Reduce a per-token loss to a scalar: masked sum / ``normalizer`` (or / mask.sum() when it is None).
 

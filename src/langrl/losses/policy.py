@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .kl import kl_k3
-from .masked import expect_same_shape, expect_shape, masked_mean, masked_var, token_mean
+from .masked import expect_same_shape, expect_shape, masked_mean, token_mean
 from .preference import plackett_luce_loss
 
 
@@ -82,7 +82,7 @@ def value_loss(
     clip(V) = V_old + clamp(V - V_old, -eps, eps) (baselines ppo2). Shapes: all (b, t).
     parts: ``value_clipfrac`` (share of tokens outside the clip range whose clipped error is the larger),
     ``value_mean``.
-    See :func:`explained_variance` for the usual diagnostic.
+    See :func:`langrl.train.pg.stats.global_explained_variance` for the usual diagnostic.
     """
     expect_shape(values, (None, None), "values")
     expect_same_shape(values=values, old_values=old_values, returns=returns, mask=mask)
@@ -102,17 +102,16 @@ def value_loss(
     return token_mean(per_token, mask, normalizer), parts
 
 
-@torch.no_grad()
-def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """1 - Var[R - V] / Var[R] over masked-in tokens (1 = perfect, 0 = no better than a constant).
+def entropy_from_logprobs(logprobs: torch.Tensor) -> torch.Tensor:
+    """Entropy H = -sum_v p log p of next-token distributions given as log-probabilities. Shapes: ``logprobs``
+    (..., v) -> (...).
 
-    NaN when the returns have no variance. Shapes: all (b, t); returns a scalar.
+    Tokens outside the support (log-prob -inf, probability 0: top-k/top-p truncation, NLPO's mask, admissible actions)
+    contribute 0, without NaN. The one entropy of the library: the trainers' (from the log-probs they already hold)
+    and :func:`entropy_from_logits`.
     """
-    expect_same_shape(values=values, returns=returns, mask=mask)
-    var_r = masked_var(returns, mask, unbiased=False)
-    if var_r.item() == 0:
-        return torch.full_like(var_r, float("nan"))
-    return 1 - masked_var(returns - values, mask, unbiased=False) / var_r
+    probs = logprobs.exp()
+    return -(probs * logprobs.masked_fill(probs == 0, 0.0)).sum(-1)  # 0 * -inf would be NaN
 
 
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
@@ -121,9 +120,7 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     Logits of -inf (tokens masked out of the vocabulary, e.g. NLPO's masking policy) contribute 0, without NaN.
     """
     expect_shape(logits, (None, None, None), "logits")
-    logp = torch.log_softmax(logits, dim=-1)
-    finite_logp = logp.masked_fill(~torch.isfinite(logp), 0.0)  # 0 * -inf would be NaN
-    return -(logp.exp() * finite_logp).sum(dim=-1)
+    return entropy_from_logprobs(torch.log_softmax(logits, dim=-1))
 
 
 def grpo_loss(

@@ -25,7 +25,7 @@ class LearnedReward:
 
     def __init__(self, path: str, standardize: bool = True, uncertainty: float = 0.0, batch_size: int = 32,
                  name: str = "rm"):
-        from langrl.models.reward_model import load_reward_model
+        from langrl.models.rm.model import load_reward_model
 
         self.model = load_reward_model(path)
         self.path, self.standardize, self.uncertainty = path, standardize, float(uncertainty)

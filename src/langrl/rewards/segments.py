@@ -203,4 +203,4 @@ def weighted_segment_sum(segments: Sequence[Sequence[Segment]], weights: dict[st
     return [sum((1.0 if weights is None else weights[s.objective]) * s.value for s in segs) for segs in segments]
 
 
-sentence_spans = split_sentences  # the name langrl.models.reward_data imports, so rewards and reward models agree
+sentence_spans = split_sentences  # the name langrl.models.rm.data imports, so rewards and reward models agree

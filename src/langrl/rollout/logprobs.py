@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from langrl.losses import entropy_from_logprobs
 from langrl.rollout.logits import sampling_logprobs
 
 
@@ -53,8 +54,7 @@ def response_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor
     logprobs = torch.where(response_mask > 0, picked, torch.zeros_like(picked))
     res = TokenLogprobs(logprobs=logprobs)
     if with_entropy:
-        probs = lp_all.exp()
-        res.entropy = -(probs * lp_all.masked_fill(probs == 0, 0.0)).sum(-1)
+        res.entropy = entropy_from_logprobs(lp_all)
     if with_hidden:
         res.hidden = out.hidden_states[-1][:, p - 1: p + t - 1, :]
     if with_logits:

@@ -12,44 +12,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 
 from langrl import distributed as dist
-from langrl.config import arg, to_dict
+from langrl.config import arg
 from langrl.errors import InputError
 from langrl.jsonl import input_flag
-from langrl.logging import MetricsLogger, progress_bar
-from langrl.train.checkpoint import begin_run, check_out_dir, load_state, restore_state, save_checkpoint
+from langrl.logging import progress_bar
+from langrl.train.config import TrainerConfig
+from langrl.train import setup
+from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import collate, global_batch_indices, sft_records, split_eval, tokenize_sft
-from langrl.train.optim import make_optimizer, make_scheduler
 
 
 @dataclass
-class SFTConfig:
+class SFTConfig(TrainerConfig, defaults={"out": "runs/sft", "learning_rate": 1e-3, "warmup_steps": 10}):
     model: str = arg("tiny", "model spec: tiny, tiny:TASK, a HF model dir or hub id, a .gguf file, smollm2")
     data: str = arg("task:arithmetic",
                     "JSONL of prompt/completion, text or messages records, task:NAME or task:NAME:corpus")
-    out: str = arg("runs/sft", "output directory (a loadable HF model dir + langrl state)")
-    max_steps: int = arg(100, "optimizer steps")
     batch_size: int = arg(16, "global batch size in sequences (all ranks, all accumulation steps)")
-    micro_batch_size: int = arg(16, "sequences per forward/backward on one rank (gradient accumulation = batch / micro / ranks)")
-    learning_rate: float = arg(1e-3, "peak learning rate (AdamW)")
-    weight_decay: float = arg(0.0, "AdamW weight decay")
-    warmup_steps: int = arg(10, "linear warm-up steps before cosine decay")
     max_length: int = arg(256, "max tokens per example; longer prompts are cut from the left")
     eval_fraction: float = arg(0.05, "fraction of records held out for eval loss")
     eval_every: int = arg(50, "steps between eval-loss measurements (0 = only at the end)")
-    save_every: int = arg(0, "steps between checkpoints (0 = only at the end)")
-    grad_clip: float = arg(1.0, "max gradient norm (0 = no clipping)")
     lora_r: int = arg(0, "LoRA rank (0 = full fine-tuning)")
     lora_alpha: float = arg(16.0, "LoRA alpha")
     task_examples: int = arg(2000, "examples drawn from a task:NAME data source")
-    seed: int = arg(0, "random seed (data order, init)")
-    stop_at: int = arg(0, "stop with a checkpoint after this many steps (split a run across jobs; 0 = run to max_steps)")
-    resume: str | None = arg(None, "checkpoint directory to continue from exactly")
-    overwrite: bool = arg(False, "replace a non-empty --out directory")
 
     def validate(self) -> None:
+        self.check_trainer("sft")
         if self.max_steps < 1:
             raise InputError("sft: field 'max_steps': expected >= 1")
         if self.micro_batch_size < 1 or self.batch_size % self.micro_batch_size:
@@ -115,19 +104,15 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     train_ex = [examples[i] for i in train_idx]
     eval_ex = [examples[i] for i in eval_idx]
 
-    opt = make_optimizer(model.parameters(), cfg.learning_rate, cfg.weight_decay)
-    sched = make_scheduler(opt, cfg.warmup_steps, cfg.max_steps)
-    start = restore_state(state, optimizer=opt, scheduler=sched)
-    if rank == 0:
-        begin_run(cfg.out)
-    logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
-    config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    opt, sched = setup.make_optimizer_and_schedule(model.parameters(), cfg, cfg.max_steps)
+    start = setup.restore(state, optimizer=opt, scheduler=sched)
+    logger, config_yaml = setup.open_run(cfg, start=start, resumed=bool(state), rank=rank)
     pad = tok.pad_token_id
 
-    def checkpoint(step: int) -> None:
+    def checkpoint(step: int, extra_files: dict | None = None) -> None:
         if rank == 0:
-            save_checkpoint(cfg.out, model=model, tokenizer=tok, config_yaml=config_yaml, metrics_logger=logger,
-                            state={"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()})
+            setup.save(cfg.out, step, model=model, tokenizer=tok, config_yaml=config_yaml, logger=logger,
+                       optimizer=opt, scheduler=sched, extra_files=extra_files)
         dist.barrier()
 
     t0, tokens_seen, last = time.time(), 0, {}
@@ -167,10 +152,6 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
                "eval_loss": last.get("eval_loss"), "train_examples": len(train_ex), "eval_examples": len(eval_ex),
                "truncated_examples": n_trunc, "seconds": round(time.time() - t0, 2), "world_size": world,
                "out": str(cfg.out)}
-    if rank == 0:
-        save_checkpoint(cfg.out, model=model, tokenizer=tok, config_yaml=config_yaml, metrics_logger=logger,
-                        state={"step": end, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()},
-                        extra_files={"langrl_metrics.json": json.dumps(summary, indent=2)})
+    checkpoint(end, {"langrl_metrics.json": json.dumps(summary, indent=2)})
     logger.close()
-    dist.barrier()
     return summary

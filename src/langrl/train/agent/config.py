@@ -1,15 +1,17 @@
 """Typed configs of ``langrl agent sft|train|eval`` (one dataclass per subcommand, sharing the environment fields).
 
-Fields left unset (None) take the algorithm's default from ``train/pg/algorithms.py`` (the table the single-turn ``langrl rl``
-uses) in :func:`resolve_train_config`, called once after parsing; the resolved values are saved with the run.
+Fields left unset (None) take the algorithm's default from ``train/pg/algorithms.py`` (the table the single-turn
+``langrl rl`` uses) in :func:`langrl.train.pg.algorithms.resolve_config` (``table=TURN_ALGORITHMS``: the same function
+``langrl rl`` calls), once after parsing; the resolved values are saved with the run. The optimisation and checkpoint
+fields are the shared section of every trainer (:class:`langrl.train.config.TrainerConfig`).
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from langrl.config import arg
 from langrl.errors import InputError
+from langrl.train.config import TrainerConfig
 
 AGENT_ALGOS = ("ppo", "grpo", "rloo", "reinforce")
 
@@ -54,39 +56,31 @@ class EnvArgs:
 
 
 @dataclass
-class AgentSFTConfig(EnvArgs):
+class AgentSFTConfig(EnvArgs, TrainerConfig, defaults={"out": "runs/agent-sft", "max_steps": 150,
+                                                        "learning_rate": 1e-3, "warmup_steps": 10}):
     policy: str = arg("tiny", "model spec to fine-tune: tiny, a HF dir, .gguf, smollm2")
-    out: str = arg("runs/agent-sft", "output directory (a loadable HF model dir)")
-    max_steps: int = arg(150, "optimizer steps")
     batch_size: int = arg(16, "examples (one per walkthrough action) per step")
-    micro_batch_size: int = arg(16, "examples per forward/backward")
-    learning_rate: float = arg(1e-3, "peak learning rate (AdamW)")
-    warmup_steps: int = arg(10, "linear warm-up steps before cosine decay")
-    stop_at: int = arg(0, "stop with a checkpoint after this many steps (0 = run to max_steps)")
-    resume: str | None = arg(None, "checkpoint directory to continue from exactly")
-    overwrite: bool = arg(False, "replace a non-empty --out directory")
 
     def validate(self) -> None:
         self._check_env("agent sft")
+        self.check_trainer("agent sft")
         if self.max_steps < 1 or self.micro_batch_size < 1 or self.batch_size % self.micro_batch_size:
             raise InputError(f"agent sft: batch_size {self.batch_size} must be a multiple of micro_batch_size "
                              f"{self.micro_batch_size}, and max_steps >= 1")
 
 
 @dataclass
-class AgentTrainConfig(EnvArgs):
-    policy: str = arg("tiny", "policy model spec (e.g. an `agent sft` --out directory)")
-    out: str = arg("runs/agent", "output directory (a loadable HF model dir + langrl state + metrics.csv)")
-    algo: str = arg("ppo", "algorithm (PPO is what the measured TextWorld results use)", choices=AGENT_ALGOS)
+class AgentTrainConfig(EnvArgs, TrainerConfig, defaults={"out": "runs/agent"}):
+    # shared fields (langrl.train.config) whose meaning is more specific here: a step is an iteration
     max_steps: int = arg(50, "iterations: play a batch of episodes → advantages → K epochs of updates")
+    learning_rate: float = arg(1e-4, "learning rate (AdamW, constant after warm-up)")
+    policy: str = arg("tiny", "policy model spec (e.g. an `agent sft` --out directory)")
+    algo: str = arg("ppo", "algorithm (PPO is what the measured TextWorld results use)", choices=AGENT_ALGOS)
     episodes_per_step: int = arg(32, "episodes per iteration (games per iteration × group_size)")
     group_size: int | None = arg(None, "episodes of the same game per iteration (GRPO/RLOO groups; default 4 for "
                                        "grpo/rloo, 1 otherwise)")
     epochs: int | None = arg(None, "K: passes over each batch (default: 4 for ppo, 1 otherwise)")
-    micro_batch_size: int = arg(16, "rows per forward/backward")
     temperature: float = arg(1.0, "sampling temperature (every log-prob is taken at it)")
-    learning_rate: float = arg(1e-4, "learning rate (AdamW, constant)")
-    grad_clip: float = arg(1.0, "max gradient norm (0 = no clipping)")
     clip_eps: float = arg(0.2, "PPO/GRPO ratio clip ε")
     value_clip_eps: float = arg(0.2, "value clipping around the old values (0 = none)")
     vf_coef: float = arg(0.1, "weight of the value loss (PPO)")
@@ -101,13 +95,12 @@ class AgentTrainConfig(EnvArgs):
     whiten_advantages: bool | None = arg(None, "whiten advantages over the batch (default: on for ppo)")
     grpo_scale_std: bool = arg(True, "GRPO: divide by the group std (false = Dr. GRPO)")
     baseline_decay: float = arg(0.9, "REINFORCE: decay of the moving-average baseline")
-    save_every: int = arg(0, "iterations between checkpoints (0 = only at the end)")
-    stop_at: int = arg(0, "stop with a checkpoint after this many iterations (0 = run to max_steps)")
-    resume: str | None = arg(None, "checkpoint directory to continue from exactly")
-    overwrite: bool = arg(False, "replace a non-empty --out directory")
 
     def validate(self) -> None:
         self._check_env("agent train")
+        self.check_trainer("agent train")
+        if self.group_size is not None and self.group_size < 1:
+            raise InputError(f"agent train: field 'group_size': expected >= 1 (or unset), got {self.group_size}")
         n = self.group_size or (4 if self.algo in ("grpo", "rloo") else 1)
         if self.algo in ("grpo", "rloo") and n < 2:
             raise InputError(f"agent train: --algo {self.algo} compares episodes of the same game: field "
@@ -138,18 +131,3 @@ class AgentEvalConfig(EnvArgs):
         if self.episodes_per_game < 1 or self.baseline_episodes < 0 or self.batch_size < 1 or self.temperature <= 0:
             raise InputError("agent eval: episodes_per_game and batch_size must be >= 1, baseline_episodes >= 0, "
                              "temperature > 0")
-
-
-def resolve_train_config(cfg: AgentTrainConfig) -> AgentTrainConfig:
-    """A copy with every unset field given its algorithm's default (the online table's, plus group_size)."""
-    from langrl.train.pg.algorithms import ALGORITHMS
-
-    d = ALGORITHMS[cfg.algo].defaults
-    out = dataclasses.replace(cfg, epochs=cfg.epochs if cfg.epochs is not None else d.get("epochs", 1),
-                              kl_in=cfg.kl_in or d.get("kl_in", "reward"),
-                              whiten_advantages=(cfg.whiten_advantages if cfg.whiten_advantages is not None
-                                                 else d.get("whiten_advantages", False)),
-                              group_size=cfg.group_size or d.get("samples_per_prompt", 1))
-    if out.kl_estimator is None:
-        out = dataclasses.replace(out, kl_estimator="k3" if out.kl_in == "loss" else "k1")
-    return out

@@ -29,16 +29,15 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
-from langrl.config import to_dict
-from langrl.logging import MetricsLogger, progress_bar
-from langrl.train.agent.config import AgentTrainConfig, resolve_train_config
+from langrl.logging import progress_bar
+from langrl.train.agent.config import AgentTrainConfig
 from langrl.train.agent.eval import episode_metrics
-from langrl.train.checkpoint import begin_run, check_out_dir, load_state
+from langrl.train import setup as trainer_setup
+from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import global_batch_indices
 from langrl.train.pg import setup
-from langrl.train.pg.algorithms import TURN_ALGORITHMS, get_algorithm
+from langrl.train.pg.algorithms import TURN_ALGORITHMS, get_algorithm, resolve_config
 from langrl.train.pg.kl import KLPenalty
 from langrl.train.pg.update import UpdateSettings
 
@@ -67,7 +66,7 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
     from langrl.train.pg.stats import global_explained_variance, global_whiten
     from langrl.train.pg.update import run_epochs
 
-    cfg = resolve_train_config(cfg)
+    cfg = resolve_config(cfg, TURN_ALGORITHMS)
     algo = get_algorithm(cfg.algo, TURN_ALGORITHMS).from_config(cfg, prog="agent train")
     kl = KLPenalty.from_config(cfg)  # β: fixed; in the reward or the loss
     settings = UpdateSettings.from_config(cfg)
@@ -76,17 +75,14 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
     state = load_state(cfg.resume) if cfg.resume else None
     policy, tok, ref, critic, _ = setup.load_models(cfg.policy, resume=cfg.resume, state=state, quiet=quiet,
                                                     value_model="shared" if algo.uses_value else None)
-    optimizer, scheduler, params = setup.make_optimizer_and_schedule(policy, critic, learning_rate=cfg.learning_rate,
-                                                                     total_updates=cfg.max_steps * cfg.epochs)
+    optimizer, scheduler, params = setup.make_optimizer_and_schedule(policy, critic, cfg, cfg.max_steps * cfg.epochs)
     start = setup.restore(state, optimizer=optimizer, scheduler=scheduler, kl=kl, algo=algo)
     if cfg.env == "textworld":
         from langrl.envs.games import game_set, parse_difficulty
 
         game_set(parse_difficulty(cfg.difficulty), cfg.seed, cfg.games, quiet=quiet)
     batch = EnvBatch([make_env(cfg.env, cfg.difficulty) for _ in range(cfg.episodes_per_step)])
-    begin_run(cfg.out)
-    logger = MetricsLogger(cfg.out, resume_step=start if state else None)
-    config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    logger, config_yaml = trainer_setup.open_run(cfg, start=start, resumed=bool(state))
     vocab = policy.get_output_embeddings().weight.shape[0]
 
     def checkpoint(step: int, extra: dict | None = None) -> None:

@@ -79,7 +79,8 @@ def run_agent_sft(cfg: AgentSFTConfig, quiet: bool = False) -> dict:
         atomic_write_jsonl(path, records)
     sft = SFTConfig(model=cfg.policy, data=str(path), out=cfg.out, max_steps=cfg.max_steps, batch_size=cfg.batch_size,
                     micro_batch_size=cfg.micro_batch_size, learning_rate=cfg.learning_rate,
-                    warmup_steps=cfg.warmup_steps, max_length=window, eval_fraction=0.0, seed=cfg.seed,
+                    weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, grad_clip=cfg.grad_clip,
+                    save_every=cfg.save_every, max_length=window, eval_fraction=0.0, seed=cfg.seed,
                     stop_at=cfg.stop_at, resume=cfg.resume, overwrite=cfg.overwrite)
     summary = run_sft(sft, quiet=quiet)
     atomic_write_json(Path(cfg.out) / AGENT_FILE, {**agent_meta(cfg, "sft"), "config": dataclasses.asdict(cfg)})

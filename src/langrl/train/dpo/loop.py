@@ -24,20 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 
 from langrl import distributed as dist
-from langrl.config import arg, to_dict
+from langrl.config import arg
 from langrl.errors import InputError
-from langrl.logging import MetricsLogger, progress_bar
-from langrl.train.checkpoint import begin_run, check_out_dir, load_state, restore_state, save_checkpoint
+from langrl.logging import progress_bar
+from langrl.train.config import TrainerConfig
+from langrl.train import setup
+from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import global_batch_indices, split_eval
 from langrl.train.dpo.objectives import OBJECTIVES
-from langrl.train.optim import make_optimizer, make_scheduler
 
 
 @dataclass
-class DPOConfig:
+class DPOConfig(TrainerConfig, defaults={"out": "runs/dpo", "warmup_steps": 10}):
     loss: str = arg("dpo", "offline objective", choices=tuple(OBJECTIVES))
     policy: str = arg("tiny", "starting policy: tiny, tiny:TASK, a HF model dir or hub id, a .gguf file, smollm2")
     ref: str | None = arg(None, "reference policy spec (default: the policy's starting point; with LoRA, the base "
@@ -45,7 +45,6 @@ class DPOConfig:
     data: str = arg("", "feedback file (JSONL or JSON list; langrl, TRL, Anthropic HH or QA-Feedback records)")
     on_error: str = arg("fail", "bad feedback records: fail (stop at the first) or skip (each reported with path:line, "
                                 "a count, and a rejects file)", choices=("fail", "skip"))
-    out: str = arg("runs/dpo", "output directory (a loadable HF model dir + langrl state)")
     beta: float = arg(0.1, "β: strength of the KL anchor to the reference (IPO: τ)")
     label_smoothing: float = arg(0.1, "cDPO: assumed probability that a preference label is flipped (--loss cdpo)")
     rpo_alpha: float = arg(0.0, "dpo/cdpo: weight of the RPO NLL term on the chosen response (0 = off)")
@@ -54,28 +53,18 @@ class DPOConfig:
     undesirable_weight: float = arg(1.0, "kto: λ_U, weight of undesirable responses")
     rating_threshold: float = arg(0.0, "kto: ratings above are desirable, below undesirable, equal skipped")
     reference_free: bool = arg(False, "use log π_ref = 0 (reference-free DPO/IPO); no reference pass")
-    max_steps: int = arg(100, "optimizer steps")
     batch_size: int = arg(16, "global batch in units (pairs, lists or rated responses; all ranks, all micro-batches)")
-    micro_batch_size: int = arg(16, "units per forward/backward on one rank (accumulation = batch / micro / ranks)")
-    learning_rate: float = arg(1e-4, "peak learning rate (AdamW)")
-    weight_decay: float = arg(0.0, "AdamW weight decay")
-    warmup_steps: int = arg(10, "linear warm-up steps before cosine decay")
     max_length: int = arg(512, "max tokens per prompt + response; longer records are skipped (see --truncate)")
     truncate: bool = arg(False, "cut over-long records to max_length (prompt from the left, then response) instead")
     eval_fraction: float = arg(0.05, "fraction of units held out for eval loss, accuracy and KL (needs >= 20 units)")
     eval_every: int = arg(50, "steps between held-out evaluations (0 = only at the end)")
-    save_every: int = arg(0, "steps between checkpoints (0 = only at the end)")
-    grad_clip: float = arg(1.0, "max gradient norm (0 = no clipping)")
     lora_r: int = arg(0, "LoRA rank (0 = full fine-tuning)")
     lora_alpha: float = arg(16.0, "LoRA alpha")
     ref_batch_size: int = arg(32, "sequences per forward in the reference pass")
     ref_cache: bool = arg(True, "read/write reference log-probs under $LANGRL_HOME/ref_logps")
-    seed: int = arg(0, "random seed (data order, eval split, KTO mismatched pairs)")
-    stop_at: int = arg(0, "stop with a checkpoint after this many steps (0 = run to max_steps)")
-    resume: str | None = arg(None, "checkpoint directory to continue from exactly")
-    overwrite: bool = arg(False, "replace a non-empty --out directory")
 
     def validate(self) -> None:
+        self.check_trainer("langrl dpo")
         if not self.data:
             raise InputError("langrl dpo: --data FILE is required (a feedback JSONL file)")
         if self.max_steps < 1:
@@ -97,6 +86,7 @@ class DPOConfig:
             raise InputError("langrl dpo: field 'eval_fraction': expected a number in [0, 1)")
         if self.max_length < 2:
             raise InputError("langrl dpo: field 'max_length': expected >= 2")
+        OBJECTIVES[self.loss].from_config(self)  # a setting the chosen loss would ignore is refused here
 
 
 def read_data(cfg: DPOConfig) -> list:
@@ -203,8 +193,7 @@ def run_dpo(cfg: DPOConfig, quiet: bool = False) -> dict:
     if cfg.batch_size % (cfg.micro_batch_size * world):
         raise InputError(f"langrl dpo: batch_size {cfg.batch_size} must be a multiple of micro_batch_size × ranks "
                          f"({cfg.micro_batch_size} × {world})")
-    objective = OBJECTIVES[cfg.loss]
-    kwargs = objective.kwargs(cfg)
+    objective = OBJECTIVES[cfg.loss].from_config(cfg)  # owns β and the loss's own settings
     torch.manual_seed(cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
     resolve_model_dir(cfg.policy, build=False)  # a bad spec, then bad data, fail before any model loads
@@ -232,23 +221,18 @@ def run_dpo(cfg: DPOConfig, quiet: bool = False) -> dict:
     train_idx, eval_idx = split_eval(len(data.units), cfg.eval_fraction, cfg.seed)
     train_units = [data.units[i] for i in train_idx]
     eval_units = [data.units[i] for i in eval_idx]
-    opt = make_optimizer(model.parameters(), cfg.learning_rate, cfg.weight_decay)
-    sched = make_scheduler(opt, cfg.warmup_steps, cfg.max_steps)
-    start = restore_state(state, optimizer=opt, scheduler=sched)
-    if rank == 0:
-        begin_run(cfg.out)
-    logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
-    config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    opt, sched = setup.make_optimizer_and_schedule(model.parameters(), cfg, cfg.max_steps)
+    start = setup.restore(state, optimizer=opt, scheduler=sched)
+    logger, config_yaml = setup.open_run(cfg, start=start, resumed=bool(state), rank=rank)
 
     def save(step: int, extra=None) -> None:
         if rank == 0:
-            save_checkpoint(cfg.out, model=model, tokenizer=tok, config_yaml=config_yaml, metrics_logger=logger,
-                            state={"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()},
-                            extra_files=extra)
+            setup.save(cfg.out, step, model=model, tokenizer=tok, config_yaml=config_yaml, logger=logger,
+                       optimizer=opt, scheduler=sched, extra_files=extra)
         dist.barrier()
 
     def held_out() -> dict:
-        return evaluate(model, data, eval_units, ref, pad, objective=objective, kwargs=kwargs,
+        return evaluate(model, data, eval_units, ref, pad, objective=objective,
                         batch_size=cfg.micro_batch_size, reference=None if cfg.reference_free else reference)
 
     t0, seen, last = time.time(), 0, {}
@@ -258,7 +242,7 @@ def run_dpo(cfg: DPOConfig, quiet: bool = False) -> dict:
         for step in range(start, end):
             idx = global_batch_indices(len(train_units), cfg.batch_size, step, cfg.seed)
             mine = [train_units[i] for i in idx][rank::world]
-            last = train_step(model, data, mine, cfg.batch_size, ref, pad, objective=objective, kwargs=kwargs,
+            last = train_step(model, data, mine, cfg.batch_size, ref, pad, objective=objective,
                               micro_batch_size=cfg.micro_batch_size)
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else 1e12)
             opt.step()

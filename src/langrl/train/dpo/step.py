@@ -76,15 +76,16 @@ def kto_z0(model, data: OfflineData, my_units: list[Unit], n_global: int, ref: t
     return kto_reference_point(sums[:1] / n_global, sums[1:] / n_global)  # mean over the global batch, clamped at 0
 
 
-def unit_loss(model, data: OfflineData, units: list[Unit], ref: torch.Tensor, pad_id: int, objective, kwargs: dict,
+def unit_loss(model, data: OfflineData, units: list[Unit], ref: torch.Tensor, pad_id: int, objective,
               z0: torch.Tensor | float = 0.0) -> tuple[torch.Tensor, dict]:
-    """The objective on ``units``: one forward over all their responses; returns (mean loss over b, parts)."""
+    """The objective (a :class:`langrl.train.dpo.objectives.Objective`) on ``units``: one forward over all their
+    responses; returns (mean loss over b, parts)."""
     flat, index, tiers = unit_grid(units)
     logps = gather_grid(row_logps(model, data, flat, pad_id), index)  # (b, n)
     ref_grid = gather_grid(ref[flat].to(logps.dtype), index)
     lengths = gather_grid(_lengths(data, flat), index)
     labels = torch.tensor([u.label for u in units], dtype=torch.long)
-    return objective.fn(logps, ref_grid, tiers, lengths, labels, z0, **kwargs)
+    return objective(logps, ref_grid, tiers, lengths, labels, z0)
 
 
 def _add_parts(acc: dict, loss: torch.Tensor, parts: dict, weight: float) -> None:
@@ -101,7 +102,7 @@ def _reduce_parts(acc: dict) -> dict:
 
 
 def train_step(model, data: OfflineData, my_units: list[Unit], n_global: int, ref: torch.Tensor, pad_id: int, *,
-               objective, kwargs: dict, micro_batch_size: int) -> dict:
+               objective, micro_batch_size: int) -> dict:
     """Forward + backward over this rank's units (micro-batched); gradients left summed in ``.grad`` over micro-batches
     and ranks, ready for the optimizer. Returns the global batch's mean loss and parts (parts are averaged over
     micro-batches weighted by size: exact for means over units; KTO's chosen/rejected rewards, means over the
@@ -111,7 +112,7 @@ def train_step(model, data: OfflineData, my_units: list[Unit], n_global: int, re
     acc: dict = {}
     for s in range(0, len(my_units), micro_batch_size):
         mb = my_units[s:s + micro_batch_size]
-        loss, parts = unit_loss(model, data, mb, ref, pad_id, objective, kwargs, z0)
+        loss, parts = unit_loss(model, data, mb, ref, pad_id, objective, z0)
         weight = len(mb) / n_global  # per-unit global normaliser: the pieces sum to the big-batch mean
         (loss * weight).backward()
         _add_parts(acc, loss, parts, weight)
@@ -123,8 +124,8 @@ def train_step(model, data: OfflineData, my_units: list[Unit], n_global: int, re
 
 
 @torch.no_grad()
-def evaluate(model, data: OfflineData, units: list[Unit], ref: torch.Tensor, pad_id: int, *, objective, kwargs: dict,
-             batch_size: int, reference=None) -> dict:
+def evaluate(model, data: OfflineData, units: list[Unit], ref: torch.Tensor, pad_id: int, *, objective, batch_size: int,
+             reference=None) -> dict:
     """Held-out loss and parts (``eval_`` prefixed) and, given ``reference`` (a context manager yielding the reference
     model), ``eval_kl``: Σ_t KL(π(·|x, y<t) || π_ref(·|x, y<t)) over the response tokens of every held-out response,
     averaged over responses — the exact KL of the next-token distributions along the held-out data."""
@@ -140,7 +141,7 @@ def evaluate(model, data: OfflineData, units: list[Unit], ref: torch.Tensor, pad
     kl_total, kl_rows = 0.0, 0
     for s in range(0, n, batch_size):
         mb = units[s:s + batch_size]
-        loss, parts = unit_loss(model, data, mb, ref, pad_id, objective, kwargs, z0)
+        loss, parts = unit_loss(model, data, mb, ref, pad_id, objective, z0)
         _add_parts(acc, loss, parts, len(mb) / n)
         if reference is not None:
             rows = sorted({r for u in mb for r in u.rows})

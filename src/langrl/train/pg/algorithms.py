@@ -208,5 +208,24 @@ def get_algorithm(name: str, table: dict[str, type[Algorithm]] = ALGORITHMS) -> 
     return table[name]
 
 
+DEFAULT_FIELDS = {"samples_per_prompt": ("samples_per_prompt", "group_size")}
+"""A default of the algorithm tables given to a config field of another name (``langrl agent train``'s groups)."""
+
+
+def resolve_config(cfg, table: dict[str, type[Algorithm]] = ALGORITHMS):
+    """A copy of ``cfg`` with every unset (None) field given its algorithm's default (``table[cfg.algo].defaults``);
+    the one place defaults that depend on the algorithm are decided, for ``langrl rl`` and ``langrl agent train``
+    (``table=TURN_ALGORITHMS``). ``kl_estimator`` defaults by placement: k1 in the reward, k3 in the loss."""
+    filled = {}
+    for key, value in get_algorithm(cfg.algo, table).defaults.items():
+        for name in DEFAULT_FIELDS.get(key, (key,)):
+            if hasattr(cfg, name) and getattr(cfg, name) is None:
+                filled[name] = value
+    out = dataclasses.replace(cfg, **filled)
+    if out.kl_estimator is None:
+        out = dataclasses.replace(out, kl_estimator="k3" if out.kl_in == "loss" else "k1")
+    return out
+
+
 __all__ = ["ALGORITHMS", "TURN_ALGORITHMS", "Algorithm", "AdvantageResult", "GRPO", "NLPO", "PPO", "REINFORCE",
-           "RLOO", "get_algorithm"]
+           "RLOO", "get_algorithm", "resolve_config"]

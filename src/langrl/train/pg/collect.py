@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from langrl.errors import InputError
+from langrl.losses import entropy_from_logprobs
 from langrl.rollout import Rollout, response_logprobs, sample_prompts, sampling_logprobs
 
 def chunk_seed(seed: int, step: int, chunk: int) -> int:
@@ -136,8 +137,7 @@ def policy_forward(model, ro: Rollout, *, temperature: float, top_k: int = 0, to
     logprobs = torch.where(ro.response_mask.bool(), picked, torch.zeros_like(picked))
     entropy = None
     if with_entropy:
-        probs = lp_all.exp()
-        entropy = -(probs * lp_all.masked_fill(probs == 0, 0.0)).sum(-1)
+        entropy = entropy_from_logprobs(lp_all)
     return PolicyOutputs(logprobs, out.logprobs, entropy, out.hidden)
 
 

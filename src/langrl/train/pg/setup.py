@@ -1,9 +1,10 @@
-"""The set-up both policy-gradient loops share (``langrl rl``, ``langrl agent train``): models, optimizer, checkpoints.
+"""The policy-gradient part of the set-up (``langrl rl``, ``langrl agent train``); what every trainer shares (AdamW and
+its schedule from the config, ``begin_run`` and the metrics logger, checkpoint save/restore) is
+:mod:`langrl.train.setup`, which these call.
 
 - :func:`load_models`: the policy, its frozen reference (a copy of the initial policy, or with LoRA the base with
   adapters off: ``None``), the value function and NLPO's masking policy, restored from ``--resume`` when given.
-- :func:`make_optimizer_and_schedule`: AdamW over the policy (and value) parameter groups, linear warm-up then a
-  constant rate (``langrl.train.optim``).
+- :func:`make_optimizer_and_schedule`: the policy (and value) parameter groups, linear warm-up then a constant rate.
 - :func:`save` / :func:`restore`: the checkpoint (``langrl.train.checkpoint``) with the optimizer, scheduler, KL
   controller, the algorithm's own state (REINFORCE's baseline), the value/mask weights and the RNG streams.
 """
@@ -15,8 +16,7 @@ from pathlib import Path
 
 import torch
 
-from langrl.train.checkpoint import restore_state, save_checkpoint
-from langrl.train.optim import make_optimizer, make_scheduler
+from langrl.train import setup as trainer_setup
 
 VALUE_FILE = "langrl_value.pt"
 MASK_FILE = "langrl_mask.pt"
@@ -52,16 +52,16 @@ def load_models(spec: str, *, resume: str | None, state, quiet: bool, value_mode
     return policy, tok, ref_model, critic, mask
 
 
-def make_optimizer_and_schedule(policy, critic, *, learning_rate: float, value_learning_rate: float = 0.0,
-                                weight_decay: float = 0.0, warmup_steps: int = 0, total_updates: int):
-    """(optimizer, scheduler, params): one AdamW group for the policy, one for the value function (its own rate, or
-    the policy's when 0); the rate warms up linearly, then stays constant."""
-    groups = [{"params": [p for p in policy.parameters() if p.requires_grad], "lr": learning_rate}]
+def make_optimizer_and_schedule(policy, critic, cfg, total_updates: int):
+    """(optimizer, scheduler, params): one AdamW group for the policy at ``cfg.learning_rate``, one for the value
+    function at ``cfg.value_learning_rate`` (0 or absent = the policy's); ``cfg.weight_decay``; the rate warms up
+    linearly over ``cfg.warmup_steps``, then stays constant (:func:`langrl.train.setup.make_optimizer_and_schedule`
+    with ``min_ratio=1``)."""
+    groups = [{"params": [p for p in policy.parameters() if p.requires_grad], "lr": cfg.learning_rate}]
     if critic is not None:
         groups.append({"params": [p for p in critic.parameters() if p.requires_grad],
-                       "lr": value_learning_rate or learning_rate})
-    optimizer = make_optimizer(groups, learning_rate, weight_decay)
-    scheduler = make_scheduler(optimizer, warmup_steps, total_updates, min_ratio=1.0)
+                       "lr": getattr(cfg, "value_learning_rate", 0.0) or cfg.learning_rate})
+    optimizer, scheduler = trainer_setup.make_optimizer_and_schedule(groups, cfg, total_updates, min_ratio=1.0)
     return optimizer, scheduler, [p for g in groups for p in g["params"]]
 
 
@@ -82,15 +82,15 @@ def save(out, step: int, *, policy, tokenizer, config_yaml: str, logger, optimiz
         files[VALUE_FILE] = _to_bytes(critic_state if critic_state is not None else critic.state_dict())
     if mask is not None:
         files[MASK_FILE] = _to_bytes(mask.model.state_dict())
-    state = {"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "kl_controller": kl.state_dict(), **(extra_state or {}), "baseline": getattr(algo, "baseline", None),
+    state = {"kl_controller": kl.state_dict(), **(extra_state or {}), "baseline": getattr(algo, "baseline", None),
              "algo": algo.name}
     save_model = None
     if model_state is not None:
         def save_model(path):
             policy.save_pretrained(path, state_dict=model_state)
-    save_checkpoint(out, model=policy, tokenizer=tokenizer, config_yaml=config_yaml, metrics_logger=logger,
-                    extra_files=files, state=state, save_model=save_model)
+    trainer_setup.save(out, step, model=policy, tokenizer=tokenizer, config_yaml=config_yaml, logger=logger,
+                       optimizer=optimizer, scheduler=scheduler, extra_state=state, extra_files=files,
+                       save_model=save_model)
 
 
 def restore(state: dict | None, *, optimizer, scheduler, kl, algo, **parts) -> int:
@@ -98,4 +98,4 @@ def restore(state: dict | None, *, optimizer, scheduler, kl, algo, **parts) -> i
     if not state:
         return 0
     algo.load_state_dict(state)
-    return restore_state(state, optimizer=optimizer, scheduler=scheduler, kl_controller=kl, **parts)
+    return trainer_setup.restore(state, optimizer=optimizer, scheduler=scheduler, kl_controller=kl, **parts)

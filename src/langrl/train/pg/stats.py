@@ -1,6 +1,7 @@
 """Batch statistics over all data-parallel ranks: sums, means, maxima, whitening, explained variance.
 
-Each rank holds a share of the global batch; these functions reduce over every rank so that whitening and logging see
+The library's only whitening and explained variance (the local versions ``langrl.losses`` once had were removed: on
+one process these give the same statistics, in float64). Each rank holds a share of the global batch; these functions reduce over every rank so that whitening and logging see
 the global batch, exactly as one process holding all of it would (one process: plain local statistics).
 Shapes: any ``x`` with a ``mask`` of the same shape (1 = counted).
 """
@@ -49,7 +50,10 @@ def global_mean_var(x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True) 
 
 
 def global_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
-    """:func:`langrl.losses.masked_whiten` with the global batch's mean and (unbiased) variance."""
+    """Whiten ``x`` with the masked mean and (unbiased) variance of the global batch; masked-out positions are set to 0.
+
+    ``shift_mean=False`` keeps the original mean (only rescales), as PPO implementations do for rewards.
+    Shape: ``x``, ``mask`` any shape, the same; returns that shape (and ``x``'s dtype)."""
     mean, var = global_mean_var(x, mask)
     white = (x - mean) * (var + eps) ** -0.5
     if not shift_mean:

@@ -1,36 +1,36 @@
 """The typed config of ``langrl rl`` (every knob of the online loop), its validation and its one resolution step.
 
 Fields left unset (None) take the algorithm's default (``train/pg/algorithms.py``: e.g. GRPO puts a k3 KL in the loss, PPO a
-k1 KL in the reward) in :func:`resolve_config`, called once right after parsing; the resolved values are what the
+k1 KL in the reward) in :func:`langrl.train.pg.algorithms.resolve_config`, called once right after parsing; the resolved values are what the
 run saves in ``langrl_config.yaml``, so the choice made is always on record. Values the user gave are never changed.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from langrl.config import arg
 from langrl.errors import InputError
-from langrl.train.pg.algorithms import ALGORITHMS
+from langrl.train.config import TrainerConfig
+from langrl.train.pg.algorithms import ALGORITHMS, resolve_config
 
 
 @dataclass
-class OnlineConfig:
+class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
+    # shared fields (langrl.train.config) whose meaning is more specific here: a step is an iteration
+    max_steps: int = arg(100, "iterations: collect → score → shape → advantages → K epochs of updates")
+    learning_rate: float = arg(1e-5, "policy learning rate (AdamW, constant after warm-up)")
     algo: str = arg("ppo", "algorithm", choices=tuple(ALGORITHMS))
     policy: str = arg("tiny", "policy model spec: tiny, tiny:TASK, a HF model dir (e.g. an sft --out), .gguf, smollm2")
     prompts: str = arg("task:reviews", "JSONL with a 'prompt' column (text, or a list of {role, content} messages; "
                                        "other columns go to the rewards) or task:NAME")
     reward: list[str] = arg([], "reward spec, repeat for several: NAME[:key=value,...,weight=W] (langrl reward list)")
-    out: str = arg("runs/rl", "output directory (a loadable HF model dir + langrl state + metrics.csv)")
     # ---- budget and batch shape
-    max_steps: int = arg(100, "iterations: collect → score → shape → advantages → K epochs of updates")
     prompts_per_step: int = arg(16, "prompts per iteration (global: all ranks together)")
     samples_per_prompt: int | None = arg(None, "responses sampled per prompt (default: 4 for grpo/rloo, 1 otherwise)")
     rollout_prompts: int = arg(0, "prompts per sampling call (0 = prompts_per_step / ranks); each call is seeded by "
                                   "(seed, step, call), so the samples do not depend on the number of ranks")
     epochs: int | None = arg(None, "K: passes over each batch (default: 4 for ppo/nlpo, 1 otherwise)")
     minibatch_size: int = arg(0, "sequences per optimizer step, global (0 = the whole batch: one step per epoch)")
-    micro_batch_size: int = arg(16, "sequences per forward/backward on one rank (gradient accumulation below it)")
     # ---- sampling (the same temperature/top-k/top-p is used for every log-prob: old, new and reference)
     max_new_tokens: int = arg(32, "response token budget")
     max_prompt_tokens: int = arg(256, "prompts longer than this keep their last tokens")
@@ -41,12 +41,8 @@ class OnlineConfig:
     chat_template: bool = arg(True, "apply the model's chat template (with the generation prompt) to every prompt when "
                                     "it has one; false = the prompt text as is")
     system_prompt: str | None = arg(None, "system message put before each prompt (through the chat template)")
-    # ---- optimisation
-    learning_rate: float = arg(1e-5, "policy learning rate (AdamW, constant after warm-up)")
+    # ---- optimisation (learning_rate, weight_decay, warmup_steps, grad_clip: the shared section)
     value_learning_rate: float = arg(0.0, "value-function learning rate (0 = learning_rate)")
-    weight_decay: float = arg(0.0, "AdamW weight decay")
-    warmup_steps: int = arg(0, "linear learning-rate warm-up, in optimizer steps")
-    grad_clip: float = arg(1.0, "max global gradient norm (0 = no clipping)")
     # ---- losses and advantages
     clip_eps: float = arg(0.2, "PPO/GRPO ratio clip ε")
     value_clip_eps: float = arg(0.2, "value clipping around the old values (0 = no clipping)")
@@ -103,7 +99,7 @@ class OnlineConfig:
     strategy: str = arg("ddp", "multi-process training under torchrun: ddp (every rank a whole copy, gradients "
                                "all-reduced) or fsdp (FSDP2: weights, gradients and optimizer state sharded over the "
                                "ranks; sampling uses a whole copy)", choices=("ddp", "fsdp"), group="rollout engine and scale")
-    # ---- data, eval, logging, checkpoints
+    # ---- data, eval, logging (out, seed, save_every, stop_at, resume, overwrite: the shared section)
     task_prompts: int = arg(512, "training prompts drawn from a task:NAME source")
     eval_every: int = arg(0, "iterations between held-out evaluations (0 = none)")
     eval_prompts: str | None = arg(None, "held-out prompts: JSONL or task:NAME (default: the task's eval split)")
@@ -114,13 +110,10 @@ class OnlineConfig:
                                  "rose while the watched signal fell by more than hacking_min_drop")
     hacking_min_drop: float = arg(0.05, "fall of the watched held-out signal that counts (keep it above its noise)")
     log_samples: int = arg(2, "responses per iteration written to samples.jsonl")
-    save_every: int = arg(0, "iterations between checkpoints (0 = only at the end)")
-    seed: int = arg(0, "random seed (prompt order, sampling, minibatch order)")
-    stop_at: int = arg(0, "stop with a checkpoint after this many iterations (0 = run to max_steps)")
-    resume: str | None = arg(None, "checkpoint directory to continue from exactly")
-    overwrite: bool = arg(False, "replace a non-empty --out directory")
 
     def validate(self) -> None:
+        self.check_trainer("rl")
+
         def need(ok: bool, field: str, expected: str) -> None:
             if not ok:
                 raise InputError(f"rl: field '{field}': expected {expected}, got {getattr(self, field)!r}")
@@ -178,12 +171,4 @@ class OnlineConfig:
             raise InputError("rl: the adaptive KL controller needs kl_coef > 0 to scale (it multiplies β)")
 
 
-def resolve_config(cfg: OnlineConfig) -> OnlineConfig:
-    """A copy of ``cfg`` with every unset (None) field given its algorithm's default; the one place defaults that
-    depend on the algorithm are decided. ``kl_estimator`` defaults by placement: k1 in the reward, k3 in the loss."""
-    algo = ALGORITHMS[cfg.algo]
-    filled = {k: v for k, v in algo.defaults.items() if getattr(cfg, k) is None}
-    out = dataclasses.replace(cfg, **filled)
-    if cfg.kl_estimator is None:
-        out = dataclasses.replace(out, kl_estimator="k3" if out.kl_in == "loss" else "k1")
-    return out
+__all__ = ["OnlineConfig", "resolve_config"]

@@ -33,17 +33,16 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 from langrl import distributed as dist
-from langrl.config import to_dict
 from langrl.errors import InputError
 from langrl.jsonl import input_flag
-from langrl.logging import MetricsLogger, progress_bar
+from langrl.logging import progress_bar
 from langrl.models.lora import MergeChoice, merged_for_sampling
 from langrl.train import fsdp
 from langrl.train.pg import setup
-from langrl.train.checkpoint import begin_run, check_out_dir, load_state
+from langrl.train import setup as trainer_setup
+from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import global_batch_indices
 from langrl.train.pg.algorithms import get_algorithm
 from langrl.train.pg.collect import annotate, load_prompt_rows, score, shape_rewards
@@ -120,21 +119,17 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
         for model in (policy, ref_model, critic):
             if model is not None:
                 fsdp.shard(model)
-    optimizer, scheduler, params = setup.make_optimizer_and_schedule(
-        policy, critic, learning_rate=cfg.learning_rate, value_learning_rate=cfg.value_learning_rate,
-        weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
-        total_updates=cfg.max_steps * cfg.epochs * n_minibatches)
+    optimizer, scheduler, params = setup.make_optimizer_and_schedule(policy, critic, cfg,
+                                                                     cfg.max_steps * cfg.epochs * n_minibatches)
     opt_state = fsdp.ShardedOptimizerState(optimizer, policy, critic) if sharded else optimizer
     start = setup.restore(state, optimizer=opt_state, scheduler=scheduler, kl=kl, algo=algo, reward=reward)
+    logger, config_yaml = trainer_setup.open_run(cfg, start=start, resumed=bool(state), rank=rank)
     if rank == 0:  # a resumed run rewrites the lines after its step; a fresh one (--overwrite) starts empty
-        begin_run(cfg.out)
         truncate_samples(Path(cfg.out) / "samples.jsonl", start)
-    logger = MetricsLogger(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     watch = HackingWatch("eval/watch" if cfg.watch else "eval/gold", window=cfg.hacking_window,
                          min_drop=cfg.hacking_min_drop)
     warnings = WarningLog(cfg.out, enabled=rank == 0, resume_step=start if state else None)
     replay(watch, logger.rows)  # a resumed run's watch continues from the logged history
-    config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
     def checkpoint(step: int, extra: dict | None = None) -> None:
         extra = {**(extra or {}), **schedule.checkpoint_files(rank, world)}  # queued batches (collective)

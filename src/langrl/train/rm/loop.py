@@ -27,25 +27,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 
 from langrl import distributed as dist
-from langrl.config import arg, to_dict
+from langrl.config import arg
 from langrl.errors import InputError
-from langrl.logging import MetricsLogger, progress_bar
-from langrl.models.reward_data import SEGMENTERS, records_to_items
-from langrl.models.reward_losses import batch_counts, micro_batch_loss
-from langrl.models.reward_model import CONFIG_FILE, FORMAT, POOLINGS, TIE_MODELS
-from langrl.train.checkpoint import STATE_FILE, begin_run, check_out_dir, load_state, restore_state, save_checkpoint
+from langrl.logging import progress_bar
+from langrl.models.rm.data import SEGMENTERS, records_to_items
+from langrl.models.rm.losses import batch_counts, micro_batch_loss
+from langrl.models.rm.model import CONFIG_FILE, FORMAT, POOLINGS, TIE_MODELS
+from langrl.train.config import TrainerConfig
+from langrl.train import setup
+from langrl.train.checkpoint import STATE_FILE, check_out_dir, load_state
 from langrl.train.data import global_batch_indices
-from langrl.train.optim import make_scheduler
 
 
 @dataclass
-class RMConfig:
+class RMConfig(TrainerConfig, defaults={"warmup_steps": 5}):
+    # shared fields whose meaning is more specific here
+    out: str = arg("runs/rm", "output directory (reward model: backbone + heads + reward_config.json)")
+    max_steps: int = arg(0, "optimizer steps (0: from --epochs)")
+    learning_rate: float = arg(1e-4, "backbone learning rate (AdamW, warm-up then cosine)")
+    stop_at: int = arg(0, "stop with a checkpoint after this many steps (0: run to the end; per member in models mode)")
+    # the reward model's own fields
     data: list[str] = arg([], "feedback file(s), JSONL or a JSON list, any mix of kinds (repeat --data for several)")
     base: str = arg("minilm", "backbone: minilm (encoder), tiny, tiny:TASK, smollm2, a HF model dir or id, a .gguf")
-    out: str = arg("runs/rm", "output directory (reward model: backbone + heads + reward_config.json)")
     loss: str = arg("auto", "auto: each record its own loss; binary|bt|pl|spans: convert or keep only that kind",
                     choices=("auto", "binary", "bt", "pl", "spans"))
     kind: str | None = arg(None, "read every record as this kind (default: tell from each record's fields)")
@@ -65,24 +70,17 @@ class RMConfig:
     segment: str = arg("sentence", "span-feedback segments whose last token carries the labels", choices=SEGMENTERS)
     max_length: int = arg(256, "max tokens per sequence; the whole response is kept, the prompt cut from the left")
     epochs: float = arg(0.0, "passes over the training records (0: one pass unless --max-steps is given)")
-    max_steps: int = arg(0, "optimizer steps (0: from --epochs)")
     batch_size: int = arg(16, "global batch in feedback records (a ranking of 4 is 1 record and 4 sequences)")
-    micro_batch_size: int = arg(16, "records per forward/backward (gradient accumulation = batch / micro / ranks)")
-    learning_rate: float = arg(1e-4, "backbone learning rate (AdamW, warm-up then cosine)")
     head_learning_rate: float = arg(1e-3, "learning rate of the heads and the tie parameter")
-    weight_decay: float = arg(0.0, "AdamW weight decay")
-    warmup_steps: int = arg(5, "linear warm-up steps")
-    grad_clip: float = arg(1.0, "max gradient norm (0 = no clipping)")
     freeze_backbone: bool = arg(False, "train the heads only (fast; a linear probe on the backbone's features)")
     eval_every: int = arg(0, "steps between evaluations (0: only at the end)")
-    save_every: int = arg(0, "steps between checkpoints (0: only at the end)")
     stats_samples: int = arg(1000, "training responses scored at the end for each head's mean/std (normalisation)")
-    seed: int = arg(0, "random seed (data order, head init, bootstrap)")
-    stop_at: int = arg(0, "stop with a checkpoint after this many steps (0: run to the end; per member in models mode)")
-    resume: str | None = arg(None, "checkpoint directory to continue from exactly")
-    overwrite: bool = arg(False, "replace a non-empty --out directory")
+    gold_task: str | None = arg(None, "built-in task (TASK or TASK:SCORE) whose hidden gold evaluator also scores "
+                                      "the held-out records (gold_* metrics; records without the task's meta are "
+                                      "left out)")
 
     def validate(self) -> None:
+        self.check_trainer("rm train")
         if not self.data:
             raise InputError("rm train: --data FILE is required (repeat it for several files)", field="data")
         if self.epochs and self.max_steps:
@@ -98,6 +96,10 @@ class RMConfig:
             raise InputError("rm train: field 'eval_fraction': expected a number in [0, 1)", field="eval_fraction")
         if self.max_length < 8:
             raise InputError("rm train: field 'max_length': expected >= 8", field="max_length")
+        if self.gold_task:
+            from langrl.tasks import get_task
+
+            get_task(self.gold_task.partition(":")[0])
 
 
 def read_records(paths: list[str], kind, fmt: str, on_error: str, quiet: bool) -> list:
@@ -138,7 +140,9 @@ def data_facts(records, categories: list[str], loss: str) -> dict:
             "rating_range": [min(nums, default=-1.0), max(nums, default=1.0)]}
 
 
-def _optimizer(model, cfg: RMConfig):
+def parameter_groups(model, cfg: RMConfig) -> list[dict]:
+    """The optimizer's groups: the heads (and tie parameter) at ``head_learning_rate``, then the backbone at
+    ``learning_rate`` unless ``--freeze-backbone`` (which turns its gradients off here)."""
     if cfg.freeze_backbone:
         for p in model.backbone.parameters():
             p.requires_grad_(False)
@@ -147,7 +151,7 @@ def _optimizer(model, cfg: RMConfig):
     body = [p for p in model.backbone.parameters() if p.requires_grad]
     if body:
         groups.append({"params": body, "lr": cfg.learning_rate})
-    return torch.optim.AdamW(groups, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    return groups
 
 
 @torch.no_grad()
@@ -162,6 +166,12 @@ def head_statistics(model, items, n: int, seed: int) -> tuple[list[float], list[
     model.train()
     std = scores.std(0, unbiased=False) if len(seqs) > 1 else torch.ones(scores.shape[1])
     return scores.mean(0).tolist(), std.clamp_min(1e-6).tolist()
+
+
+def _gold(cfg: RMConfig):
+    from langrl.models.rm.eval import TaskGold
+
+    return TaskGold(cfg.gold_task) if cfg.gold_task else None
 
 
 def eval_summary(metrics: dict) -> dict:
@@ -203,10 +213,11 @@ def run_rm_train(cfg: RMConfig, quiet: bool = False) -> dict:
 
         atomic_write_json(Path(cfg.out) / CONFIG_FILE, {"format": FORMAT, "members": members, "base": cfg.base})
         if cfg.eval_data or cfg.eval_fraction:
-            from langrl.models.reward_eval import evaluate
-            from langrl.models.reward_model import load_reward_model
+            from langrl.models.rm.eval import evaluate
+            from langrl.models.rm.model import load_reward_model
 
-            summary.update(eval_summary(evaluate(load_reward_model(cfg.out), _eval_records(cfg, quiet=True))))
+            summary.update(eval_summary(evaluate(load_reward_model(cfg.out), _eval_records(cfg, quiet=True),
+                                                    gold=_gold(cfg))))
         atomic_write_json(Path(cfg.out) / "langrl_metrics.json", summary)
     return summary
 
@@ -220,8 +231,8 @@ def _eval_records(cfg: RMConfig, quiet: bool) -> list:
 
 
 def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quiet: bool) -> dict:
-    from langrl.models.reward_eval import evaluate
-    from langrl.models.reward_model import build_reward_model, load_reward_model
+    from langrl.models.rm.eval import evaluate
+    from langrl.models.rm.model import build_reward_model, load_reward_model
 
     dist.init_distributed()
     rank, world = dist.rank(), dist.world_size()
@@ -265,20 +276,15 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
     boot = cfg.bootstrap and cfg.ensemble > 1
     weights = (torch.rand(len(items), n_heads, generator=g) < 0.5).float() * 2 if boot else torch.ones(len(items),
                                                                                                       n_heads)
-    opt = _optimizer(model, cfg)
-    sched = make_scheduler(opt, cfg.warmup_steps, total)
-    start = restore_state(state, optimizer=opt, scheduler=sched)
-    if rank == 0:
-        begin_run(out)
-    logger = MetricsLogger(out, enabled=rank == 0, resume_step=start if state else None)
-    config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    opt, sched = setup.make_optimizer_and_schedule(parameter_groups(model, cfg), cfg, total)
+    start = setup.restore(state, optimizer=opt, scheduler=sched)
+    logger, config_yaml = setup.open_run(cfg, start=start, resumed=bool(state), rank=rank, out=out)
 
     def checkpoint(step: int, extra: dict | None = None) -> None:
         if rank == 0:
-            save_checkpoint(out, model=model.backbone, tokenizer=model.tokenizer, config_yaml=config_yaml,
-                            metrics_logger=logger, state={"step": step, "optimizer": opt.state_dict(),
-                                                          "scheduler": sched.state_dict()},
-                            extra_files={**model.extra_files(), **(extra or {})})
+            setup.save(out, step, model=model.backbone, tokenizer=model.tokenizer, config_yaml=config_yaml,
+                       logger=logger, optimizer=opt, scheduler=sched,
+                       extra_files={**model.extra_files(), **(extra or {})})
         dist.barrier()
 
     t0, seen, last = time.time(), 0, {}
@@ -319,7 +325,7 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
             if model.tie_param is not None:
                 last["tie_param"] = model.tie_param.item()
             if eval_recs and cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < end:
-                last.update({k: v for k, v in eval_summary(evaluate(model, eval_recs)).items()
+                last.update({k: v for k, v in eval_summary(evaluate(model, eval_recs, gold=_gold(cfg))).items()
                              if isinstance(v, float)})
             logger.log(step + 1, last)
             bar.update(step + 1, loss=last["loss"])
@@ -336,7 +342,7 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
         mean, std = head_statistics(model, items, cfg.stats_samples, seed)
         model.meta.update(score_mean=mean, score_std=std)
         if eval_recs:
-            ev = eval_summary(evaluate(model, eval_recs))
+            ev = eval_summary(evaluate(model, eval_recs, gold=_gold(cfg)))
             summary.update(ev)
             logger.log(end, {k: v for k, v in ev.items() if isinstance(v, float)})
     checkpoint(end, {"langrl_metrics.json": json.dumps(summary, indent=2, default=str)})

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from langrl.errors import InputError
-from langrl.models.reward_data import Encoded, collate, encode_pair
+from langrl.models.rm.data import Encoded, collate, encode_pair
 
 CONFIG_FILE = "reward_config.json"
 HEADS_FILE = "reward_heads.safetensors"

@@ -1,0 +1,56 @@
+"""The set-up every trainer shares (``sft``, ``rm train``, ``dpo``, ``rl``, ``agent train``), read from the shared
+config section (:class:`langrl.train.config.TrainerConfig`):
+
+- :func:`make_optimizer_and_schedule`: AdamW (``langrl.train.optim``) over the trainable parameters or parameter
+  groups, with ``learning_rate``/``weight_decay``, and linear warm-up over ``warmup_steps`` then a cosine decay to
+  ``min_ratio`` of the rate (the policy-gradient loops pass ``min_ratio=1``: constant after warm-up);
+- :func:`open_run`: on rank 0 make ``--out`` and clear what killed runs left (``begin_run``), then the metrics logger
+  (continuing ``metrics.csv`` on resume) and the resolved config as YAML;
+- :func:`save` / :func:`restore`: the checkpoint (``langrl.train.checkpoint``) with the optimizer, scheduler, step and
+  RNG streams, plus whatever state a trainer adds (the policy-gradient one: ``langrl.train.pg.setup``).
+
+Before these, each trainer calls ``checkpoint.check_out_dir`` (refuse a fresh run over a non-empty ``--out``) and
+``checkpoint.load_state`` (the ``--resume`` state) where its order of input checks, seeding and model loading puts
+them: that order is part of its exact results and of which bad input is reported first.
+"""
+from __future__ import annotations
+
+import yaml
+
+from langrl.config import to_dict
+from langrl.logging import MetricsLogger
+from langrl.train.checkpoint import begin_run, restore_state, save_checkpoint
+from langrl.train.optim import make_optimizer, make_scheduler
+
+
+def make_optimizer_and_schedule(params, cfg, total_steps: int, *, min_ratio: float = 0.1):
+    """(AdamW, LambdaLR) from ``cfg``'s ``learning_rate``, ``weight_decay`` and ``warmup_steps``. ``params``: the
+    parameters, or groups (dicts with ``params`` and their own ``lr``); ``total_steps``: scheduler steps in the run."""
+    optimizer = make_optimizer(params, cfg.learning_rate, cfg.weight_decay)
+    return optimizer, make_scheduler(optimizer, cfg.warmup_steps, total_steps, min_ratio=min_ratio)
+
+
+def open_run(cfg, *, start: int, resumed: bool, rank: int = 0, out=None) -> tuple[MetricsLogger, str]:
+    """(metrics logger, config YAML) for a run about to write into ``out`` (default ``cfg.out``): rank 0 makes the
+    directory and removes stale temporaries first; only rank 0 logs; a resumed run continues after ``start``."""
+    out = cfg.out if out is None else out
+    if rank == 0:
+        begin_run(out)
+    logger = MetricsLogger(out, enabled=rank == 0, resume_step=start if resumed else None)
+    return logger, yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def save(out, step: int, *, model, tokenizer, config_yaml: str, logger, optimizer, scheduler,
+         extra_state: dict | None = None, extra_files: dict | None = None, save_model=None) -> None:
+    """Write the checkpoint at ``step`` atomically: the model, the config, and the state ``{step, optimizer,
+    scheduler, **extra_state}`` (the RNG streams are added by ``save_checkpoint``)."""
+    state = {"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             **(extra_state or {})}
+    save_checkpoint(out, model=model, tokenizer=tokenizer, config_yaml=config_yaml, metrics_logger=logger,
+                    state=state, extra_files=extra_files, save_model=save_model)
+
+
+def restore(state: dict | None, *, optimizer, scheduler, **parts) -> int:
+    """Load a checkpoint's state into the optimizer, scheduler and ``parts`` (each loads the entry of its name), then
+    the RNG streams; the step to continue from (0 for a fresh run)."""
+    return restore_state(state, optimizer=optimizer, scheduler=scheduler, **parts)
