@@ -101,17 +101,17 @@ def parse_options(items: list[str] | None) -> dict:
     return out
 
 
-def make_engine(name: str, policy, tokenizer, *, copy_weights: bool, prog: str = "rl", ray: dict | None = None,
-                **options):
-    """The rollout engine ``name`` (see :data:`ENGINES`); ``vllm`` is imported only here, so a default install never
-    imports it (and says how to install it when it is missing). ``ray``: {address, num_gpus, num_cpus} — the engine
-    runs in a Ray actor (:mod:`langrl.train.pg.ray_engine`) instead of this process."""
+def check_engine(name: str, prog: str = "rl") -> None:
+    """Refuse an engine name that is not in :data:`ENGINES`."""
     if name not in ENGINES:
         raise InputError(f"{prog}: field 'rollout_engine': expected one of {', '.join(ENGINES)}, got {name!r}")
-    if ray is not None:
-        from langrl.train.pg.ray_engine import RayEngine
 
-        return RayEngine(name, policy, tokenizer, prog=prog, **ray, **options)
+
+def make_engine(name: str, policy, tokenizer, *, copy_weights: bool, prog: str = "rl", **options):
+    """The rollout engine ``name`` (see :data:`ENGINES`) in this process; ``vllm`` is imported only here, so a default
+    install never imports it (and says how to install it when it is missing). An engine in a Ray actor is
+    :class:`langrl.train.pg.ray_engine.RayEngine`, which builds one of these inside the actor."""
+    check_engine(name, prog)
     if name == "native":
         return NativeEngine(policy, tokenizer, copy_weights=copy_weights)
     if name == "vllm":

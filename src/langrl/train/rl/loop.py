@@ -46,7 +46,7 @@ from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import global_batch_indices
 from langrl.train.pg.algorithms import get_algorithm
 from langrl.train.pg.collect import annotate, load_prompt_rows, score, shape_rewards
-from langrl.train.pg.engines import RolloutSchedule, make_engine, parse_options
+from langrl.train.pg.engines import RolloutSchedule, check_engine, make_engine, parse_options
 from langrl.train.pg.kl import KLPenalty
 from langrl.train.pg.stats import global_explained_variance, global_max, global_means, global_whiten
 from langrl.train.pg.update import UpdateSettings, run_epochs
@@ -111,10 +111,16 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     # the rollout engine: K = 0 with the native sampler samples from the policy itself (the synchronous loop);
     # asynchronous or sharded training samples from a whole copy whose weights are pushed after every update
     sharded = cfg.strategy == "fsdp"
-    engine = make_engine(cfg.rollout_engine, policy, tok, copy_weights=cfg.max_staleness > 0 or sharded, mask=mask,
-                         sampling=sampling, seed=cfg.seed, engine_options=parse_options(cfg.engine_option),
-                         ray=dict(address=cfg.ray_address, num_gpus=cfg.ray_num_gpus,
-                                  num_cpus=cfg.ray_num_cpus) if cfg.ray else None)
+    engine_kw = dict(mask=mask, sampling=sampling, seed=cfg.seed, engine_options=parse_options(cfg.engine_option))
+    if cfg.ray:  # the engine in a Ray actor apart from this learner (train/pg/ray_engine.py)
+        from langrl.train.pg.ray_engine import RayEngine
+
+        check_engine(cfg.rollout_engine)
+        engine = RayEngine(cfg.rollout_engine, policy, tok, address=cfg.ray_address, num_gpus=cfg.ray_num_gpus,
+                           num_cpus=cfg.ray_num_cpus, **engine_kw)
+    else:
+        engine = make_engine(cfg.rollout_engine, policy, tok, copy_weights=cfg.max_staleness > 0 or sharded,
+                             **engine_kw)
     if sharded:  # FSDP2: parameters, gradients and AdamW moments split over the ranks (train/fsdp.py)
         for model in (policy, ref_model, critic):
             if model is not None:
