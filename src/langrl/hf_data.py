@@ -21,7 +21,6 @@ rows counted from 1.
 from __future__ import annotations
 
 import contextvars
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -111,10 +110,9 @@ def _pick_split(obj, name: str, split: str | None):
     return obj[chosen], name
 
 
-def load_dataset_source(path, what: str = "data file"):
-    """(dataset, label for errors) of a ``datasets`` source; clear errors for a missing package, file or cache."""
-    from langrl.jsonl import file_error
-
+def load_dataset_source(path, what: str = "data file", file_error=InputError):
+    """(dataset, label for errors) of a ``datasets`` source; clear errors for a missing package, file or cache
+    (``file_error(message, path=None)`` builds them: :func:`langrl.jsonl.file_error` names the flag)."""
     ds_mod = _datasets()
     name = str(path)
     split = data_options().split
@@ -143,18 +141,9 @@ def load_dataset_source(path, what: str = "data file"):
     return obj, name
 
 
-def iter_dataset_rows(path, what: str = "data file"):
-    """Every record of a ``datasets`` source as a :class:`langrl.jsonl.Row` (1-based row numbers; bad ones with
-    ``reason`` set, as the JSON-lines reader yields them)."""
-    from langrl.jsonl import Row, _decoder, _parsed, _size_reason, max_line_bytes
-
-    ds, label = load_dataset_source(path, what)
-    limit = max_line_bytes()
-    decoder, bad = _decoder()
+def iter_dataset_records(path, what: str = "data file", file_error=InputError):
+    """(label, row number from 1, record) of every record of a ``datasets`` source; :mod:`langrl.jsonl` turns each
+    into a :class:`~langrl.jsonl.Row` through its own decoder and limits."""
+    ds, label = load_dataset_source(path, what, file_error)
     for i, rec in enumerate(ds):
-        text = json.dumps(rec, ensure_ascii=False, default=str)  # NaN/Infinity are written as such, then refused
-        if len(text.encode("utf-8")) > limit:
-            yield Row(label, i + 1, None, reason=_size_reason(len(text.encode("utf-8")), limit, "record"),
-                      code="size")
-            continue
-        yield _parsed(Row(label, i + 1, text), decoder.decode(text), bad)
+        yield label, i + 1, rec

@@ -245,10 +245,26 @@ def _renamed(rows: Iterator[Row]) -> Iterator[Row]:
 def iter_jsonl(path, what: str = "data file") -> Iterator[Row]:
     """Every non-blank line of a JSON-lines file as a :class:`Row` (bad lines too, with ``reason`` set); a
     ``datasets`` source gives one row per record (:mod:`langrl.hf_data`)."""
-    from langrl.hf_data import is_dataset_source, iter_dataset_rows
+    from langrl.hf_data import is_dataset_source
 
-    rows = iter_dataset_rows(path, what) if is_dataset_source(path) else _iter_jsonl_file(path, what)
+    rows = _iter_dataset_rows(path, what) if is_dataset_source(path) else _iter_jsonl_file(path, what)
     return _renamed(rows)
+
+
+def _iter_dataset_rows(path, what: str) -> Iterator[Row]:
+    """A ``datasets`` source's records as rows: each converted to JSON text and parsed back with this reader's decoder,
+    so the number rules and the size limit hold as for a file (NaN/Infinity are written as such, then refused)."""
+    from langrl.hf_data import iter_dataset_records
+
+    limit = max_line_bytes()
+    decoder, bad = _decoder()
+    for label, n, rec in iter_dataset_records(path, what, file_error):
+        text = json.dumps(rec, ensure_ascii=False, default=str)
+        size = len(text.encode("utf-8"))
+        if size > limit:
+            yield Row(label, n, None, reason=_size_reason(size, limit, "record"), code="size")
+            continue
+        yield _parsed(Row(label, n, text), decoder.decode(text), bad)
 
 
 def _iter_jsonl_file(path, what: str) -> Iterator[Row]:
