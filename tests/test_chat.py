@@ -187,3 +187,21 @@ def test_annotate_from_policy_uses_the_template(chat_model_dir, monkeypatch):
     sample_items(str(chat_model_dir), [{"id": "1", "prompt": "the cat"}], n=2, max_new_tokens=2)
     assert seen == ["<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
                     "<|im_end|>\n<|im_start|>user\nthe cat<|im_end|>\n<|im_start|>assistant\n"]
+
+
+def test_sft_reads_trl_conversational_prompt_completion(tmp_path, chat_tokenizer):
+    from langrl.train.data import sft_records, tokenize_sft
+
+    f = tmp_path / "sft.jsonl"
+    f.write_text(json.dumps({"prompt": [{"role": "user", "content": "the cat"}],
+                             "completion": [{"role": "assistant", "content": "sat"}]}) + "\n"
+                 + json.dumps({"prompt": [{"role": "user", "content": "the cat"}], "completion": [
+                     {"role": "user", "content": "no"}]}) + "\n")
+    with pytest.raises(InputError, match=r"sft.jsonl:2: field 'completion': expected one assistant message"):
+        sft_records(str(f))
+    f.write_text(f.read_text().splitlines()[0] + "\n")
+    (rec,) = sft_records(str(f))
+    assert rec == {"messages": [{"role": "user", "content": "the cat"}, {"role": "assistant", "content": "sat"}]}
+    ex, _ = tokenize_sft(chat_tokenizer, rec, max_length=256)
+    prompt_ids = _expected_ids(chat_tokenizer, [{"role": "user", "content": "the cat"}], None)
+    assert ex.input_ids[:len(prompt_ids)] == prompt_ids and ex.labels[:len(prompt_ids)] == [-100] * len(prompt_ids)

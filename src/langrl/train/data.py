@@ -44,6 +44,8 @@ def sft_records(data: str, n_task: int = 2000, seed: int = 0) -> list[dict]:
                 raise InputError("expected a non-empty list of {role, content} messages", path=data, line=line,
                                  field="messages")
             out.append({"messages": msgs})
+        elif isinstance(rec.get("prompt"), list) or isinstance(rec.get("completion"), list):
+            out.append({"messages": _conversational_pair(rec, data, line)})
         elif "prompt" in rec or "completion" in rec:
             out.append({"prompt": text_field(rec, "prompt", data, line, empty_ok=True),
                         "completion": text_field(rec, "completion", data, line)})
@@ -52,6 +54,22 @@ def sft_records(data: str, n_task: int = 2000, seed: int = 0) -> list[dict]:
         else:
             raise InputError("expected fields prompt+completion, text, or messages", path=data, line=line)
     return out
+
+
+def _conversational_pair(rec: dict, path, line: int) -> list[dict]:
+    """TRL's conversational prompt-completion record (``prompt``: messages, ``completion``: the assistant message(s)
+    or a string) as one message list whose last message is the assistant's reply (the loss is on it)."""
+    from langrl.chat import check_prompt
+
+    prompt = rec.get("prompt")
+    prompt = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else check_prompt(prompt, path, line)
+    completion = rec.get("completion")
+    if isinstance(completion, str):
+        completion = [{"role": "assistant", "content": completion}]
+    completion = check_prompt(completion, path, line, field="completion")
+    if len(completion) != 1 or completion[0]["role"] != "assistant":
+        raise InputError("expected one assistant message", path=path, line=line, field="completion")
+    return list(prompt) + list(completion)
 
 
 @dataclass
