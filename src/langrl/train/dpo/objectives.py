@@ -20,6 +20,7 @@ silent no-op; ``--label-smoothing 0`` with ``--loss dpo`` is plain DPO and fine)
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -35,7 +36,7 @@ LOSS_SETTINGS = {"label_smoothing": 0.0, "rpo_alpha": 0.0, "ipo_length_average":
 
 
 @dataclass(frozen=True)
-class Objective:
+class Objective(ABC):
     name: ClassVar[str]
     shape: ClassVar[str]  # "pair", "list" or "single" (see langrl.train.dpo.data)
     doc: ClassVar[str]
@@ -61,8 +62,9 @@ class Objective:
                                  f"{', '.join(sorted(used))}); got {value!r}")
         return cls(**{n: getattr(cfg, n) for n in cls.settings()})
 
+    @abstractmethod
     def __call__(self, logps, ref, tiers, lengths, labels, kl_ref) -> tuple[torch.Tensor, dict]:
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
 
 @dataclass(frozen=True)

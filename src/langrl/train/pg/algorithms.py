@@ -19,6 +19,7 @@ turns of episodes, γ discounts turns) share the policy losses; only the advanta
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -36,7 +37,7 @@ ALGORITHM_SETTINGS = ("clip_eps", "gamma", "lam", "grpo_scale_std", "baseline_de
 
 
 @dataclass
-class Algorithm:
+class Algorithm(ABC):
     name: ClassVar[str]
     uses_value: ClassVar[bool] = False
     uses_mask: ClassVar[bool] = False
@@ -66,13 +67,14 @@ class Algorithm:
             kw[n] = getattr(cfg, src)
         return cls(**kw)
 
+    @abstractmethod
     def policy_loss(self, logprobs, old_logprobs, advantages, mask, normalizer):
         """(loss, parts): token-level, summed over ``mask`` and divided by ``normalizer``. Shapes: (b, t); advantages
         (b, t) or (b,)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def advantages(self, rewards, mask, values) -> AdvantageResult:
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
     def state_dict(self) -> dict:
         return {}
