@@ -27,24 +27,9 @@ import time
 from pathlib import Path
 
 import torch
+from sampler import NoEOS  # benchmarks/sampler.py: the mask that keeps every sequence at full length
 
 PROMPTS = [f"Q: Ann has {i} apples. She buys {i % 7 + 1} more. How many apples does she have?\nA:" for i in range(256)]
-
-
-class NoEOS:
-    def __init__(self, eos):
-        self.eos = eos
-
-    def reset(self, ids, mask):
-        pass
-
-    def allowed(self, logits):
-        ok = torch.ones_like(logits, dtype=torch.bool)
-        ok[:, self.eos] = False
-        return ok
-
-    def advance(self, tokens):
-        pass
 
 
 def _sync(device):
