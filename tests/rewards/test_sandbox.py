@@ -9,19 +9,9 @@ import psutil
 import pytest
 
 from langrl.rewards.sandbox import isolation, run_tests, sandbox_available
+from sandbox_helpers import leftovers
 
 HAS_NS = sandbox_available()  # bubblewrap: new user, PID, network, mount ... namespaces
-
-
-def leftovers(marker: str) -> list[int]:
-    out = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if any(marker in part for part in (p.info["cmdline"] or [])):
-                out.append(p.pid)
-        except psutil.Error:
-            continue
-    return out
 
 
 def test_passing_and_failing_tests_are_counted():

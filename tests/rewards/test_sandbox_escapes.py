@@ -7,10 +7,10 @@ import os
 import time
 import uuid
 
-import psutil
 import pytest
 
 from langrl.rewards.sandbox import SandboxUnavailable, run_tests, sandbox_available
+from sandbox_helpers import leftovers
 
 pytestmark = pytest.mark.skipif(not sandbox_available(), reason="bubblewrap (bwrap) not available here")
 
@@ -35,17 +35,6 @@ def attempt(name, f):
 def attempts(body: str, **kw):
     r = run_tests(HOOK_OFF + TRY + body, ["assert True"], output_limit=1 << 20, **kw)
     return r, dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
-
-
-def leftovers(marker: str) -> list[int]:
-    out = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if any(marker in part for part in (p.info["cmdline"] or [])):
-                out.append(p.pid)
-        except psutil.Error:
-            continue
-    return out
 
 
 def test_audit_hook_switched_off_then_shell_and_spawn_do_not_run(tmp_path):
