@@ -137,12 +137,14 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     """Run every stage for the chosen task(s); write the report; return metrics.json's content."""
     from langrl.demo.evaluate import stage_eval
     from langrl.demo.report import write_report
+    from langrl.models.specs import resolve_model_dir
 
     t0 = time.time()
     b = budget_for(cfg)
     out = Path(cfg.out)
     stages = Stages(out, log=log)
     tasks = _tasks(cfg)
+    resolve_model_dir(cfg.model)  # the stages run quietly: a first-use tiny build or GGUF conversion shows its progress here
     sft = {t: stage_sft(stages, cfg, b, t) for t in tasks}
     runs: dict[str, dict] = {f"sft-{t}": {"task": t, "path": sft[t], "method": "sft"} for t in tasks}
     rm_paths: dict[str, str] = {}
