@@ -41,3 +41,29 @@ def test_an_input_that_has_not_run_is_refused(tmp_path):
     st = Stages(tmp_path, log=lambda _: None)
     with pytest.raises(ValueError, match="input stage"):
         st.run("eval", {}, lambda d: {}, inputs=("policy",))
+
+
+def test_the_model_is_resolved_visibly_before_the_quiet_stages(tmp_path, monkeypatch):
+    # before: the first-use tiny build ran inside policy-factqa's quiet SFT, ~3 minutes with no output at all
+    import langrl.demo.pipeline as pipeline
+    import langrl.models.specs as specs
+    from langrl.config import from_dict
+    from langrl.demo.config import DemoConfig
+
+    class Resolved(Exception):
+        pass
+
+    calls = []
+
+    def resolve(spec, quiet=False, build=True):
+        calls.append((spec, quiet, build))
+        raise Resolved()
+
+    def stage(*args, **kwargs):
+        raise AssertionError("a stage ran before the model was resolved")
+
+    monkeypatch.setattr(specs, "resolve_model_dir", resolve)
+    monkeypatch.setattr(pipeline, "stage_sft", stage)
+    with pytest.raises(Resolved):
+        pipeline.run_demo(from_dict(DemoConfig, {"out": str(tmp_path / "d"), "quick": True}), log=lambda m: None)
+    assert calls == [("tiny", False, True)]
