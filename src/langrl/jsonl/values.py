@@ -47,7 +47,8 @@ class _BadNumber:
 
 
 def number_decoder() -> tuple[json.JSONDecoder, list]:
-    """(a JSON decoder holding numbers to the rules, the list it appends each bad number to: read by :func:`parsed_row`)."""
+    """(a JSON decoder holding numbers to the rules, the list it appends each bad number to; :func:`parsed_row`
+    reads that list)."""
     bad: list[_BadNumber] = []
 
     def flag(reason: str) -> _BadNumber:
