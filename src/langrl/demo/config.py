@@ -43,6 +43,8 @@ class Budget:
     responses_per_prompt: int
     rm_steps: int
     holistic_rm_steps: int  # the holistic reward model's MiniLM backbone costs several times tiny's per step
+    spans_rm_steps: int  # the span and completeness models fine-tune the holistic model's MiniLM encoder
+    completeness_rm_steps: int
     rl_steps: int
     prompts_per_step: int
     dpo_steps: int
@@ -52,11 +54,11 @@ class Budget:
 
 
 QUICK = Budget(sft_steps=20, factqa_sft_steps=20, feedback_prompts=24, responses_per_prompt=4, rm_steps=20,
-               holistic_rm_steps=10, rl_steps=4, prompts_per_step=8, dpo_steps=10, eval_prompts=16, eval_every=2,
-               best_of_n=4)
+               holistic_rm_steps=10, spans_rm_steps=4, completeness_rm_steps=3, rl_steps=4, prompts_per_step=8,
+               dpo_steps=10, eval_prompts=16, eval_every=2, best_of_n=4)
 FULL = Budget(sft_steps=150, factqa_sft_steps=1500, feedback_prompts=400, responses_per_prompt=4, rm_steps=150,
-              holistic_rm_steps=100, rl_steps=40, prompts_per_step=16, dpo_steps=80, eval_prompts=200, eval_every=5,
-              best_of_n=8)
+              holistic_rm_steps=100, spans_rm_steps=60, completeness_rm_steps=40, rl_steps=40, prompts_per_step=16,
+              dpo_steps=80, eval_prompts=200, eval_every=5, best_of_n=8)
 
 
 def budget_for(cfg: DemoConfig) -> Budget:

@@ -79,11 +79,17 @@ def stage_reward_models(stages: Stages, cfg: DemoConfig, b: Budget, policy: str,
     # model, the proxy PPO, NLPO and best-of-n optimise, reads the passage with the MiniLM encoder: trained on the
     # same feedback, a tiny-backbone model orders held-out SFT samples like gold 0.55 of the time (150 steps),
     # MiniLM 0.80 after 100 steps (0.71 after 60, 0.81 after 150; scripts/rm-levers); 100 keeps the full demo near
-    # its 15-minute budget. The others keep the SFT policy as backbone (their stage budget)
+    # its 15-minute budget. The fine-grained models (spans, completeness) judge too, so they start from that trained
+    # encoder: on 800 held-out SFT samples (scripts/rm-judge-levers) the span model's untruthful head orders them by
+    # gold factuality 0.50 on the SFT policy's backbone, 0.61 on a fresh MiniLM (100 steps), 0.76 from the holistic
+    # encoder (60 steps); completeness 0.49 on tiny. The listwise model keeps the SFT policy (its stage budget)
     models = {"holistic": ("comparisons.jsonl", "bt", "factqa"), "listwise": ("rankings.jsonl", "pl", "factqa"),
               "spans": ("spans.jsonl", "spans", "factqa"),
               "completeness": ("completeness.jsonl", "bt", "factqa:completeness")}
-    encoder = {"holistic": {"base": "minilm", "learning_rate": 1e-4, "max_steps": b.holistic_rm_steps}}
+    holistic = str(stages.out / "rm-holistic" / "model")
+    encoder = {"holistic": {"base": "minilm", "learning_rate": 1e-4, "max_steps": b.holistic_rm_steps},
+               "spans": {"base": holistic, "learning_rate": 1e-4, "max_steps": b.spans_rm_steps},
+               "completeness": {"base": holistic, "learning_rate": 1e-4, "max_steps": b.completeness_rm_steps}}
     paths = {}
     for name, (data, loss, gold) in models.items():
         settings = {"data": [str(fb / data)], "base": policy, "loss": loss, "max_steps": b.rm_steps,
@@ -95,7 +101,9 @@ def stage_reward_models(stages: Stages, cfg: DemoConfig, b: Budget, policy: str,
             rc = from_dict(RMConfig, {**settings, "out": str(d / "model"), "overwrite": True})
             return run_rm_train(rc, quiet=True)
 
-        stages.run(f"rm-{name}", settings, run, inputs=("policy-factqa", "feedback"))
+        inputs = ("policy-factqa", "feedback") + (("rm-holistic",) if settings["base"] == holistic else ())
+        # version 2: the held-out split is by prompt (no held-out pair shares a response with a trained one)
+        stages.run(f"rm-{name}", {**settings, "version": 2}, run, inputs=inputs)
         paths[name] = str(stages.out / f"rm-{name}" / "model")
     return paths
 
