@@ -21,10 +21,16 @@ class EvalConfig:
     chat_template: bool = arg(True, "apply the model's chat template (with the generation prompt) to every prompt when "
                                     "it has one; false = the prompt text as is")
     system_prompt: str | None = arg(None, "system message put before each prompt (through the chat template)")
+    temperature: float = arg(1.0, "sampling temperature of the main pass (1 = the training temperature; the KL "
+                                  "estimate is only reported at 1)")
+    near_greedy: bool = arg(True, "also evaluate near-greedy (T = 1e-4) on the same prompts and report it under "
+                                  "near_greedy/ (false = the main pass only)")
 
     def validate(self):
         if self.num_prompts < 1 or self.n < 1:
             raise InputError("eval: num_prompts and n must be >= 1")
+        if not self.temperature > 0:
+            raise InputError(f"eval: field 'temperature': expected > 0 (near-greedy is T = 1e-4), got {self.temperature}")
 
 
 def main(argv: list[str]) -> int:
@@ -42,7 +48,12 @@ def main(argv: list[str]) -> int:
         from langrl.rewards import build_rewards
 
         proxy = build_rewards(cfg.reward)
-    metrics, _ = evaluate_policy(model, tok, rows, task=task, proxy=proxy, ref_model=ref, n=cfg.n,
-                                 max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
-                                 chat_template=cfg.chat_template, system=cfg.system_prompt)
+    from langrl.eval.evaluate import NEAR_GREEDY
+
+    common = dict(task=task, proxy=proxy, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+                  chat_template=cfg.chat_template, system=cfg.system_prompt)
+    metrics, _ = evaluate_policy(model, tok, rows, ref_model=ref, n=cfg.n, temperature=cfg.temperature, **common)
+    if cfg.near_greedy:  # one near-greedy response per prompt: more would be copies of it
+        greedy, _ = evaluate_policy(model, tok, rows, n=1, temperature=NEAR_GREEDY, **common)
+        metrics.update({f"near_greedy/{k}": v for k, v in greedy.items()})
     return finish({"policy": cfg.policy, "task": cfg.task, **metrics}, flags["json"], "eval")
