@@ -21,10 +21,25 @@ class EvalConfig:
     chat_template: bool = arg(True, "apply the model's chat template (with the generation prompt) to every prompt when "
                                     "it has one; false = the prompt text as is")
     system_prompt: str | None = arg(None, "system message put before each prompt (through the chat template)")
+    temperature: float = arg(1.0, "sampling temperature (the KL is then to the distribution sampled from)",
+                             group="sampling")
+    top_k: int = arg(0, "keep the k most likely tokens (0 = all; 1 = greedy)", group="sampling")
+    top_p: float = arg(1.0, "nucleus sampling mass (1 = all)", group="sampling")
+    rollout_engine: str = arg("native", "langrl's sampler, or vLLM (the langrl[vllm] extra; same settings, its own "
+                                        "random streams)", choices=("native", "vllm"), group="sampling")
+    engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several", group="sampling")
 
     def validate(self):
         if self.num_prompts < 1 or self.n < 1:
             raise InputError("eval: num_prompts and n must be >= 1")
+        for field, ok, want in (("max_new_tokens", self.max_new_tokens >= 1, ">= 1"),
+                                ("temperature", self.temperature > 0, "> 0"),
+                                ("top_k", self.top_k >= 0, ">= 0"),
+                                ("top_p", 0 < self.top_p <= 1, "a number in (0, 1]"),
+                                ("engine_option", not self.engine_option or self.rollout_engine == "vllm",
+                                 "to be used with rollout_engine vllm")):
+            if not ok:
+                raise InputError(f"eval: field '{field}': expected {want}, got {getattr(self, field)!r}")
 
 
 def main(argv: list[str]) -> int:
@@ -42,7 +57,21 @@ def main(argv: list[str]) -> int:
         from langrl.rewards import build_rewards
 
         proxy = build_rewards(cfg.reward)
-    metrics, _ = evaluate_policy(model, tok, rows, task=task, proxy=proxy, ref_model=ref, n=cfg.n,
-                                 max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
-                                 chat_template=cfg.chat_template, system=cfg.system_prompt)
-    return finish({"policy": cfg.policy, "task": cfg.task, **metrics}, flags["json"], "eval")
+    engine = None
+    if cfg.rollout_engine != "native":
+        from langrl.train.pg.engines import make_engine, parse_options
+
+        window = int(getattr(model.config, "max_position_embeddings", 2048))
+        engine = make_engine(cfg.rollout_engine, model, tok, copy_weights=False, prog="eval", seed=cfg.seed,
+                             sampling={"max_prompt_tokens": window, "max_new_tokens": 0},
+                             engine_options={"max_model_len": window, **parse_options(cfg.engine_option)})
+    try:
+        metrics, _ = evaluate_policy(model, tok, rows, task=task, proxy=proxy, ref_model=ref, n=cfg.n,
+                                     max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+                                     chat_template=cfg.chat_template, system=cfg.system_prompt,
+                                     temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p, engine=engine)
+    finally:
+        if engine is not None:
+            engine.close()
+    return finish({"policy": cfg.policy, "task": cfg.task, "rollout_engine": cfg.rollout_engine, **metrics},
+                  flags["json"], "eval")

@@ -1,7 +1,11 @@
 """Evaluate a policy on held-out prompts: gold scores, proxy reward, KL to a reference, length, diversity.
 
 KL is the Monte-Carlo estimate KL(π ‖ π_ref) ≈ mean over samples y ~ π of Σ_t [log π(y_t|·) − log π_ref(y_t|·)]
-(the k1 estimator summed over the sequence; unbiased, temperature 1, no truncation), in nats per sequence.
+(the k1 estimator summed over the sequence; unbiased), in nats per sequence. At a temperature other than 1 or with
+top-k/top-p, π is the distribution the samples were drawn from (their recorded log-probs), not the raw policy.
+
+The samples come from langrl's sampler on ``model`` or, given ``engine`` (``--rollout-engine vllm``), from that
+engine with the same settings (temperature, top-k, top-p, token budget, stop at EOS, n per prompt, chat template).
 """
 from __future__ import annotations
 
@@ -72,17 +76,21 @@ def evaluate_responses(rows: list[dict], responses: list[str], *, task=None, pro
 def evaluate_policy(model, tokenizer, rows: list[dict], *, task=None, proxy=None, ref_model=None, n: int = 1,
                     max_new_tokens: int = 48, seed: int = 0, batch_size: int = 64,
                     per_sample: bool = False, chat_template: bool = True,
-                    system: str | None = None) -> tuple[dict, list[str]]:
-    """Sample ``n`` responses per row at temperature 1 and score them (``per_sample``: see
-    :func:`evaluate_responses`; ``chat_template``/``system``: :func:`langrl.rollout.sample_prompts`).
-    Returns (metrics, responses)."""
+                    system: str | None = None, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                    engine=None) -> tuple[dict, list[str]]:
+    """Sample ``n`` responses per row (at ``temperature``, ``top_k``, ``top_p``; by ``engine`` when given, a
+    :class:`langrl.rollout.vllm_engine.VLLMEngine`) and score them (``per_sample``: see :func:`evaluate_responses`;
+    ``chat_template``/``system``: :func:`langrl.rollout.sample_prompts`). Returns (metrics, responses)."""
     from langrl.rollout import response_logprobs, sample_prompts
 
     responses, kls, lengths, rows_n = [], [], [], []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        ro = sample_prompts(model, tokenizer, [r["prompt"] for r in chunk], n=n, max_new_tokens=max_new_tokens,
-                            seed=seed + start, chat_template=chat_template, system=system)
+        settings = dict(n=n, max_new_tokens=max_new_tokens, seed=seed + start, chat_template=chat_template,
+                        system=system, temperature=temperature, top_k=top_k, top_p=top_p)
+        prompts = [r["prompt"] for r in chunk]
+        ro = (engine.sample_prompts(prompts, **settings) if engine is not None
+              else sample_prompts(model, tokenizer, prompts, **settings))
         responses += ro.responses
         rows_n += [r for r in chunk for _ in range(n)]
         lengths += ro.response_mask.sum(-1).tolist()
