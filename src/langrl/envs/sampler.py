@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from langrl.envs.admissible import AdmissibleMask
+from langrl.envs.admissible import AdmissibleMask, allowed_next
 from langrl.envs.protocol import EnvBatch
 from langrl.envs.render import action_piece, clip_observation, encode, fit_context, observation_piece
 from langrl.rollout.logits import sampling_logprobs
@@ -171,11 +171,8 @@ def _engine_actions(engine, cands, live: list[int], rows: list[_Row], *, budget:
     act_lp = {e: lps for e, (_, lps, _) in zip(live, out)}
     stopped = {e: s for e, (_, _, s) in zip(live, out)}
     for e in live if cands is not None else []:  # each position's support, as _write_actions keeps it
-        if cands[e]:
-            hook = AdmissibleMask([cands[e]])
-            for k, tok in enumerate(act_ids[e]):
-                rows[e].allowed[len(rows[e].resp) + k] = hook.allowed_ids(0)
-                hook.advance(torch.tensor([tok]))
+        for k in range(len(act_ids[e]) if cands[e] else 0):
+            rows[e].allowed[len(rows[e].resp) + k] = allowed_next(cands[e], act_ids[e][:k])
     return act_ids, act_lp, stopped
 
 

@@ -15,13 +15,9 @@ from __future__ import annotations
 import torch
 from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
+from langrl.envs.admissible import allowed_next
+
 TRIE_KEY = "langrl_admissible"
-
-
-def allowed_next(candidates: list[list[int]], written: list[int]) -> list[int]:
-    """Sorted token ids that continue some candidate after the tokens ``written`` (empty: none continues)."""
-    p = len(written)
-    return sorted({seq[p] for seq in candidates if len(seq) > p and seq[:p] == written})
 
 
 class AdmissibleTrie(AdapterLogitsProcessor):
