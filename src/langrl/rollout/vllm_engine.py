@@ -83,6 +83,8 @@ class VLLMEngine:
         options = dict(model=self.dir, tokenizer=self.dir, dtype=dtype, seed=seed, max_model_len=min(window, want),
                        enable_prefix_caching=False, logprobs_mode="processed_logprobs",
                        enforce_eager=not torch.cuda.is_available(),  # torch.compile costs minutes on a CPU
+                       # the CPU backend cannot split a seeded prompt over scheduler steps (see _generate)
+                       **({} if torch.cuda.is_available() else {"max_num_batched_tokens": max(4096, min(window, want))}),
                        **({"gpu_memory_utilization": 0.3} if torch.cuda.is_available() else {}))
         if admissible:  # the agents' admissible-action trie (vllm_trie.py: the V1 runner's processor interface)
             os.environ.setdefault("VLLM_USE_V2_MODEL_RUNNER", "0")
@@ -92,6 +94,25 @@ class VLLMEngine:
         self.admissible = admissible
         options.update(engine_options or {})
         self.llm = LLM(**options)
+
+    def _generate(self, requests: list[dict], params: list) -> list:
+        """``llm.generate``; on the CPU backend in groups whose prompts (× n) fit one scheduler step, because a
+        seeded request whose prefill is split over steps crashes it (vLLM 0.32: "CPU Generator does not use offset"
+        when the partial step's token is discarded)."""
+        if torch.cuda.is_available():
+            return self.llm.generate(requests, params, use_tqdm=False)
+        budget = self.llm.llm_engine.vllm_config.scheduler_config.max_num_batched_tokens
+        outs, group, used = [], [], 0
+        for req, p in zip(requests, params):
+            cost = len(req["prompt_token_ids"]) * p.n
+            if group and used + cost > budget:
+                outs += self.llm.generate([r for r, _ in group], [q for _, q in group], use_tqdm=False)
+                group, used = [], 0
+            group.append((req, p))
+            used += cost
+        if group:
+            outs += self.llm.generate([r for r, _ in group], [q for _, q in group], use_tqdm=False)
+        return outs
 
     def sync(self, policy) -> None:
         """Push ``policy``'s current weights into the engine, in place."""
@@ -108,9 +129,10 @@ class VLLMEngine:
     def generate(self, rows: list[dict], chunks: list[int], chunk_prompts: int, *, n: int, step: int, seed: int,
                  mask=None, max_new_tokens: int = 32, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                  stop: list[str] | None = None, max_prompt_tokens: int | None = None, chat_template: bool = True,
-                 system: str | None = None):
+                 system: str | None = None, progress=None):
         """The native ``collect``'s contract: prompts rendered by the chat template the same way
-        (:func:`langrl.chat.render_prompts`), ``Rollout.prompts`` the user's text."""
+        (:func:`langrl.chat.render_prompts`), ``Rollout.prompts`` the user's text; ``progress(tokens)`` is called
+        after each sampling call with the tokens it sampled."""
         from langrl.chat import prompt_text, render_prompts
         from langrl.train.pg.collect import cat_rollouts, chunk_seed, rows_to_columns
 
@@ -124,6 +146,8 @@ class VLLMEngine:
             ro.prompts = [prompt_text(p) for p in prompts for _ in range(n)]
             ro.group = ro.group + c * chunk_prompts
             parts.append(ro)
+            if progress is not None:
+                progress(int(ro.response_mask.sum()))
         return cat_rollouts(parts, self.tokenizer.pad_token_id), None
 
     def sample(self, prompts: list[str], *, n: int, seed: int, max_new_tokens: int, temperature: float, top_k: int,
@@ -145,7 +169,7 @@ class VLLMEngine:
                                  seed=(seed * 7919 + i) % (2**31 - 1), logprobs=0, stop=stop or None,
                                  stop_token_ids=[eos] if eos is not None else None, skip_special_tokens=True)
                   for i in range(len(requests))]
-        outs = self.llm.generate(requests, params, use_tqdm=False)
+        outs = self._generate(requests, params)
         seqs = [c for o in outs for c in sorted(o.outputs, key=lambda c: c.index)]
         b, t = len(seqs), max([len(c.token_ids) for c in seqs] + [0])
         tokens = torch.full((b, t), pad, dtype=torch.long)
@@ -202,7 +226,7 @@ class VLLMEngine:
                                          max_tokens=budget, seed=seeds[i] % (2**31 - 1), logprobs=0, stop=stops,
                                          stop_token_ids=[eos] if eos is not None else None, skip_special_tokens=True,
                                          extra_args={TRIE_KEY: [list(c) for c in cands]} if cands else None))
-        outs = self.llm.generate([{"prompt_token_ids": c} for c in contexts], params, use_tqdm=False)
+        outs = self._generate([{"prompt_token_ids": c} for c in contexts], params)
         res = []
         for o in outs:
             c = o.outputs[0]
