@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -70,8 +69,7 @@ def eval_loss(model, examples, pad_id: int, micro: int) -> float:
 
 def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     """Train; write the checkpoint to ``cfg.out``; return the summary metrics."""
-    from langrl.models.lora import apply_lora, load_lora
-    from langrl.models.specs import load_causal_lm, resolve_model_dir
+    from langrl.models.specs import resolve_model_dir
 
     dist.init_distributed()
     rank, world = dist.rank(), dist.world_size()
@@ -85,14 +83,8 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     with input_flag("--data"):
         records = sft_records(cfg.data, cfg.task_examples, cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
-    base_spec = cfg.model
-    model, tok = load_causal_lm(base_spec, quiet=quiet or rank != 0)
-    if cfg.lora_r:
-        model = load_lora(model, Path(cfg.resume) / "adapter") if state else apply_lora(model, cfg.lora_r, cfg.lora_alpha)
-    elif state:
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(cfg.resume, dtype=torch.float32)
+    model, tok, _ = setup.load_policy(cfg.model, resume=cfg.resume, state=state, lora_r=cfg.lora_r,
+                                      lora_alpha=cfg.lora_alpha, quiet=quiet or rank != 0)
     model.train()
 
     examples, n_trunc = [], 0
