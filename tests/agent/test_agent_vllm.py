@@ -71,6 +71,10 @@ def test_langrl_eval_on_vllm_matches_the_native_engine(tiny_engine):
     m_native, r_native = evaluate_policy(policy, tok, rows, **kw)
     m_vllm, r_vllm = evaluate_policy(policy, tok, rows, engine=engine, **kw)
     assert r_vllm == r_native and m_vllm["gold/gold"] == m_native["gold/gold"]
+    from langrl.eval.evaluate import NEAR_GREEDY  # `langrl eval`'s second pass, T = 1e-4
+
+    kw = dict(task=task, n=1, max_new_tokens=16, seed=0, temperature=NEAR_GREEDY)
+    assert evaluate_policy(policy, tok, rows, engine=engine, **kw)[1] == evaluate_policy(policy, tok, rows, **kw)[1]
     m, _ = evaluate_policy(policy, tok, rows, task=task, n=2, max_new_tokens=16, seed=0, ref_model=policy,
                            engine=engine)
     assert abs(m["kl"]) < 1e-3 and m["n"] == 32

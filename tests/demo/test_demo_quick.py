@@ -23,6 +23,12 @@ def test_demo_quick_runs_every_stage(tmp_path):
                 "pl-dpo", "ppo-kl", "ppo-no-kl", "grpo", "best-of-4"}
     assert expected <= set(metrics["runs"])
     assert all(c["value"] is not None for c in metrics["claims"].values())  # every claim computed
+    # every policy is evaluated sampled (T = 1) and near-greedy (T = 1e-4) on the same prompts
+    assert all(metrics["runs"][r].get("near_greedy/gold/gold") is not None for r in expected - {"best-of-4"})
+    # each SFT start trained until its held-out loss stopped falling (or its cap), the steps it used recorded
+    assert set(metrics["sft"]) == {"factqa", "reviews", "arithmetic"}
+    assert all(1 <= s["best_step"] <= s["steps"] for s in metrics["sft"].values())
+    assert "## SFT starts" in (out / "report.md").read_text()
     for name in ("report.md", "report.html", "gold_vs_kl.png", "error_rates.png"):
         assert (out / name).stat().st_size > 0
     assert summary["out"] == str(out)
