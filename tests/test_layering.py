@@ -1,6 +1,7 @@
 """Layering guards, read from the source with ``ast`` (nothing is imported):
 
 - no module of the library imports the CLI layer (``langrl.commands``) except ``cli.py`` and ``commands/`` itself;
+- no source file of the library is over 400 lines (the developers' guide: files ≤ ~400 lines; issue 15's "done when");
 - the import graph of ``src/langrl`` has no cycles (every import counts, module-level or inside a function: a lazy
   import only hides a circle, it does not remove it). An import of a package (``from langrl.losses import x``) is an
   edge to its ``__init__``, except from inside that package, where it must name the submodule.
@@ -104,3 +105,13 @@ def test_the_checker_sees_a_cycle_and_a_package_import():
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
     g = graph()
     assert "langrl.losses" in g["langrl.train.pg.update"]  # a package import is an edge to its __init__
+
+
+MAX_LINES = 400
+
+
+def test_no_source_file_is_over_400_lines():
+    # before issue 15's splits: jsonl.py had 443 lines and rewards/sandbox_harness.py 415
+    long = sorted(f"{p.relative_to(SRC)}: {n} lines" for p in ROOT.rglob("*") if p.suffix in (".py", ".js", ".css",
+                  ".html") and (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES)
+    assert not long, "split these along a natural seam:\n" + "\n".join(long)

@@ -80,8 +80,3 @@ def prompt_text(prompt) -> str:
         return prompt
     users = [m["content"] for m in prompt if m.get("role") == "user"]
     return users[-1] if users else prompt[-1]["content"]
-
-
-def uses_template(tokenizer, use_template: bool) -> bool:
-    """Whether prompts for this tokenizer are rendered through a chat template."""
-    return use_template and has_chat_template(tokenizer)

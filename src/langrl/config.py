@@ -282,11 +282,3 @@ def parse_config(cls: type[T], argv: list[str], prog: str = "langrl", summary: s
 def to_dict(cfg) -> dict:
     """The config as a plain mapping (for saving next to outputs)."""
     return dataclasses.asdict(cfg)
-
-
-def save_config(cfg, path: str | Path) -> None:
-    """Write the resolved config as YAML, atomically."""
-    from langrl.io import atomic_write_text
-
-    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
-

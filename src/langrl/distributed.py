@@ -50,22 +50,6 @@ def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def all_reduce_mean(x: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` over ranks."""
-    return all_reduce_sum(x) / world_size()
-
-
-def average_gradients(model: torch.nn.Module) -> None:
-    """All-reduce-mean every parameter's gradient (data parallel without DDP's bucketing; simple and exact)."""
-    if not is_distributed():
-        return
-    n = world_size()
-    for p in model.parameters():
-        if p.grad is not None:
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-            p.grad /= n
-
-
 def cleanup() -> None:
     if is_distributed():
         dist.destroy_process_group()

@@ -10,14 +10,18 @@ def test_pareto_front_by_hand():
 
 
 def test_claims_true_and_false_from_numbers():
+    # per-prompt gold (rl_beats_sft is a paired test): sampled diffs 1, 1, 1, 0 -> +0.75 ± 0.25 (>= 2 s.e.);
+    # near-greedy diffs 0, 0, 0, 0 -> does not fall
     res = {
-        "sft-reviews": {"gold/gold": 0.3}, "ppo-kl": {"gold/gold": 0.5, "proxy": 0.6, "kl": 2.0},
+        "sft-reviews": {"gold/gold": 0.3, "gold_per_sample": [0, 0, 0, 0], "near_greedy/gold_per_sample": [1, 0, 0, 0]},
+        "ppo-kl": {"gold/gold": 0.5, "proxy": 0.6, "kl": 2.0, "gold_per_sample": [1, 1, 1, 0],
+                   "near_greedy/gold_per_sample": [1, 0, 0, 0]},
         "ppo-no-kl": {"gold/gold": 0.2, "proxy": 0.9, "kl": 9.0,
                       "curve": [{"step": 1, "eval/gold": .3, "kl": 0.1}, {"step": 2, "eval/gold": .5, "kl": 1.0},
                                 {"step": 3, "eval/gold": .2, "kl": 4.0}]},
     }
     c = compute_claims(res)
-    assert c["rl_beats_sft"]["value"] is True        # 0.5 > 0.3
+    assert c["rl_beats_sft"]["value"] is True        # +0.75 >= 2 x 0.25, near-greedy unchanged
     assert c["kl_prevents_hacking"]["value"] is True  # proxy .9 > .6 and gold .2 < .5
     assert c["overoptimization_visible"]["value"] is True  # peak .5 at step 2, final .2 (drop .3 > .02)
     assert c["fine_grained_beats_holistic"]["value"] is None  # not run
@@ -47,3 +51,73 @@ def test_paired_difference_by_hand():
     d = paired_difference(res, "a", "b")
     assert d["diff"] == pytest.approx(0.25) and d["diff_se"] == pytest.approx(0.1443, abs=1e-4) and d["n"] == 4
     assert paired_difference({"a": res["a"], "b": {"gold_per_sample": [1.0]}}, "a", "b") == {}  # not the same prompts
+
+
+def _run(sampled, greedy, **kw):
+    return {"gold/gold": sum(sampled) / len(sampled), "gold_per_sample": sampled,
+            "near_greedy/gold/gold": sum(greedy) / len(greedy), "near_greedy/gold_per_sample": greedy, **kw}
+
+
+def test_rl_beats_sft_is_a_paired_two_standard_error_test_with_near_greedy_not_falling():
+    sft = _run([0, 0, 0, 0], [1, 1, 0, 0])
+    # sampled diffs 1, 1, 1, 0: mean .75; deviations .25, .25, .25, -.75 -> SS .75, var .75/3 = .25, se .5/2 = .25;
+    # .75 >= 2 x .25. near-greedy 1,0,0,0 - 1,1,0,0 = 0, -1, 0, 0: mean -.25, se .25 (same deviations): -.25 >= -.5
+    good = _run([1, 1, 1, 0], [1, 0, 0, 0], kl=1.0)
+    # sampled diffs 1, 1, 0, 0: mean .5, SS 1, var 1/3, se .577/2 = .289: .5 < 2 x .289 = .577 -> not significant
+    weak = _run([1, 1, 0, 0], [1, 1, 0, 0], kl=1.0)
+    # sampled as good, but near-greedy 0,0,0,0 against a start right on every prompt (1,1,1,1): diffs all -1,
+    # mean -1 with s.e. 0 -> it falls
+    falls = _run([1, 1, 1, 0], [0, 0, 0, 0], kl=1.0)
+    c = compute_claims({"sft-arithmetic": sft, "grpo": good})["rl_beats_sft"]
+    assert c["value"] is True
+    e = c["numbers"]["arithmetic"]["grpo"]
+    assert e["sampled"]["diff"] == pytest.approx(.75) and e["sampled"]["diff_se"] == pytest.approx(.25)
+    assert e["near_greedy"]["diff"] == pytest.approx(-.25) and e["near_greedy"]["diff_se"] == pytest.approx(.25)
+    assert compute_claims({"sft-arithmetic": sft, "grpo": weak})["rl_beats_sft"]["value"] is False
+    ng_sft = _run([0, 0, 0, 0], [1, 1, 1, 1])
+    assert compute_claims({"sft-arithmetic": ng_sft, "grpo": falls})["rl_beats_sft"]["value"] is False
+    # factqa: one of its online runs beating SFT is enough for the task; every task must have one
+    res = {"sft-arithmetic": sft, "grpo": good, "sft-factqa": sft, "ppo-holistic": weak, "nlpo": good}
+    c = compute_claims(res)["rl_beats_sft"]
+    assert c["value"] is True and c["numbers"]["factqa"]["ppo-holistic"]["beats"] is False
+    res["nlpo"] = weak
+    assert compute_claims(res)["rl_beats_sft"]["value"] is False
+
+
+def test_rl_beats_sft_shows_the_continued_sft_control():
+    sft = _run([0, 0, 0, 0], [1, 1, 0, 0])
+    ctrl = _run([1, 0, 0, 0], [1, 1, 0, 0], kl=0.2)
+    good = _run([1, 1, 1, 0], [1, 0, 0, 0], kl=1.0)
+    e = compute_claims({"sft-arithmetic": sft, "grpo": good, "control-arithmetic": ctrl})["rl_beats_sft"][
+        "numbers"]["arithmetic"]
+    # control vs SFT: diffs 1, 0, 0, 0 -> +.25; grpo vs control: 1,1,1,0 - 1,0,0,0 = 0, 1, 1, 0 -> +.5 ± .289
+    assert e["control-arithmetic"]["sampled"]["diff"] == pytest.approx(.25)
+    assert e["control-arithmetic"]["beats"] is False
+    assert e["grpo"]["vs_control"]["sampled"]["diff"] == pytest.approx(.5)
+    assert e["grpo"]["vs_control"]["sampled"]["diff_se"] == pytest.approx(0.2887, abs=1e-4)
+
+
+def test_dpo_vs_ppo_reports_the_exploration_advantage():
+    # (kl, gold): sft (0, .40), dpo (.5, .45), ppo-holistic (1.5, .55), best-of-8 (1.2, .50), nlpo (1.0, .35)
+    res = {"sft-factqa": {"gold/gold": .40, "kl": 0.0}, "dpo": {"gold/gold": .45, "kl": .5},
+           "ppo-holistic": {"gold/gold": .55, "kl": 1.5}, "best-of-8": {"gold/gold": .50, "kl": 1.2},
+           "nlpo": {"gold/gold": .35, "kl": 1.0}}
+    c = compute_claims(res)["dpo_vs_ppo"]
+    # front: sft (least KL), dpo, best-of-8 (more gold than dpo), ppo-holistic (most gold); nlpo dominated by dpo
+    assert sorted(c["numbers"]["front"]) == ["best-of-8", "dpo", "ppo-holistic", "sft-factqa"]
+    assert c["value"] is True
+    # beyond DPO's KL (.5): ppo-holistic +.10, best-of-8 +.05, nlpo -.10 -> PPO's advantage is ppo-holistic's +.10
+    # (best-of-n's +.05 beside it)
+    assert c["numbers"]["exploration_advantage"]["run"] == "ppo-holistic"
+    assert c["numbers"]["exploration_advantage"]["gold_gain"] == pytest.approx(.10)
+    assert c["numbers"]["best_of_n_above_dpo"] == {"best-of-8": pytest.approx(.05)}
+    res["ppo-holistic"]["gold/gold"] = .30  # now dominated by dpo: no online run on the front, no advantage
+    c = compute_claims(res)["dpo_vs_ppo"]
+    assert c["value"] is False and c["numbers"]["exploration_advantage"] is None
+
+
+def test_every_claim_has_a_newcomer_sentence():
+    from langrl.demo.claims import EXPLAIN
+
+    assert set(EXPLAIN) == set(compute_claims({}))
+    assert all(s.endswith(".") and len(s.split()) >= 12 for s in EXPLAIN.values())

@@ -23,6 +23,12 @@ def test_demo_quick_runs_every_stage(tmp_path):
                 "pl-dpo", "ppo-kl", "ppo-no-kl", "grpo", "best-of-4"}
     assert expected <= set(metrics["runs"])
     assert all(c["value"] is not None for c in metrics["claims"].values())  # every claim computed
+    # every policy is evaluated sampled (T = 1) and near-greedy (T = 1e-4) on the same prompts
+    assert all(metrics["runs"][r].get("near_greedy/gold/gold") is not None for r in expected - {"best-of-4"})
+    # each SFT start trained until its held-out loss stopped falling (or its cap), the steps it used recorded
+    assert set(metrics["sft"]) == {"factqa", "reviews", "arithmetic"}
+    assert all(1 <= s["best_step"] <= s["steps"] for s in metrics["sft"].values())
+    assert "## SFT starts" in (out / "report.md").read_text()
     for name in ("report.md", "report.html", "gold_vs_kl.png", "error_rates.png"):
         assert (out / name).stat().st_size > 0
     assert summary["out"] == str(out)
@@ -39,6 +45,9 @@ def test_demo_quick_runs_every_stage(tmp_path):
     # the holistic proxy reads the passage with the MiniLM encoder (scripts/rm-levers); the others keep the policy's
     bases = {n: json.loads((out / f"rm-{n}" / "done.json").read_text())["settings"]["base"] for n in rms}
     assert bases["holistic"] == "minilm" and bases["listwise"].endswith("policy-factqa/model")
+    # factqa's PPO-holistic and NLPO score each response against its prompt's other samples (scripts/ppo-levers)
+    online = [json.loads((out / f"run-{n}" / "done.json").read_text())["settings"] for n in ("ppo-holistic", "nlpo")]
+    assert all(s["reward_baseline"] == "loo" and s["samples_per_prompt"] >= 2 for s in online)
     # the RL runs moved away from their SFT starting points
     assert all((metrics["runs"][r]["kl"] or 0) > 0 for r in ("ppo-holistic", "ppo-no-kl", "grpo", "dpo"))
     # a second invocation is served from the stage cache

@@ -67,3 +67,68 @@ def test_the_model_is_resolved_visibly_before_the_quiet_stages(tmp_path, monkeyp
     with pytest.raises(Resolved):
         pipeline.run_demo(from_dict(DemoConfig, {"out": str(tmp_path / "d"), "quick": True}), log=lambda m: None)
     assert calls == [("tiny", False, True)]
+
+
+def _graph(out, jobs, log=None):
+    """a, b independent (each 0.6 s, each draws from torch's global RNG); c reads both; d reads a, exclusive."""
+    import time
+
+    import torch
+
+    st = Stages(out, log=log or (lambda _: None), jobs=jobs, threads=1)
+
+    def stage(name, seconds=0.6):
+        def fn(d):
+            t0 = time.time()
+            time.sleep(seconds)
+            return {"name": name, "draw": torch.rand(3).tolist(), "start": t0, "end": time.time()}
+        return fn
+
+    st.run("a", {}, stage("a"))
+    st.run("b", {}, stage("b"))
+    st.run("c", {}, stage("c", 0.1), inputs=("a", "b"))
+    st.run("d", {}, stage("d", 0.1), inputs=("a",), exclusive=True)
+    st.wait()
+    return st
+
+
+def test_independent_stages_run_at_once_and_give_the_sequential_results(tmp_path):
+    seq = _graph(tmp_path / "seq", jobs=1)
+    par = _graph(tmp_path / "par", jobs=2)
+    r = par.results
+    assert r["a"]["start"] < r["b"]["end"] and r["b"]["start"] < r["a"]["end"]  # a and b overlapped
+    assert r["c"]["start"] >= max(r["a"]["end"], r["b"]["end"])  # c waited for both of its inputs
+    # d is exclusive: nothing else ran while it did
+    assert all(r[n]["end"] <= r["d"]["start"] or r[n]["start"] >= r["d"]["end"] for n in "abc")
+    # each stage seeds the global RNGs from its own key: the same draws as one after another in one process
+    assert {n: v["draw"] for n, v in r.items()} == {n: v["draw"] for n, v in seq.results.items()}
+    assert seq.keys == par.keys
+    calls = []
+    again = _graph(tmp_path / "par", jobs=2, log=calls.append)  # resumable: every stage is served from its cache
+    assert all("cached" in m for m in calls) and len(calls) == 4 and again.results == r
+
+
+def test_a_stage_that_refuses_its_input_in_a_worker_is_recorded_and_its_readers_skipped(tmp_path):
+    from langrl.errors import InputError
+
+    def refuse(d):
+        raise InputError("every judgement a tie")
+
+    st = Stages(tmp_path, log=lambda _: None, jobs=2, threads=1)
+    st.run("ok", {}, lambda d: {"x": 1})
+    st.run("dpo", {}, refuse)
+    st.run("after-dpo", {}, lambda d: {"y": 2}, inputs=("dpo",))
+    st.wait()
+    assert st.results == {"ok": {"x": 1}} and st.errors["dpo"] == "every judgement a tie"
+    assert "after-dpo" in st.errors and not (tmp_path / "dpo" / "done.json").exists()
+
+
+def test_a_crashing_worker_fails_the_run_and_leaves_no_done_json(tmp_path):
+    def crash(d):
+        raise ZeroDivisionError("boom")
+
+    st = Stages(tmp_path, log=lambda _: None, jobs=2, threads=1)
+    st.run("crash", {}, crash)
+    with pytest.raises(RuntimeError, match="crash"):
+        st.wait()
+    assert not (tmp_path / "crash" / "done.json").exists()

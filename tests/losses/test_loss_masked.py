@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from langrl.losses import masked_mean, masked_sum, masked_var, token_mean
+from langrl.losses import masked_mean, masked_sum, token_mean
 
 X = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
 M = torch.tensor([[1, 1, 0], [0, 1, 0]])
@@ -23,15 +23,6 @@ def test_masked_sum_and_mean_by_hand():
 
 def test_masked_mean_of_empty_mask_is_zero_not_nan():
     assert masked_mean(X, torch.zeros_like(M)).item() == 0.0
-
-
-def test_masked_var_by_hand():
-    # values 1, 2, 5; mean 8/3; squared deviations (5/3)^2 + (2/3)^2 + (7/3)^2 = 78/9
-    # biased: 78/9 / 3 = 78/27; unbiased: 78/9 / 2 = 78/18
-    assert masked_var(X, M, unbiased=False).item() == pytest.approx(78 / 27)
-    assert masked_var(X, M).item() == pytest.approx(78 / 18)
-    with pytest.raises(ValueError, match="at least 2"):
-        masked_var(X, torch.tensor([[1, 0, 0], [0, 0, 0]]))
 
 
 def test_mask_shape_mismatch_raises():

@@ -77,6 +77,22 @@ def test_vllm_logprobs_match_a_teacher_forced_pass_and_weights_sync(engine):
 
 @pytest.mark.vllm
 @needs_vllm
+def test_a_batch_larger_than_one_scheduler_step_samples_on_the_cpu_backend(engine):
+    """120 prompts × n 4 × ~22 tokens ≈ 10,000 prompt tokens > the 4096 of one scheduler step: vLLM 0.32's CPU backend
+    crashed on the seeded requests whose prefill it split ("CPU Generator does not use offset"); the engine sends
+    groups that fit one step."""
+    policy, eng = engine
+    prompts = [f"Q: Ann has {i} apples. She buys {i % 7 + 1} more. How many apples?" for i in range(120)]
+    ro = eng.sample(prompts, n=4, seed=1, max_new_tokens=2, temperature=1.0, top_k=0, top_p=1.0, stop=None,
+                    max_prompt_tokens=32)
+    assert ro.batch_size == 480 and ro.prompt_mask.sum() > 4096
+    assert ro.prompts[::4] == prompts  # in order across the groups
+    # (this test sits before the ones that start engines of their own: a closed engine tears down vLLM's
+    # process-wide parallel state, so the module's engine must be used first)
+
+
+@pytest.mark.vllm
+@needs_vllm
 @pytest.mark.parametrize("algo,k", [("grpo", 0), ("ppo", 1)])
 def test_rl_runs_with_the_vllm_engine(algo, k, prompts_file, tmp_path):
     run_online(rl_cfg("tiny", prompts_file, tmp_path / "v", algo=algo, rollout_engine="vllm", max_steps=3,
@@ -102,3 +118,4 @@ def test_sample_command_with_the_vllm_engine(capsys):
     recs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(recs) == 6 and [r["sample"] for r in recs] == [0, 1] * 3
     assert all(1 <= r["tokens"] <= 8 and r["logprob"] <= 0 for r in recs)
+

@@ -133,3 +133,53 @@ def test_task_corpus_source_splits_documents_at_the_answer():
     assert sft_records("task:reviews", n_task=5, seed=3) == get_task("reviews").sft_examples(5, 3)
     with pytest.raises(InputError, match="task:NAME:corpus"):
         sft_records("task:reviews:nope")
+
+
+def test_early_stopping_rule_counts_measurements_without_a_new_best():
+    from langrl.train.sft import EarlyStopping
+
+    # losses 1.0, 0.8, 0.79, 0.85, 0.81 with patience 2, min_delta 0.02: 1.0 and 0.8 are new bests (0.8 < 1.0 - 0.02);
+    # 0.79 is not (0.79 >= 0.8 - 0.02 = 0.78): bad 1; 0.85: bad 2 = patience -> stop; the best stays step 20, 0.8
+    es = EarlyStopping(patience=2, min_delta=0.02)
+    assert [es.update(s, x) for s, x in ((10, 1.0), (20, 0.8), (30, 0.79), (40, 0.85))] == [False, False, False, True]
+    assert (es.best_step, es.best_loss) == (20, 0.8)
+
+
+def test_sft_stops_when_eval_loss_stops_falling_and_keeps_the_best_weights(toy_model_dir, sft_data, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from langrl.models.specs import load_causal_lm
+    from langrl.train.data import sft_records, split_eval, tokenize_sft
+    from langrl.train.sft import eval_loss
+
+    # a learning rate far too high: the held-out loss soon rises, so patience 2 ends the run long before the cap
+    out = tmp_path / "es"
+    summary = run_sft(cfg_for(toy_model_dir, sft_data, out, max_steps=200, eval_fraction=0.25, eval_every=2,
+                              patience=2, learning_rate=3e-2, warmup_steps=0), quiet=True)
+    assert summary["stopped_early"] and summary["steps"] < 200
+    assert summary["steps"] == summary["best_step"] + 2 * 2  # two measurements (2 steps apart) after the best
+    with open(out / "metrics.csv") as f:
+        evals = {int(r["step"]): float(r["eval_loss"]) for r in csv.DictReader(f) if r.get("eval_loss")}
+    assert max(evals) == summary["steps"] and min(evals.values()) == pytest.approx(summary["best_eval_loss"])
+    # the saved weights are the best measurement's: their held-out loss is the best one, not the last one
+    _, tok = load_causal_lm(str(out), quiet=True)
+    model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    recs = sft_records(str(sft_data), 2000, 0)
+    ex = [tokenize_sft(tok, r, 256)[0] for r in recs]
+    _, eval_idx = split_eval(len(ex), 0.25, 0)
+    held = eval_loss(model, [ex[i] for i in eval_idx], tok.pad_token_id, 8)
+    assert held == pytest.approx(summary["best_eval_loss"], rel=1e-4)
+    assert held < evals[summary["steps"]]
+
+
+@pytest.mark.parametrize("kw, expected", [
+    ({"patience": 2, "eval_every": 0, "eval_fraction": 0.1}, "patience"),
+    ({"patience": 2, "eval_every": 5, "eval_fraction": 0.0}, "patience"),
+    ({"patience": 2, "eval_every": 5, "eval_fraction": 0.1, "stop_at": 3}, "stop_at"),
+    ({"patience": -1}, "patience"),
+])
+def test_early_stopping_needs_a_held_out_loss(toy_model_dir, sft_data, tmp_path, kw, expected):
+    from langrl.errors import InputError
+
+    with pytest.raises(InputError, match=expected):
+        cfg_for(toy_model_dir, sft_data, tmp_path / "x", **kw).validate()

@@ -52,10 +52,3 @@ def to_record(j: dict) -> dict:
 def export_records(storage, kind: str) -> list[dict]:
     """Every judgement of ``kind`` in the database, as feedback records, oldest first."""
     return [to_record(j) for j in storage.judgements(kind)]
-
-
-def ranking_text(ranking: list[list[int]], labels: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ") -> str:
-    """Tiers as people read them: ``[[1], [2, 3], [0]]`` → ``"B > C = D > A"``."""
-    def lab(i: int) -> str:
-        return labels[i] if i < len(labels) else str(i + 1)
-    return " > ".join(" = ".join(lab(i) for i in tier) for tier in ranking)

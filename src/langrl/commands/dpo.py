@@ -8,9 +8,9 @@ from langrl.config import parse_config
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "reward":
-        from langrl.train.dpo.implicit_reward import RewardConfig, implicit_rewards
+        from langrl.train.dpo.implicit_reward import ImplicitRewardConfig, implicit_rewards
 
-        cfg, flags = parse_config(RewardConfig, argv[1:], prog="langrl dpo reward",
+        cfg, flags = parse_config(ImplicitRewardConfig, argv[1:], prog="langrl dpo reward",
                                   summary="Implicit reward β log π(y|x)/π_ref(y|x) of every response in a feedback "
                                           "file, and the pairwise accuracy (DPO recovers a reward from the policy).")
         summary = implicit_rewards(cfg, quiet=flags["json"])

@@ -25,7 +25,13 @@ class DemoConfig:
                                       "stuffing hack is inside the SFT policy's support, so β must outweigh VADER's "
                                       "gain from it")
 
+    jobs: int = arg(0, "stages run at once, each in its own worker process with cores/jobs torch threads, as soon as "
+                       "the stages it reads are done (0 = 2 on a machine with 2 or more cores, else 1; 1 = one after "
+                       "another in this process)")
+
     def validate(self) -> None:
+        if self.jobs < 0:
+            raise InputError(f"demo: field 'jobs': expected >= 0, got {self.jobs}")
         if self.eval_prompts < 0 or self.rl_steps < 0:
             raise InputError("demo: eval_prompts and rl_steps must be >= 0")
         if self.kl_coef < 0 or self.reviews_kl_coef < 0:
@@ -36,8 +42,8 @@ class DemoConfig:
 class Budget:
     """Sizes of every stage; ``quick`` keeps each stage alive at a fraction of the cost."""
 
-    sft_steps: int  # reviews
-    # factqa SFT: reading the names off the passage is learned late, so it gets many more steps
+    sft_steps: int  # reviews and arithmetic: the SFT step cap (the run stops earlier when held-out loss plateaus)
+    # factqa SFT's cap: reading the names off the passage is learned late, so it gets many more steps
     factqa_sft_steps: int
     feedback_prompts: int
     responses_per_prompt: int
@@ -45,23 +51,28 @@ class Budget:
     holistic_rm_steps: int  # the holistic reward model's MiniLM backbone costs several times tiny's per step
     rl_steps: int
     prompts_per_step: int
+    # factqa PPO-holistic and NLPO: responses per prompt, compared with each other (a leave-one-out reward baseline)
+    factqa_rl_samples: int
     dpo_steps: int
     eval_prompts: int
     eval_every: int
     best_of_n: int
-    # arithmetic SFT on the task's corpus (errors included): its held-out loss falls until ~800 steps (0.251 at 100,
-    # 0.191 at 400, 0.163 at 600, 0.152 at 700, 0.150 at 800; scripts/arith-reviews-levers)
-    arithmetic_sft_steps: int
     grpo_steps: int  # arithmetic GRPO iterations (8 samples per prompt)
     ppo_kl_prompts_per_step: int  # reviews PPO-KL: twice the prompts of the other runs halves its gradient noise
+    # SFT early stopping: held-out loss every sft_eval_every steps (factqa: factqa_sft_eval_every); stop after
+    # sft_patience measurements without a new best and keep the best weights
+    sft_eval_every: int = 25
+    factqa_sft_eval_every: int = 100
+    sft_patience: int = 3
 
 
 QUICK = Budget(sft_steps=20, factqa_sft_steps=20, feedback_prompts=24, responses_per_prompt=4, rm_steps=20,
                holistic_rm_steps=10, rl_steps=4, prompts_per_step=8, dpo_steps=10, eval_prompts=16, eval_every=2,
-               best_of_n=4, arithmetic_sft_steps=20, grpo_steps=4, ppo_kl_prompts_per_step=8)
-FULL = Budget(sft_steps=150, factqa_sft_steps=1500, feedback_prompts=400, responses_per_prompt=4, rm_steps=150,
+               best_of_n=4, sft_eval_every=10, factqa_sft_eval_every=10, sft_patience=2, factqa_rl_samples=2,
+               grpo_steps=4, ppo_kl_prompts_per_step=8)
+FULL = Budget(sft_steps=1000, factqa_sft_steps=3000, feedback_prompts=400, responses_per_prompt=4, rm_steps=150,
               holistic_rm_steps=100, rl_steps=40, prompts_per_step=16, dpo_steps=80, eval_prompts=200, eval_every=5,
-              best_of_n=8, arithmetic_sft_steps=800, grpo_steps=80, ppo_kl_prompts_per_step=32)
+              best_of_n=8, factqa_rl_samples=4, grpo_steps=80, ppo_kl_prompts_per_step=32)
 
 
 def budget_for(cfg: DemoConfig) -> Budget:

@@ -1,4 +1,10 @@
-"""The demo's evaluation stage: every policy (and best-of-n) on held-out prompts, plus each run's training curve."""
+"""The demo's evaluation stage: every policy (and best-of-n) on held-out prompts, plus each run's training curve.
+
+Every policy is evaluated twice on the same held-out prompts: sampled at the training temperature (``TRAIN_TEMPERATURE``,
+the distribution RL optimised and paid KL for: ``gold/...``, ``kl``, ``gold_per_sample``) and near-greedy
+(T = 1e-4: ``near_greedy/gold/...``, ``near_greedy/gold_per_sample``). The per-prompt scores of both stay in the
+stage's result, so any two methods can be compared pairwise on the same prompts (:func:`langrl.demo.claims.paired_difference`).
+"""
 from __future__ import annotations
 
 import csv
@@ -7,6 +13,9 @@ from pathlib import Path
 
 from langrl.demo.config import Budget, DemoConfig
 from langrl.demo.stages import Stages
+
+TRAIN_TEMPERATURE = 1.0
+"""The sampling temperature every demo run trains at (``OnlineConfig.temperature``'s default)."""
 
 
 def proxy_for(task: str, rm_paths: dict[str, str]):
@@ -60,16 +69,29 @@ def best_of_n(sft_dir: str, rows: list[dict], task, proxy, n: int, seed: int, ma
     return metrics
 
 
+def evaluate_both(model, tok, rows, *, task, proxy, ref_model, max_new_tokens: int, seed: int) -> tuple[dict, list]:
+    """(metrics, sampled responses): the sampled pass at the training temperature (with KL to ``ref_model``) and
+    the near-greedy pass on the same rows, its metrics under ``near_greedy/``."""
+    from langrl.eval.evaluate import NEAR_GREEDY, evaluate_policy
+
+    common = dict(task=task, proxy=proxy, max_new_tokens=max_new_tokens, seed=seed, per_sample=True)
+    metrics, responses = evaluate_policy(model, tok, rows, ref_model=ref_model, temperature=TRAIN_TEMPERATURE,
+                                         **common)
+    greedy, _ = evaluate_policy(model, tok, rows, temperature=NEAR_GREEDY, **common)
+    metrics.update({f"near_greedy/{k}": v for k, v in greedy.items() if k != "n"})
+    return metrics, responses
+
+
 def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict], sft: dict[str, str],
                rm_paths: dict[str, str]) -> dict:
     from langrl.demo.config import MAX_NEW
-    from langrl.eval.evaluate import evaluate_policy
     from langrl.models.specs import load_causal_lm
     from langrl.tasks import get_task
     from langrl.train.pg.algorithms import ALGORITHMS
 
     settings = {"runs": {k: v["path"] for k, v in runs.items()}, "eval_prompts": b.eval_prompts, "seed": cfg.seed,
-                "best_of_n": b.best_of_n, "version": 4}  # 2: per-sample gold, s.e.; 3: warnings; 4: gold_per_sample
+                "best_of_n": b.best_of_n, "version": 5}  # 2: per-sample gold, s.e.; 3: warnings; 4: gold_per_sample;
+    # 5: near-greedy
 
     def run(d: Path) -> dict:
         out: dict[str, dict] = {}
@@ -79,9 +101,9 @@ def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict]
             task = get_task(task_name)
             rows = task.prompts("eval", b.eval_prompts, cfg.seed + 2)
             model, tok = load_causal_lm(info["path"], quiet=True)
-            metrics, responses = evaluate_policy(model, tok, rows, task=task, proxy=proxy_for(task_name, rm_paths),
-                                                 ref_model=refs[task_name], max_new_tokens=MAX_NEW[task_name],
-                                                 seed=cfg.seed + 3, per_sample=True)
+            metrics, responses = evaluate_both(model, tok, rows, task=task, proxy=proxy_for(task_name, rm_paths),
+                                               ref_model=refs[task_name], max_new_tokens=MAX_NEW[task_name],
+                                               seed=cfg.seed + 3)
             metrics["curve"] = training_curve(Path(info["path"]))
             if info.get("method") in ALGORITHMS:  # an online run: it watched a held-out signal while training
                 metrics["warnings"] = training_warnings(Path(info["path"]))
@@ -94,8 +116,11 @@ def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict]
                                                       b.best_of_n, cfg.seed + 4, MAX_NEW["factqa"])
         return _finite(out)
 
-    # every stage so far: the policies evaluated, the reward models behind the proxy and best-of-n, their SFT starts
-    return stages.run("eval", settings, run, inputs=tuple(stages.keys))
+    # every stage so far (but one that refused its input): the policies evaluated, the reward models behind the proxy
+    # and best-of-n, their SFT starts
+    stages.run("eval", settings, run, inputs=tuple(k for k in stages.keys if k not in stages.errors), exclusive=True)
+    stages.wait()
+    return stages.results["eval"]
 
 
 def _finite(obj):

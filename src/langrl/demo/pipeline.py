@@ -1,12 +1,15 @@
 """``langrl demo``: the lecture as one command, every stage cached and resumable.
 
-1. ``policy/TASK``   — SFT the starting model on the task (the lecture's reason 2: start inside the trust region);
+1. ``policy/TASK``   — SFT the starting model on the task (the lecture's reason 2: start inside the trust region),
+                        until its held-out loss stops falling (early stopping, the best weights kept);
 2. ``feedback``      — sample from the SFT policy and collect simulated feedback of every kind (factqa);
 3. ``rm/*``          — reward models: holistic Bradley-Terry, Plackett-Luce, fine-grained span model, completeness;
 4. ``runs/*``        — policies: PPO on the holistic RM, PPO on the fine-grained RMs (dense segment rewards), NLPO,
                         DPO and Plackett-Luce DPO on the same preferences (factqa); PPO with and without KL on VADER
                         (reviews: the reward-hacking pair); GRPO on the verifiable answer (arithmetic);
-5. ``eval``          — every policy and best-of-n on held-out prompts: gold, proxy, KL to SFT, length, distinct-n;
+   ``control-TASK``  — continued SFT from the same start for the matched RL run's compute (:mod:`langrl.demo.control`);
+5. ``eval``          — every policy and best-of-n on held-out prompts, sampled (T=1) and near-greedy (T=1e-4): gold,
+                        proxy, KL to SFT, length, distinct-n;
 6. report.md, report.html, plots, metrics.json with the claims computed from those numbers.
 """
 from __future__ import annotations
@@ -28,19 +31,33 @@ from langrl.errors import InputError
 # never improved (scripts/arith-reviews-levers); the corpus's errors are habits a verifier can train away.
 SFT_DATA = {"factqa": "task:factqa", "reviews": "task:reviews:corpus", "arithmetic": "task:arithmetic:corpus"}
 PROXY = {"reviews": "vader", "arithmetic": "math"}  # factqa's proxy is the holistic reward model
+SFT_EVAL_EXAMPLES = 320  # held-out demonstrations the SFT stage's early stopping measures (a fifth with --quick)
 
 
 def _tasks(cfg: DemoConfig) -> list[str]:
     return ["factqa", "reviews", "arithmetic"] if cfg.task == "all" else [cfg.task]
 
 
+def sft_lr(cfg: DemoConfig, task: str) -> float:
+    """Peak SFT learning rate (the long factqa run takes a higher peak, cosine)."""
+    return (2e-3 if task == "factqa" else 1e-3) if cfg.model.startswith("tiny") else 5e-5
+
+
 def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
+    """SFT until the held-out loss stops falling: the loss on ``SFT_EVAL_EXAMPLES`` held-out demonstrations is
+    measured every ``sft_eval_every`` steps, the run stops after ``sft_patience`` measurements without a new best (or
+    at the step cap) and keeps the best measured weights (``langrl sft --patience``). The stage result records the
+    steps used (``steps``, ``best_step``, ``stopped_early``)."""
     from langrl.train.sft import SFTConfig, run_sft
 
-    steps = {"factqa": b.factqa_sft_steps, "arithmetic": b.arithmetic_sft_steps}.get(task, b.sft_steps)
+    cap = b.factqa_sft_steps if task == "factqa" else b.sft_steps
+    every = b.factqa_sft_eval_every if task == "factqa" else b.sft_eval_every
     tiny = cfg.model.startswith("tiny")
-    lr = (2e-3 if task == "factqa" else 1e-3) if tiny else 5e-5  # the long factqa run takes a higher peak (cosine)
-    settings = {"model": cfg.model, "data": SFT_DATA[task], "steps": steps, "lr": lr, "seed": cfg.seed}
+    lr = sft_lr(cfg, task)
+    n_eval = SFT_EVAL_EXAMPLES // 5 if cfg.quick else SFT_EVAL_EXAMPLES
+    examples = max(2000, 16 * cap) + n_eval
+    settings = {"model": cfg.model, "data": SFT_DATA[task], "steps": cap, "lr": lr, "seed": cfg.seed,
+                "eval_every": every, "patience": b.sft_patience, "eval_examples": n_eval}
     if tiny:  # the embedded model is rebuilt when its build changes: so is everything trained from it
         from langrl.models.tiny import TinySettings
 
@@ -48,10 +65,10 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
 
     def run(d: Path) -> dict:
         sc = from_dict(SFTConfig, {"model": cfg.model, "data": SFT_DATA[task], "out": str(d / "model"),
-                                   "max_steps": steps, "batch_size": 16, "micro_batch_size": 16,
-                                   "task_examples": max(2000, 16 * steps), "learning_rate": lr,
-                                   "warmup_steps": 5, "eval_fraction": 0.05, "eval_every": 0, "seed": cfg.seed,
-                                   "overwrite": True})
+                                   "max_steps": cap, "batch_size": 16, "micro_batch_size": 16,
+                                   "task_examples": examples, "learning_rate": lr, "warmup_steps": 5,
+                                   "eval_fraction": n_eval / examples, "eval_every": every,
+                                   "patience": b.sft_patience, "seed": cfg.seed, "overwrite": True})
         return run_sft(sc, quiet=True)
 
     stages.run(f"policy-{task}", settings, run)
@@ -145,7 +162,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     t0 = time.time()
     b = budget_for(cfg)
     out = Path(cfg.out)
-    stages = Stages(out, log=log)
+    stages = make_stages(out, cfg, log)
     tasks = _tasks(cfg)
     resolve_model_dir(cfg.model)  # the stages run quietly: a first-use tiny build or GGUF conversion shows its progress here
     sft = {t: stage_sft(stages, cfg, b, t) for t in tasks}
@@ -159,12 +176,18 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
         holistic = f"rm:path={rm_paths['holistic']}"
         fine = [f"rm:path={rm_paths['spans']},name=fg,weight=0.3", f"rm:path={rm_paths['completeness']},"
                                                                    f"name=completeness,weight=1.0"]
+        # n samples per prompt, each scored against the mean of its prompt's others (two thirds of the holistic
+        # RM's variance is between prompts, which tiny's value head cannot predict); λ = 1: the weak critic's errors
+        # do not enter the advantages (scripts/ppo-levers measures each of these)
+        holistic_rl = {"samples_per_prompt": b.factqa_rl_samples, "reward_baseline": "loo", "lam": 1.0}
         runs["ppo-holistic"] = {"task": "factqa", "method": "ppo", "path": stage_online(
-            stages, cfg, b, "ppo-holistic", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",))}
+            stages, cfg, b, "ppo-holistic", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",),
+            **holistic_rl)}
         runs["ppo-fine-grained"] = {"task": "factqa", "method": "ppo", "path": stage_online(
             stages, cfg, b, "ppo-fine-grained", "factqa", sft["factqa"], fine, fq + ("rm-spans", "rm-completeness"))}
         runs["nlpo"] = {"task": "factqa", "method": "nlpo", "path": stage_online(
-            stages, cfg, b, "nlpo", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",), algo="nlpo")}
+            stages, cfg, b, "nlpo", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",), algo="nlpo",
+            **holistic_rl)}
         for name, data, loss in (("dpo", "comparisons.jsonl", "dpo"), ("pl-dpo", "rankings.jsonl", "pl")):
             try:
                 runs[name] = {"task": "factqa", "method": name, "path": stage_dpo(
@@ -186,13 +209,43 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
         runs["grpo"] = {"task": "arithmetic", "method": "grpo", "path": stage_online(
             stages, cfg, b, "grpo", "arithmetic", sft["arithmetic"], ["math"], ("policy-arithmetic",),
             algo="grpo", max_steps=b.grpo_steps, samples_per_prompt=8, learning_rate=5e-5)}
+    from langrl.demo.control import MATCHED_RUN, stage_control
+
+    for t in tasks:  # continued SFT from the same start for the matched RL run's compute, evaluated like every run
+        if MATCHED_RUN[t] in runs:
+            runs[f"control-{t}"] = {"task": t, "method": "sft-control",
+                                    "path": stage_control(stages, cfg, t, sft_lr(cfg, t), SFT_DATA[t])}
+    stages.wait()  # with --jobs > 1: every stage so far has run (the evaluation reads them all)
+    for name in [n for n in runs if f"run-{n}" in stages.errors and n not in skipped]:  # refused in a worker
+        log(f"[demo] run-{name}: skipped: {stages.errors[f'run-{name}']}")
+        skipped[name] = stages.errors[f"run-{name}"]
+        del runs[name]
     results = stage_eval(stages, cfg, b, runs, sft, rm_paths)
     rm_quality = {name: {k[5:]: v for k, v in stages.results.get(f"rm-{name}", {}).items()
                          if k.startswith("eval_") and isinstance(v, (int, float))} for name in rm_paths}
     metrics = write_report(out, cfg, b, runs, results, stages.seconds, total_seconds=time.time() - t0,
-                           skipped=skipped, reward_models=rm_quality)
+                           skipped=skipped, reward_models=rm_quality,
+                           sft={t: stages.results.get(f"policy-{t}", {}) for t in tasks})
     log(f"[demo] report: {out / 'report.md'} ({time.time() - t0:.0f}s in all)")
     return metrics
+
+
+def make_stages(out: Path, cfg: DemoConfig, log) -> Stages:
+    """The stage runner for ``cfg.jobs`` workers (0: :func:`default_jobs`), each with cores/jobs torch threads
+    (cores: torch's default thread count, which honours OMP_NUM_THREADS)."""
+    import torch
+
+    from langrl.demo.stages import default_jobs
+
+    jobs = cfg.jobs or default_jobs()
+    if jobs == 1:
+        return Stages(out, log=log)
+    cores = torch.get_num_threads()
+    # this process only schedules (and builds the model on first use): a worker forked from a process whose OpenMP
+    # pool never grew past one thread may use any thread count (forked after a larger pool, it would hang)
+    torch.set_num_threads(1)
+    log(f"[demo] {jobs} stages at once, {max(1, cores // jobs)} torch thread(s) each ({cores} cores)")
+    return Stages(out, log=log, jobs=jobs, threads=max(1, cores // jobs), all_threads=cores)
 
 
 def load_metrics(out: str | Path) -> dict:

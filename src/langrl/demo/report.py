@@ -6,10 +6,11 @@ import html
 import math
 from pathlib import Path
 
-from langrl.demo.claims import compute_claims, paired_difference
+from langrl.demo.claims import EXPLAIN, compute_claims, paired_difference
 from langrl.io import atomic_write_json, atomic_write_text
 
-COLUMNS = [("gold/gold", "gold"), ("gold_se", "± s.e."), ("proxy", "proxy"), ("kl", "KL to SFT"),
+COLUMNS = [("gold/gold", "gold (T=1)"), ("gold_se", "± s.e."), ("near_greedy/gold/gold", "gold (near-greedy)"),
+           ("near_greedy/gold_se", "± s.e."), ("proxy", "proxy"), ("kl", "KL to SFT"),
            ("length_tokens", "tokens"),
            ("distinct_2", "distinct-2")]
 CATEGORY_KEYS = [("gold/relevance", "irrelevant"), ("gold/factuality", "untruthful"),
@@ -99,6 +100,8 @@ def _plots(out: Path, results: dict, runs: dict) -> list[tuple[str, str]]:
     return made
 
 
+SFT_KEYS = {"steps": "steps trained", "best_step": "best step (kept)", "best_eval_loss": "held-out loss",
+            "stopped_early": "stopped before the cap", "seconds": "seconds"}
 RM_KEYS = [("pairwise_accuracy", "pairwise accuracy"), ("n_pairs", "pairs"), ("kendall_tau", "Kendall τ"),
            ("f1/untruthful", "F1 untruthful"), ("f1/irrelevant", "F1 irrelevant")]
 RM_GOLD_KEYS = [("gold_pairwise_accuracy", "pairwise accuracy"), ("n_gold_pairs", "pairs"),
@@ -107,15 +110,18 @@ RM_GOLD_KEYS = [("gold_pairwise_accuracy", "pairwise accuracy"), ("n_gold_pairs"
 
 
 def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dict, total_seconds: float,
-                 skipped: dict | None = None, reward_models: dict | None = None) -> dict:
+                 skipped: dict | None = None, reward_models: dict | None = None, sft: dict | None = None) -> dict:
+    """``sft``: per task, its SFT stage's result (steps used, best step and held-out loss, stopped early)."""
     claims = compute_claims(results)
+    sft = {t: {k: r.get(k) for k in SFT_KEYS} for t, r in (sft or {}).items()}
     metrics = {"config": {"task": cfg.task, "quick": cfg.quick, "model": cfg.model, "seed": cfg.seed},
                "budget": budget.__dict__, "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
                "total_seconds": round(total_seconds, 1), "pipeline_seconds": round(sum(seconds.values()), 1),
-               "runs": {n: {k: v for k, v in r.items() if k not in ("curve", "examples", "gold_per_sample")} |
+               "runs": {n: {k: v for k, v in r.items() if k not in ("curve", "examples", "gold_per_sample",
+                                                                   "near_greedy/gold_per_sample")} |
                        {"steps": len(r.get("curve") or []), "seconds": round(seconds.get(f"run-{n}", 0.0), 1)}
                        for n, r in results.items()},
-               "claims": claims, "skipped": skipped or {}, "reward_models": reward_models or {}}
+               "claims": claims, "skipped": skipped or {}, "reward_models": reward_models or {}, "sft": sft}
     atomic_write_json(out / "metrics.json", metrics)
     plots = _plots(out, results, runs)
 
@@ -125,18 +131,23 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
           f"{total_seconds:.0f} s; cached stages are not re-run).", "", "## Claims (computed from the numbers below)", ""]
     for name, c in claims.items():
         verdict = {True: "**true**", False: "**false**", None: "not measured"}[c["value"]]
-        md.append(f"- `{name}`: {verdict} — {c['rule']}.")
+        md.append(f"- `{name}`: {verdict} — {EXPLAIN.get(name, '')} *Rule:* {c['rule']}.")
+    md += _rl_vs_sft(claims["rl_beats_sft"])
     for name, why in (skipped or {}).items():
         md.append(f"- run `{name}` was skipped: {why}")
-    md += ["", "## Held-out evaluation", "", "Gold vs SFT: the paired per-prompt difference from the task's SFT "
-           "policy on the same prompts ± its standard error.", "",
-           "| run | task | " + " | ".join(h for _, h in COLUMNS) + " | gold vs SFT |",
-           "|---|---|" + "---|" * (len(COLUMNS) + 1)]
+    md += ["", "## Held-out evaluation", "", "Every policy answers the same held-out prompts twice: sampled at the "
+           "training temperature (T=1, the distribution RL optimised; its KL to SFT is measured there) and "
+           "near-greedy (T=1e-4, the most likely answer). Gold vs SFT: the paired per-prompt difference from the "
+           "task's SFT policy on the same prompts ± its standard error, at each temperature.", "",
+           "| run | task | " + " | ".join(h for _, h in COLUMNS) + " | gold vs SFT (T=1) | gold vs SFT (near-greedy) |",
+           "|---|---|" + "---|" * (len(COLUMNS) + 2)]
     for n, r in results.items():
         task = runs.get(n, {}).get("task", "factqa")
-        d = paired_difference(results, n, f"sft-{task}") if not n.startswith("sft-") else {}
-        vs_sft = f"{d['diff']:+.3f} ± {d['diff_se']:.3f}" if d else "–"
-        md.append(f"| {n} | {task} | " + " | ".join(_fmt(r.get(k)) for k, _ in COLUMNS) + f" | {vs_sft} |")
+        vs = []
+        for key in ("gold_per_sample", "near_greedy/gold_per_sample"):
+            d = paired_difference(results, n, f"sft-{task}", key) if not n.startswith("sft-") else {}
+            vs.append(f"{d['diff']:+.3f} ± {d['diff_se']:.3f}" if d else "–")
+        md.append(f"| {n} | {task} | " + " | ".join(_fmt(r.get(k)) for k, _ in COLUMNS) + f" | {' | '.join(vs)} |")
     if reward_models:
         md += ["", "## Reward models (held-out feedback, the trainer's own evaluation split)", "",
                "| reward model | " + " | ".join(h for _, h in RM_KEYS) + " |", "|---|" + "---|" * len(RM_KEYS)]
@@ -148,6 +159,13 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
                "|---|" + "---|" * len(RM_GOLD_KEYS)]
         md += [f"| {n} | " + " | ".join(_fmt(q.get(k)) for k, _ in RM_GOLD_KEYS) + " |"
                for n, q in reward_models.items()]
+    if sft:
+        md += ["", "## SFT starts (trained until the held-out loss stopped falling)", "",
+               "Each task's SFT policy measured its loss on held-out demonstrations every few steps and stopped "
+               "once it had not improved for several measurements in a row, keeping the best weights: an RL gain "
+               "over it is not just more supervised training.", "",
+               "| task | " + " | ".join(SFT_KEYS.values()) + " |", "|---|" + "---|" * len(SFT_KEYS)]
+        md += [f"| {t} | " + " | ".join(_fmt(v) for v in r.values()) + " |" for t, r in sft.items()]
     watched = {n: r["warnings"] for n, r in results.items() if r.get("warnings") is not None}
     if watched:
         md += ["", "## Reward-hacking watch (raised during training)", "",
@@ -170,6 +188,31 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
     atomic_write_text(out / "report.md", text)
     atomic_write_text(out / "report.html", _html(text, out, plots))
     return metrics
+
+
+def _diff(d: dict) -> str:
+    return f"{d['diff']:+.3f} ± {d['diff_se']:.3f}" if d else "–"
+
+
+def _rl_vs_sft(claim: dict) -> list[str]:
+    """The rl_beats_sft numbers per task: each online run and the continued-SFT control against the SFT start."""
+    if not claim.get("numbers"):
+        return []
+    md = ["", "### RL against its SFT start, and the continued-SFT control", "",
+          "Paired per-prompt gold differences ± standard error on the same held-out prompts. *beats*: the sampled "
+          "difference is ≥ 2 s.e. and the near-greedy one not below −2 s.e. The control trains the SFT start further "
+          "on fresh demonstrations for the same number of policy forward+backward sequences as the RL run's updates.",
+          "", "| task | run | gold (T=1) | vs SFT (T=1) | vs SFT (near-greedy) | beats SFT | vs control (T=1) | "
+          "vs control (near-greedy) |", "|---|---|---|---|---|---|---|---|"]
+    for task, entry in claim["numbers"].items():
+        for run, e in entry.items():
+            if not isinstance(e, dict) or "sampled" not in e:
+                continue
+            vc = e.get("vs_control") or {}
+            md.append(f"| {task} | {run} | {_fmt(e.get('gold'))} | {_diff(e['sampled'])} | {_diff(e['near_greedy'])} "
+                      f"| {'yes' if e['beats'] else 'no'} | {_diff(vc.get('sampled') or {})} | "
+                      f"{_diff(vc.get('near_greedy') or {})} |")
+    return md
 
 
 def _pretty(obj) -> str:

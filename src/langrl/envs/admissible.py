@@ -63,6 +63,13 @@ class AdmissibleMask:
         return any(len(seq) == p for seq in c) and not any(len(seq) > p for seq in c)
 
 
+def allowed_next(candidates: list[list[int]], written: list[int]) -> list[int]:
+    """Sorted token ids that continue some of ``candidates`` after the tokens ``written`` (empty: none continues):
+    :meth:`AdmissibleMask.allowed_ids` of one row, from its tokens so far (the vLLM processor's rule)."""
+    p = len(written)
+    return sorted({seq[p] for seq in candidates if len(seq) > p and seq[:p] == written})
+
+
 def allowed_tensor(allowed: list[dict[int, list[int]]], t: int, v: int, device=None) -> torch.Tensor | None:
     """(b, t, v) bool from per-row ``{position: allowed token ids}`` (positions not listed allow everything).
 

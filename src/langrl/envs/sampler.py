@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from langrl.envs.admissible import AdmissibleMask
+from langrl.envs.admissible import AdmissibleMask, allowed_next
 from langrl.envs.protocol import EnvBatch
 from langrl.envs.render import action_piece, clip_observation, encode, fit_context, observation_piece
 from langrl.rollout.logits import sampling_logprobs
@@ -145,6 +145,37 @@ def _write_actions(cache: _Cache, hook: AdmissibleMask | None, live: list[int], 
     return act_ids, act_lp, stopped
 
 
+class _NoCache:
+    """What :func:`rollout_episodes` keeps of the KV cache when a rollout engine writes the actions: nothing (the
+    engine re-reads each row's whole context every turn)."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def prefill(self, contexts) -> None:
+        pass
+
+    def feed(self, chunks) -> None:
+        pass
+
+
+def _engine_actions(engine, cands, live: list[int], rows: list[_Row], *, budget: int, stop: tuple[str, ...],
+                    temperature: float, top_k: int, top_p: float, greedy: bool, gen: torch.Generator):
+    """:func:`_write_actions`' result, written by a rollout engine (``--rollout-engine vllm``) from every live row's
+    context; each request seeded from ``gen`` (so a run is reproducible)."""
+    seeds = torch.randint(0, 2**31 - 1, (len(live),), generator=gen).tolist()
+    out = engine.write_actions([rows[e].context() for e in live], budget=budget, stop=stop, temperature=temperature,
+                               top_k=top_k, top_p=top_p, greedy=greedy, seeds=seeds,
+                               candidates=[cands[e] for e in live] if cands is not None else None)
+    act_ids = {e: ids for e, (ids, _, _) in zip(live, out)}
+    act_lp = {e: lps for e, (_, lps, _) in zip(live, out)}
+    stopped = {e: s for e, (_, _, s) in zip(live, out)}
+    for e in live if cands is not None else []:  # each position's support, as _write_actions keeps it
+        for k in range(len(act_ids[e]) if cands[e] else 0):
+            rows[e].allowed[len(rows[e].resp) + k] = allowed_next(cands[e], act_ids[e][:k])
+    return act_ids, act_lp, stopped
+
+
 def _candidates(batch: EnvBatch, tokenizer, stop: tuple[str, ...]) -> list[list[list[int]] | None]:
     """Per row, the token sequences of the admissible commands as the policy writes them (None: finished row)."""
     return [[encode(tokenizer, action_piece(a, stop)) for a in acts] if acts else None for acts in batch.admissible()]
@@ -164,7 +195,7 @@ def rollout_episodes(model, tokenizer, batch: EnvBatch, seeds: list[int], *, max
                      max_action_tokens: int = 16, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                      greedy: bool = False, action_space: str = "free", max_context: int | None = None,
                      max_first_tokens: int | None = None, max_obs_tokens: int | None = None, seed: int | None = None,
-                     group: list[int] | None = None) -> Rollout:
+                     group: list[int] | None = None, engine=None) -> Rollout:
     """Play one episode per environment of ``batch`` (``seeds[i]`` on env i) and return the rollout (module doc).
 
     Args:
@@ -176,6 +207,8 @@ def rollout_episodes(model, tokenizer, batch: EnvBatch, seeds: list[int], *, max
             the window).
         group: group id per episode (default: episodes with the same seed share a group).
         seed: seeds the sampling generator (reproducible without touching global RNG state).
+        engine: a rollout engine that writes the actions instead of ``model``'s KV-cached loop
+            (:meth:`langrl.rollout.vllm_engine.VLLMEngine.write_actions`); ``model`` then only gives the window.
     The played episodes (actions, rewards, won/lost) are left in ``batch.episodes``.
     """
     if action_space not in ("free", "admissible"):
@@ -200,7 +233,7 @@ def rollout_episodes(model, tokenizer, batch: EnvBatch, seeds: list[int], *, max
     rows = [_Row(e, 0, firsts[e]) for e in range(n)]
     active = list(range(n))  # episode -> index of its current row in ``rows``
     history: list[list[list[int]]] = [[] for _ in range(n)]  # per episode: action + observation tokens per turn
-    cache = _Cache(model, pad)
+    cache = _Cache(model, pad) if engine is None else _NoCache(next(model.parameters()).device)
     cache.prefill([rows[active[e]].context() for e in range(n)])
     gen = torch.Generator(device=cache.device)
     gen.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31 - 1, (1,)).item()))
@@ -213,9 +246,14 @@ def rollout_episodes(model, tokenizer, batch: EnvBatch, seeds: list[int], *, max
         hook = AdmissibleMask(cands) if cands is not None else None
         # an admissible command is always written whole, however long: the budget grows to the longest one
         budget = max([max_action_tokens] + [len(c) for row in (cands or []) if row for c in row])
-        act_ids, act_lp, stopped = _write_actions(cache, hook, live, [rows[a] for a in active], budget=budget,
-                                                  tokenizer=tokenizer, stop=stop, temperature=temperature,
-                                                  top_k=top_k, top_p=top_p, greedy=greedy, gen=gen)
+        if engine is None:
+            act_ids, act_lp, stopped = _write_actions(cache, hook, live, [rows[a] for a in active], budget=budget,
+                                                      tokenizer=tokenizer, stop=stop, temperature=temperature,
+                                                      top_k=top_k, top_p=top_p, greedy=greedy, gen=gen)
+        else:
+            act_ids, act_lp, stopped = _engine_actions(engine, cands, live, [rows[a] for a in active], budget=budget,
+                                                       stop=stop, temperature=temperature, top_k=top_k, top_p=top_p,
+                                                       greedy=greedy, gen=gen)
 
         actions: list[str | None] = [None] * n
         for e in live:

@@ -2,6 +2,14 @@
 
 KL is the Monte-Carlo estimate KL(π ‖ π_ref) ≈ mean over samples y ~ π of Σ_t [log π(y_t|·) − log π_ref(y_t|·)]
 (the k1 estimator summed over the sequence; unbiased, temperature 1, no truncation), in nats per sequence.
+
+Temperature: a policy trained by RL is judged at the temperature it was trained at (1: the distribution whose KL the
+run paid for) AND near-greedy (:data:`NEAR_GREEDY`, T = 1e-4: almost always the most likely token, as a user decoding
+greedily would see it) — an RL gain that only sharpens the sampled distribution shows in the first and not in the
+second. The KL estimate is the sampled (T = 1, no top-k/top-p) pass's; a near-greedy pass reports none.
+
+The samples come from langrl's sampler on ``model`` or, given ``engine`` (``--rollout-engine vllm``), from that
+engine with the same settings (temperature, top-k, top-p, token budget, stop at EOS, n per prompt, chat template).
 """
 from __future__ import annotations
 
@@ -9,6 +17,9 @@ import math
 from collections import Counter
 
 import torch
+
+NEAR_GREEDY = 1e-4
+"""The near-greedy evaluation temperature (softmax(logits / 1e-4): the argmax token unless two logits tie to ~1e-4)."""
 
 
 def distinct_n(texts: list[str], n: int) -> float:
@@ -71,28 +82,36 @@ def evaluate_responses(rows: list[dict], responses: list[str], *, task=None, pro
 @torch.no_grad()
 def evaluate_policy(model, tokenizer, rows: list[dict], *, task=None, proxy=None, ref_model=None, n: int = 1,
                     max_new_tokens: int = 48, seed: int = 0, batch_size: int = 64,
-                    per_sample: bool = False, chat_template: bool = True,
-                    system: str | None = None) -> tuple[dict, list[str]]:
-    """Sample ``n`` responses per row at temperature 1 and score them (``per_sample``: see
-    :func:`evaluate_responses`; ``chat_template``/``system``: :func:`langrl.rollout.sample_prompts`).
-    Returns (metrics, responses)."""
+                    per_sample: bool = False, chat_template: bool = True, system: str | None = None,
+                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                    engine=None) -> tuple[dict, list[str]]:
+    """Sample ``n`` responses per row at ``temperature`` (and ``top_k``, ``top_p``; by ``engine`` when given, a
+    :class:`langrl.rollout.vllm_engine.VLLMEngine`) and score them (``per_sample``: see :func:`evaluate_responses`;
+    ``chat_template``/``system``: :func:`langrl.rollout.sample_prompts`). ``kl`` (with ``ref_model``) is reported
+    at temperature 1 without truncation only: otherwise the samples come from a different distribution than the one
+    the estimator is about. Returns (metrics, responses)."""
     from langrl.rollout import response_logprobs, sample_prompts
 
+    untruncated = temperature == 1.0 and not top_k and top_p == 1.0  # the policy's own distribution
     responses, kls, lengths, rows_n = [], [], [], []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        ro = sample_prompts(model, tokenizer, [r["prompt"] for r in chunk], n=n, max_new_tokens=max_new_tokens,
-                            seed=seed + start, chat_template=chat_template, system=system)
+        settings = dict(n=n, max_new_tokens=max_new_tokens, seed=seed + start, chat_template=chat_template,
+                        system=system, temperature=temperature, top_k=top_k, top_p=top_p)
+        prompts = [r["prompt"] for r in chunk]
+        ro = (engine.sample_prompts(prompts, **settings) if engine is not None
+              else sample_prompts(model, tokenizer, prompts, **settings))
         responses += ro.responses
         rows_n += [r for r in chunk for _ in range(n)]
         lengths += ro.response_mask.sum(-1).tolist()
-        if ref_model is not None:
+        if ref_model is not None and untruncated:
             ref = response_logprobs(ref_model, ro.prompt_ids, ro.prompt_mask, ro.response_ids,
                                     ro.response_mask).logprobs
             kls += ((ro.logprobs - ref) * ro.response_mask).sum(-1).tolist()
     metrics = evaluate_responses(rows_n, responses, task=task, proxy=proxy, per_sample=per_sample)
     metrics["length_tokens"] = nan_mean(lengths)
-    if ref_model is not None:
+    if ref_model is not None and untruncated:
         metrics["kl"] = nan_mean(kls)
+    metrics["temperature"] = temperature
     metrics["n"] = len(responses)
     return metrics, responses

@@ -19,7 +19,7 @@ from .kl import (
     kl_k3,
     kl_penalized_rewards,
 )
-from .masked import masked_mean, masked_sum, masked_var, token_mean
+from .masked import masked_mean, masked_sum, token_mean
 from .policy import (
     dpo_loss,
     entropy_from_logits,
@@ -52,7 +52,7 @@ __all__ = [
     "bradley_terry_loss", "davidson_log_probs", "davidson_loss", "discounted_returns", "dpo_loss",
     "ema_baseline_update", "entropy_from_logits", "entropy_from_logprobs", "gae", "group_normalized_advantages",
     "grpo_loss", "ipo_loss", "kl_k1", "kl_k2", "kl_k3", "kl_penalized_rewards", "kto_loss", "kto_reference_point",
-    "leave_one_out_advantages", "masked_mean", "masked_sum", "masked_var", "pl_dpo_loss",
+    "leave_one_out_advantages", "masked_mean", "masked_sum", "pl_dpo_loss",
     "plackett_luce_loss", "plackett_luce_tiers_loss", "ppo_policy_loss", "rao_kupper_log_probs", "rao_kupper_loss",
     "reinforce_loss", "rpo_loss", "segment_classification_loss", "token_mean", "value_loss",
 ]

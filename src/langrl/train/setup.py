@@ -1,6 +1,9 @@
 """The set-up every trainer shares (``sft``, ``rm train``, ``dpo``, ``rl``, ``agent train``), read from the shared
 config section (:class:`langrl.train.config.TrainerConfig`):
 
+- :func:`load_policy`: the policy a trainer starts from (a model spec), with fresh LoRA adapters or full weights, and on
+  ``--resume`` the checkpoint's adapters or weights instead; also the untouched starting point, which the trainers
+  that need a reference (``dpo``, ``rl``, ``agent train``) take it from;
 - :func:`make_optimizer_and_schedule`: AdamW (``langrl.train.optim``) over the trainable parameters or parameter
   groups, with ``learning_rate``/``weight_decay``, and linear warm-up over ``warmup_steps`` then a cosine decay to
   ``min_ratio`` of the rate (the policy-gradient loops pass ``min_ratio=1``: constant after warm-up);
@@ -15,12 +18,39 @@ them: that order is part of its exact results and of which bad input is reported
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
 import yaml
 
 from langrl.config import to_dict
 from langrl.logging import MetricsLogger
 from langrl.train.checkpoint import begin_run, restore_state, save_checkpoint
 from langrl.train.optim import make_optimizer, make_scheduler
+
+
+def load_policy(spec: str, *, resume: str | None = None, state: dict | None = None, lora_r: int = 0,
+                lora_alpha: float = 16.0, quiet: bool = False):
+    """(policy, tokenizer, start). ``spec``: the starting point (``langrl.models.specs``); ``state``: the ``--resume``
+    checkpoint's state (``checkpoint.load_state(resume)``; None = a fresh run), whose model is read from ``resume``.
+
+    With ``lora_r`` > 0 the policy is the spec's model with fresh adapters (rank ``lora_r``, ``lora_alpha``), or with
+    the checkpoint's (``resume/adapter``); ``start`` is then None: the starting point is the base with the adapters
+    disabled, not a second copy. Otherwise the policy is the spec's model, or the checkpoint's weights, and ``start``
+    the spec's model as loaded (the policy itself in a fresh run: copy it before training if it must stay put).
+    Modes are as loaded (``from_pretrained``: eval); each trainer sets its own."""
+    from langrl.models.lora import apply_lora, load_lora
+    from langrl.models.specs import load_causal_lm
+
+    start, tok = load_causal_lm(spec, quiet=quiet)
+    if lora_r:
+        policy = load_lora(start, Path(resume) / "adapter") if state else apply_lora(start, lora_r, lora_alpha)
+        return policy, tok, None
+    if state:
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(resume, dtype=torch.float32), tok, start
+    return start, tok, start
 
 
 def make_optimizer_and_schedule(params, cfg, total_steps: int, *, min_ratio: float = 0.1):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -36,6 +35,11 @@ class SFTConfig(TrainerConfig, defaults={"out": "runs/sft", "learning_rate": 1e-
     lora_r: int = arg(0, "LoRA rank (0 = full fine-tuning)")
     lora_alpha: float = arg(16.0, "LoRA alpha")
     task_examples: int = arg(2000, "examples drawn from a task:NAME data source")
+    patience: int = arg(0, "early stopping: stop after this many eval-loss measurements in a row (every eval_every "
+                           "steps) without a new best, and keep the best measured weights; max_steps stays the cap "
+                           "(0 = train all max_steps)")
+    min_delta: float = arg(0.0, "early stopping: a new best eval loss must be lower than the best so far by more "
+                                "than this (nats per token)")
 
     def validate(self) -> None:
         self.check_trainer("sft")
@@ -46,6 +50,36 @@ class SFTConfig(TrainerConfig, defaults={"out": "runs/sft", "learning_rate": 1e-
                              f"{self.micro_batch_size}")
         if not 0 <= self.eval_fraction < 1:
             raise InputError("sft: field 'eval_fraction': expected a number in [0, 1)")
+        if self.patience < 0 or self.min_delta < 0:
+            raise InputError("sft: fields 'patience' and 'min_delta': expected >= 0")
+        if self.patience:
+            if self.eval_every < 1 or self.eval_fraction <= 0:
+                raise InputError("sft: field 'patience': early stopping needs eval_every >= 1 and eval_fraction > 0 "
+                                 "(a held-out loss measured during training)")
+            if self.resume or self.stop_at:
+                raise InputError("sft: field 'patience': early stopping keeps its best weights in memory, so it "
+                                 "cannot be combined with resume or stop_at")
+
+
+class EarlyStopping:
+    """Patience on a measured loss: ``update(step, loss)`` returns True when training should stop.
+
+    A measurement is a new best when it is below the best so far by more than ``min_delta``; ``patience`` measurements
+    in a row that are not stop the run. ``best_state`` holds a CPU copy of the weights at the best measurement.
+    """
+
+    def __init__(self, patience: int, min_delta: float = 0.0):
+        self.patience, self.min_delta = patience, min_delta
+        self.best_loss, self.best_step, self.bad, self.best_state = float("inf"), 0, 0, None
+
+    def update(self, step: int, loss: float, model=None) -> bool:
+        if loss < self.best_loss - self.min_delta:
+            self.best_loss, self.best_step, self.bad = loss, step, 0
+            if model is not None:
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            return False
+        self.bad += 1
+        return self.bad >= self.patience
 
 
 def nll_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
@@ -70,8 +104,7 @@ def eval_loss(model, examples, pad_id: int, micro: int) -> float:
 
 def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     """Train; write the checkpoint to ``cfg.out``; return the summary metrics."""
-    from langrl.models.lora import apply_lora, load_lora
-    from langrl.models.specs import load_causal_lm, resolve_model_dir
+    from langrl.models.specs import resolve_model_dir
 
     dist.init_distributed()
     rank, world = dist.rank(), dist.world_size()
@@ -85,14 +118,8 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     with input_flag("--data"):
         records = sft_records(cfg.data, cfg.task_examples, cfg.seed)
     state = load_state(cfg.resume) if cfg.resume else None
-    base_spec = cfg.model
-    model, tok = load_causal_lm(base_spec, quiet=quiet or rank != 0)
-    if cfg.lora_r:
-        model = load_lora(model, Path(cfg.resume) / "adapter") if state else apply_lora(model, cfg.lora_r, cfg.lora_alpha)
-    elif state:
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(cfg.resume, dtype=torch.float32)
+    model, tok, _ = setup.load_policy(cfg.model, resume=cfg.resume, state=state, lora_r=cfg.lora_r,
+                                      lora_alpha=cfg.lora_alpha, quiet=quiet or rank != 0)
     model.train()
 
     examples, n_trunc = [], 0
@@ -116,6 +143,7 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
         dist.barrier()
 
     t0, tokens_seen, last = time.time(), 0, {}
+    stopper = EarlyStopping(cfg.patience, cfg.min_delta) if cfg.patience else None
     with progress_bar("sft", total=cfg.max_steps, quiet=quiet) as bar:
         bar.update(start)
         end = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
@@ -142,16 +170,27 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
             tokens_seen += n_tokens
             last = {"loss": total.item() / n_tokens, "grad_norm": float(gnorm), "lr": sched.get_last_lr()[0],
                     "tokens_per_s": tokens_seen / max(1e-9, time.time() - t0)}
+            stop = False
             if eval_ex and ((cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step + 1 == end):
                 last["eval_loss"] = eval_loss(model, eval_ex, pad, cfg.micro_batch_size)
+                if stopper is not None:
+                    stop = stopper.update(step + 1, last["eval_loss"], model)
             logger.log(step + 1, last)
             bar.update(step + 1, loss=last["loss"])
+            if stop:
+                end = step + 1
+                break
             if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < end:
                 checkpoint(step + 1)
     summary = {"command": "sft", "steps": end, "final_loss": last.get("loss"),
                "eval_loss": last.get("eval_loss"), "train_examples": len(train_ex), "eval_examples": len(eval_ex),
                "truncated_examples": n_trunc, "seconds": round(time.time() - t0, 2), "world_size": world,
                "out": str(cfg.out)}
+    if stopper is not None:  # the checkpoint holds the best measured weights, not the last ones
+        if stopper.best_state is not None:
+            model.load_state_dict(stopper.best_state)
+        summary.update({"best_step": stopper.best_step, "best_eval_loss": stopper.best_loss,
+                        "stopped_early": end < cfg.max_steps, "eval_loss": stopper.best_loss})
     checkpoint(end, {"langrl_metrics.json": json.dumps(summary, indent=2)})
     logger.close()
     return summary

@@ -56,6 +56,32 @@ class EnvArgs:
 
 
 @dataclass
+class EngineArgs:
+    """The rollout engine of ``agent train`` and ``agent eval`` (``langrl.train.pg.engines``)."""
+
+    rollout_engine: str = arg("native", "what plays the episodes: langrl's multi-turn sampler, or vLLM in the same "
+                                        "process (the langrl[vllm] extra; every turn's context re-sent as token ids, "
+                                        "the policy's weights pushed after every update)", choices=("native", "vllm"),
+                              group="rollout engine")
+    engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several", group="rollout engine")
+
+    def _check_engine(self, prog: str) -> None:
+        from langrl.train.pg.engines import check_engine, parse_options
+
+        check_engine(self.rollout_engine, prog)
+        if self.engine_option and self.rollout_engine != "vllm":
+            raise InputError(f"{prog}: field 'engine_option': expected to be used with rollout_engine vllm, got "
+                             f"{self.engine_option!r}")
+        parse_options(self.engine_option)
+        if self.rollout_engine == "vllm" and getattr(self, "action_space", "free") == "admissible":
+            from langrl.rollout.vllm_engine import ADMISSIBLE_REFUSAL
+
+            if ADMISSIBLE_REFUSAL:
+                raise InputError(f"{prog}: field 'action_space': expected free with rollout_engine vllm, got "
+                                 f"'admissible' ({ADMISSIBLE_REFUSAL}); use --rollout-engine native for it")
+
+
+@dataclass
 class AgentSFTConfig(EnvArgs, TrainerConfig, defaults={"out": "runs/agent-sft", "max_steps": 150,
                                                         "learning_rate": 1e-3, "warmup_steps": 10}):
     policy: str = arg("tiny", "model spec to fine-tune: tiny, a HF dir, .gguf, smollm2")
@@ -70,7 +96,7 @@ class AgentSFTConfig(EnvArgs, TrainerConfig, defaults={"out": "runs/agent-sft", 
 
 
 @dataclass
-class AgentTrainConfig(EnvArgs, TrainerConfig, defaults={"out": "runs/agent"}):
+class AgentTrainConfig(EnvArgs, EngineArgs, TrainerConfig, defaults={"out": "runs/agent"}):
     # shared fields (langrl.train.config) whose meaning is more specific here: a step is an iteration
     max_steps: int = arg(50, "iterations: play a batch of episodes → advantages → K epochs of updates")
     learning_rate: float = arg(1e-4, "learning rate (AdamW, constant after warm-up)")
@@ -95,9 +121,15 @@ class AgentTrainConfig(EnvArgs, TrainerConfig, defaults={"out": "runs/agent"}):
     whiten_advantages: bool | None = arg(None, "whiten advantages over the batch (default: on for ppo)")
     grpo_scale_std: bool = arg(True, "GRPO: divide by the group std (false = Dr. GRPO)")
     baseline_decay: float = arg(0.9, "REINFORCE: decay of the moving-average baseline")
+    tis_cap: float = arg(2.0, "truncated importance sampling cap C: with --rollout-engine vllm every token's policy "
+                              "loss is weighted by min(π_old/π_behaviour, C) (0 = no correction)",
+                         group="rollout engine")
 
     def validate(self) -> None:
         self._check_env("agent train")
+        self._check_engine("agent train")
+        if self.tis_cap < 0:
+            raise InputError(f"agent train: field 'tis_cap': expected >= 0, got {self.tis_cap}")
         self.check_trainer("agent train")
         if self.group_size is not None and self.group_size < 1:
             raise InputError(f"agent train: field 'group_size': expected >= 1 (or unset), got {self.group_size}")
@@ -117,7 +149,7 @@ class AgentTrainConfig(EnvArgs, TrainerConfig, defaults={"out": "runs/agent"}):
 
 
 @dataclass
-class AgentEvalConfig(EnvArgs):
+class AgentEvalConfig(EnvArgs, EngineArgs):
     policy: str | None = arg(None, "policy to evaluate (model spec or directory); none = only the random baseline")
     out: str | None = arg(None, "optional directory for eval.json (per-game results)")
     greedy: bool = arg(True, "play the most likely action (false: sample at --temperature)")
@@ -128,6 +160,7 @@ class AgentEvalConfig(EnvArgs):
 
     def validate(self) -> None:
         self._check_env("agent eval")
+        self._check_engine("agent eval")
         if self.episodes_per_game < 1 or self.baseline_episodes < 0 or self.batch_size < 1 or self.temperature <= 0:
             raise InputError("agent eval: episodes_per_game and batch_size must be >= 1, baseline_episodes >= 0, "
                              "temperature > 0")

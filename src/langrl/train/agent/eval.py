@@ -47,9 +47,24 @@ def play_random(env_name: str, difficulty: str, seeds: list[int], *, episodes: i
     return out
 
 
+def make_agent_engine(cfg, model, tok, prog: str):
+    """``--rollout-engine vllm``: vLLM in this process over the policy's window, started from ``model``'s weights
+    (None for ``native``: langrl's multi-turn sampler on the model itself)."""
+    if cfg.rollout_engine == "native":
+        return None
+    from langrl.train.pg.engines import make_engine, parse_options
+
+    window = cfg.max_context or int(getattr(model.config, "max_position_embeddings", 512))
+    return make_engine(cfg.rollout_engine, model, tok, copy_weights=False, prog=prog, seed=cfg.seed,
+                       admissible=cfg.action_space == "admissible",
+                       sampling={"max_prompt_tokens": window, "max_new_tokens": 0},
+                       engine_options={"max_model_len": window, **parse_options(cfg.engine_option)})
+
+
 def play_policy(model, tokenizer, env_name: str, difficulty: str, seeds: list[int], *, batch_size: int,
-                greedy: bool = True, temperature: float = 1.0, seed: int = 0, **rollout_kw) -> list:
-    """Episodes of ``model`` on every seed of ``seeds``, ``batch_size`` at a time."""
+                greedy: bool = True, temperature: float = 1.0, seed: int = 0, engine=None, **rollout_kw) -> list:
+    """Episodes of ``model`` on every seed of ``seeds``, ``batch_size`` at a time (actions written by ``engine``
+    when given: ``--rollout-engine vllm``)."""
     from langrl.envs import EnvBatch, make_env, rollout_episodes
 
     envs = [make_env(env_name, difficulty) for _ in range(min(batch_size, len(seeds)))]
@@ -58,7 +73,7 @@ def play_policy(model, tokenizer, env_name: str, difficulty: str, seeds: list[in
         chunk = seeds[i:i + batch_size]
         batch = EnvBatch(envs[:len(chunk)])
         rollout_episodes(model, tokenizer, batch, chunk, greedy=greedy, temperature=temperature, seed=seed + i,
-                         **rollout_kw)
+                         engine=engine, **rollout_kw)
         out += batch.episodes
     EnvBatch(envs).close()
     return out
@@ -94,10 +109,15 @@ def run_agent_eval(cfg: AgentEvalConfig, quiet: bool = False) -> dict:
         from langrl.models.specs import load_causal_lm
 
         model, tok = load_causal_lm(cfg.policy, quiet=quiet)
+        engine = make_agent_engine(cfg, model, tok, "agent eval")
         repeated = [s for s in seeds for _ in range(cfg.episodes_per_game)]
         played = play_policy(model, tok, cfg.env, cfg.difficulty, repeated, batch_size=cfg.batch_size,
-                             greedy=cfg.greedy, temperature=cfg.temperature, seed=cfg.seed, **cfg.rollout_kwargs())
-        summary["policy"] = {**episode_metrics(played), "episodes": len(played), "greedy": cfg.greedy}
+                             greedy=cfg.greedy, temperature=cfg.temperature, seed=cfg.seed, engine=engine,
+                             **cfg.rollout_kwargs())
+        if engine is not None:
+            engine.close()
+        summary["policy"] = {**episode_metrics(played), "episodes": len(played), "greedy": cfg.greedy,
+                             "rollout_engine": cfg.rollout_engine}
         per_game["policy"] = [e.summary() for e in played]
         summary.update(held_out(cfg.policy, cfg))
     if cfg.baseline_episodes:

@@ -24,6 +24,7 @@ How this departs from single-turn RL and the papers:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ import torch
 
 from langrl.logging import progress_bar
 from langrl.train.agent.config import AgentTrainConfig
-from langrl.train.agent.eval import episode_metrics
+from langrl.train.agent.eval import episode_metrics, make_agent_engine
 from langrl.train import setup as trainer_setup
 from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import global_batch_indices
@@ -84,6 +85,9 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
     batch = EnvBatch([make_env(cfg.env, cfg.difficulty) for _ in range(cfg.episodes_per_step)])
     logger, config_yaml = trainer_setup.open_run(cfg, start=start, resumed=bool(state))
     vocab = policy.get_output_embeddings().weight.shape[0]
+    engine = make_agent_engine(cfg, policy, tok, "agent train")  # None: langrl's multi-turn sampler on the policy itself
+    if engine is not None:  # the sampler is not the trainer itself: truncated importance sampling (train/pg/engines)
+        settings = dataclasses.replace(settings, is_cap=cfg.tis_cap)
 
     def checkpoint(step: int, extra: dict | None = None) -> None:
         files = {AGENT_FILE: json.dumps(agent_meta(cfg, "train"), indent=2), **(extra or {})}
@@ -98,8 +102,10 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
         for step in range(start, end):
             t0 = time.time()
             seeds = episode_seeds(cfg.games, cfg.seed, n_groups, cfg.group_size, step, cfg.seed)
+            if engine is not None and step > start:
+                engine.sync(policy)  # the weights of the last update, pushed in place
             ro = rollout_episodes(policy, tok, batch, seeds, temperature=cfg.temperature,
-                                  seed=chunk_seed(cfg.seed, step, 0), **cfg.rollout_kwargs())
+                                  seed=chunk_seed(cfg.seed, step, 0), engine=engine, **cfg.rollout_kwargs())
             dense = allowed_tensor(ro.columns["allowed"], ro.response_ids.shape[1], vocab)
             allowed = pack_mask(dense) if dense is not None else None
             del dense
@@ -141,6 +147,8 @@ def run_agent_train(cfg: AgentTrainConfig, quiet: bool = False) -> dict:
             if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < end:
                 checkpoint(step + 1)
     batch.close()
+    if engine is not None:
+        engine.close()
     first, last = (history[0], history[-1]) if history else ({}, {})
     summary = {"command": "agent train", "algo": cfg.algo, "env": cfg.env, "difficulty": cfg.difficulty,
                "steps": end, "first_success_rate": first.get("success_rate"),

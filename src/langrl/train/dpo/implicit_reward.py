@@ -18,7 +18,10 @@ from langrl.train.dpo.data import OfflineData, encode_prompt, encode_response, f
 
 
 @dataclass
-class RewardConfig:
+class ImplicitRewardConfig:
+    """``langrl dpo reward``: DPO's implicit reward β log π(y|x)/π_ref(y|x) of a trained policy (a reward model's
+    scores are ``langrl rm``'s, :mod:`langrl.models.rm`)."""
+
     policy: str = arg("", "trained policy (a langrl dpo --out directory, or any model spec)")
     ref: str | None = arg(None, "reference spec (default: the ref, else the starting policy, recorded in the "
                                 "policy directory's langrl_config.yaml)")
@@ -58,7 +61,7 @@ def responses_and_pairs(rec) -> tuple[list[str], list[tuple[int, int]], int]:
     return ([rec.response, better], [(1, 0)], 0) if better is not None else ([rec.response], [], 0)
 
 
-def implicit_rewards(cfg: RewardConfig, quiet: bool = False) -> dict:
+def implicit_rewards(cfg: ImplicitRewardConfig, quiet: bool = False) -> dict:
     """Score every response of ``cfg.data``; return the summary (with per-record ``rewards``)."""
     from langrl.feedback import read_feedback
     from langrl.io import atomic_write_jsonl

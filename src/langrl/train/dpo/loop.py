@@ -21,7 +21,6 @@ import json
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -183,8 +182,7 @@ def reference_logps(cfg: DPOConfig, data, reference: Reference, pad: int) -> tup
 
 def run_dpo(cfg: DPOConfig, quiet: bool = False) -> dict:
     """Train; write the checkpoint to ``cfg.out``; return the summary metrics."""
-    from langrl.models.lora import apply_lora, load_lora
-    from langrl.models.specs import load_causal_lm, resolve_model_dir
+    from langrl.models.specs import resolve_model_dir
     from langrl.train.dpo.step import evaluate, train_step
 
     dist.init_distributed()
@@ -198,24 +196,17 @@ def run_dpo(cfg: DPOConfig, quiet: bool = False) -> dict:
     state = load_state(cfg.resume) if cfg.resume else None
     resolve_model_dir(cfg.policy, build=False)  # a bad spec, then bad data, fail before any model loads
     records = read_data(cfg)
-    model, tok = load_causal_lm(cfg.policy, quiet=quiet or rank != 0)
+    model, tok, start = setup.load_policy(cfg.policy, resume=cfg.resume, state=state, lora_r=cfg.lora_r,
+                                          lora_alpha=cfg.lora_alpha, quiet=quiet or rank != 0)
     data = load_units(cfg, tok, objective.shape, records)
     pad = tok.pad_token_id
-    if cfg.lora_r:
-        model = load_lora(model, Path(cfg.resume) / "adapter") if state else apply_lora(model, cfg.lora_r,
-                                                                                         cfg.lora_alpha)
     reference = Reference(cfg, model, bool(cfg.lora_r), quiet or rank != 0)
-    borrowed = not cfg.lora_r and cfg.ref is None and not state
-    if borrowed:
-        reference.borrow(model)  # the starting point scores the reference pass before it trains
+    if start is not None and cfg.ref is None:  # the untouched starting point is the reference: no second load
+        reference.borrow(start.requires_grad_(False) if start is not model else start)
     ref, ref_info = reference_logps(cfg, data, reference, pad)
-    if borrowed:
-        reference.release()
-    if state and not cfg.lora_r:
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(cfg.resume, dtype=torch.float32)
-        reference.policy = model
+    if start is model:
+        reference.release()  # the policy itself scored the reference pass, before it trains
+    del start
     model.train()
 
     train_idx, eval_idx = split_eval(len(data.units), cfg.eval_fraction, cfg.seed)

@@ -2,8 +2,9 @@
 its schedule from the config, ``begin_run`` and the metrics logger, checkpoint save/restore) is
 :mod:`langrl.train.setup`, which these call.
 
-- :func:`load_models`: the policy, its frozen reference (a copy of the initial policy, or with LoRA the base with
-  adapters off: ``None``), the value function and NLPO's masking policy, restored from ``--resume`` when given.
+- :func:`load_models`: the policy (:func:`langrl.train.setup.load_policy`), its frozen reference (the initial policy,
+  or with LoRA the base with adapters off: ``None``), the value function and NLPO's masking policy, restored from
+  ``--resume`` when given.
 - :func:`make_optimizer_and_schedule`: the policy (and value) parameter groups, linear warm-up then a constant rate.
 - :func:`save` / :func:`restore`: the checkpoint (``langrl.train.checkpoint``) with the optimizer, scheduler, KL
   controller, the algorithm's own state (REINFORCE's baseline), the value/mask weights and the RNG streams.
@@ -26,21 +27,15 @@ def load_models(spec: str, *, resume: str | None, state, quiet: bool, value_mode
                 lora_r: int = 0, lora_alpha: float = 16.0, mask_settings: dict | None = None):
     """(policy, tokenizer, ref_model or None for the LoRA base, critic or None, NLPO mask or None).
     ``value_model``: shared|separate (None = no value function); ``mask_settings``: NLPOMask keywords (None = none)."""
-    from langrl.models.lora import apply_lora, load_lora
-    from langrl.models.specs import load_causal_lm
     from langrl.models.value import make_value_function
     from langrl.rollout.nlpo import NLPOMask
 
-    policy, tok = load_causal_lm(spec, quiet=quiet)
-    ref_model = None
-    if lora_r:
-        policy = load_lora(policy, Path(resume) / "adapter") if state else apply_lora(policy, lora_r, lora_alpha)
-    else:
-        ref_model = copy.deepcopy(policy).eval().requires_grad_(False)  # frozen copy of the initial policy
-        if state:
-            from transformers import AutoModelForCausalLM
-
-            policy = AutoModelForCausalLM.from_pretrained(resume, dtype=torch.float32)
+    policy, tok, start = trainer_setup.load_policy(spec, resume=resume, state=state, lora_r=lora_r,
+                                                   lora_alpha=lora_alpha, quiet=quiet)
+    ref_model = None  # with LoRA: the base with adapters disabled
+    if start is not None:  # frozen: the initial policy (a copy when the policy is it)
+        ref_model = (copy.deepcopy(start) if start is policy else start).eval().requires_grad_(False)
+    del start
     policy.eval()  # no dropout: the ratio at the first epoch must be exactly 1
     critic = make_value_function(value_model, policy) if value_model else None
     mask = NLPOMask.copy_of(policy, **mask_settings) if mask_settings is not None else None

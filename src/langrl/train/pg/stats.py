@@ -1,8 +1,10 @@
 """Batch statistics over all data-parallel ranks: sums, means, maxima, whitening, explained variance.
 
-The library's only whitening and explained variance (the local versions ``langrl.losses`` once had were removed: on
-one process these give the same statistics, in float64). Each rank holds a share of the global batch; these functions reduce over every rank so that whitening and logging see
-the global batch, exactly as one process holding all of it would (one process: plain local statistics).
+The library's only masked variance, whitening and explained variance (the local versions ``langrl.losses`` once had,
+``masked_var``, ``masked_whiten`` and ``explained_variance``, were removed: on one process these give the same
+statistics, in float64). Each rank holds a share of the global batch; these functions reduce over every rank so that
+whitening and logging see the global batch, exactly as one process holding all of it would (one process: plain local
+statistics).
 Shapes: any ``x`` with a ``mask`` of the same shape (1 = counted).
 """
 from __future__ import annotations

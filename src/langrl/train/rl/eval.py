@@ -24,16 +24,18 @@ def no_evaluator(rows: list[dict], responses: list[str]) -> dict[str, float]:
 
 
 def default_evaluator(prompts_spec: str) -> Evaluator:
-    """The task's gold scores (mean of each named column) for ``task:NAME``; nothing for a JSONL file."""
+    """The task's gold scores for ``task:NAME`` (the mean of each named column, from the evaluator ``langrl eval`` and
+    the demo use: :func:`langrl.eval.evaluate.evaluate_responses`); nothing for a JSONL file."""
     if not prompts_spec.startswith("task:"):
         return no_evaluator
+    from langrl.eval.evaluate import evaluate_responses
     from langrl.tasks import get_task
 
     task = get_task(prompts_spec[5:])
 
     def gold(rows: list[dict], responses: list[str]) -> dict[str, float]:
-        scores = task.gold(rows, responses)
-        return {k: sum(v) / max(1, len(v)) for k, v in scores.items()}
+        scores = evaluate_responses(rows, responses, task=task)
+        return {k.removeprefix("gold/"): v for k, v in scores.items() if k.startswith("gold/")}
 
     return gold
 

@@ -1,0 +1,61 @@
+"""The continued-SFT control: more supervised training from the same SFT start, for the RL run's compute.
+
+An RL run that beats its SFT start might only be spending more compute on the policy. The control spends the same
+compute on SFT instead: from the same SFT checkpoint, on fresh demonstrations of the task (a data seed the SFT stage did
+not draw), for as many **policy forward+backward sequences** as the RL run's updates made —
+
+    sequences = iterations × prompts_per_step × samples_per_prompt × epochs      (read from the finished RL run)
+    control steps = ⌈sequences / 16⌉                                              (16 sequences per SFT step)
+
+(sampling the rollouts, scoring them and the reference forward passes are not counted: they are the RL run's extra
+cost, not the control's). The control is then evaluated like every run (held-out gold sampled and near-greedy, KL
+to the SFT start).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import yaml
+
+CONTROL_BATCH = 16
+MATCHED_RUN = {"factqa": "ppo-holistic", "reviews": "ppo-kl", "arithmetic": "grpo"}
+"""The RL run whose compute each task's control matches."""
+
+
+def rl_update_sequences(run_dir: Path) -> int:
+    """Policy forward+backward sequences the finished online run at ``run_dir`` (a stage dir) spent on updates."""
+    done = json.loads((Path(run_dir) / "done.json").read_text())
+    conf = yaml.safe_load((Path(run_dir) / "model" / "langrl_config.yaml").read_text())
+    return int(done["result"]["steps"]) * int(conf["prompts_per_step"]) * int(conf["samples_per_prompt"] or 1) \
+        * int(conf["epochs"] or 1)
+
+
+def control_steps(sequences: int) -> int:
+    return max(1, math.ceil(sequences / CONTROL_BATCH))
+
+
+def stage_control(stages, cfg, task: str, lr: float, data: str) -> str:
+    """Continued SFT of ``policy-TASK`` for the compute of ``run-MATCHED_RUN[task]`` (which must have run)."""
+    from langrl.config import from_dict
+    from langrl.train.sft import SFTConfig, run_sft
+
+    rl = f"run-{MATCHED_RUN[task]}"
+    start = stages.out / f"policy-{task}" / "model"
+    settings = {"start": str(start), "matched": rl, "data": data, "lr": lr, "seed": cfg.seed, "batch": CONTROL_BATCH,
+                "rule": "policy forward+backward sequences of the RL updates", "version": 1}
+
+    def run(d: Path) -> dict:
+        sequences = rl_update_sequences(stages.out / rl)
+        steps = control_steps(sequences)
+        sc = from_dict(SFTConfig, {"model": str(start), "data": data, "out": str(d / "model"), "max_steps": steps,
+                                   "batch_size": CONTROL_BATCH, "micro_batch_size": CONTROL_BATCH,
+                                   "task_examples": max(2000, CONTROL_BATCH * steps), "learning_rate": lr,
+                                   "warmup_steps": 5, "eval_fraction": 0.0, "eval_every": 0,
+                                   "seed": cfg.seed + 7,  # fresh demonstrations: not the SFT stage's draw
+                                   "overwrite": True})
+        return {**run_sft(sc, quiet=True), "matched_run": rl, "rl_sequences": sequences}
+
+    stages.run(f"control-{task}", settings, run, inputs=(f"policy-{task}", rl))
+    return str(stages.out / f"control-{task}" / "model")

@@ -1,0 +1,49 @@
+"""The continued-SFT control spends the matched RL run's policy forward+backward sequences on SFT instead."""
+import shutil
+from types import SimpleNamespace
+
+import yaml
+
+from langrl.demo.stages import Stages
+
+
+def _fake_rl_stage(stages, name, steps, pps, spp, epochs):
+    def fn(d):
+        (d / "model").mkdir(parents=True, exist_ok=True)
+        (d / "model" / "langrl_config.yaml").write_text(yaml.safe_dump(
+            {"prompts_per_step": pps, "samples_per_prompt": spp, "epochs": epochs}))
+        return {"command": "rl", "steps": steps}
+    stages.run(name, {"steps": steps}, fn)
+
+
+def test_rl_update_sequences_and_control_steps_by_hand(tmp_path):
+    from langrl.demo.control import control_steps, rl_update_sequences
+
+    st = Stages(tmp_path, log=lambda _: None)
+    # GRPO-like: 40 iterations x 16 prompts x 4 samples x 1 epoch = 2560 sequences = 160 SFT steps of 16
+    _fake_rl_stage(st, "run-grpo", 40, 16, 4, 1)
+    assert rl_update_sequences(tmp_path / "run-grpo") == 2560 and control_steps(2560) == 160
+    # PPO-like: 40 x 16 x 1 x 4 epochs = 2560 too; 3 x 5 x 1 x 1 = 15 -> ceil(15 / 16) = 1 step
+    _fake_rl_stage(st, "run-ppo", 3, 5, 1, 1)
+    assert rl_update_sequences(tmp_path / "run-ppo") == 15 and control_steps(15) == 1
+
+
+def test_control_stage_continues_sft_from_the_start_for_the_matched_compute(tmp_path, toy_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from langrl.demo.control import stage_control
+
+    st = Stages(tmp_path, log=lambda _: None)
+    st.run("policy-arithmetic", {}, lambda d: shutil.copytree(toy_model_dir, d / "model") and {"steps": 0})
+    _fake_rl_stage(st, "run-grpo", 3, 4, 4, 2)  # 3 x 4 x 4 x 2 = 96 sequences -> 6 steps
+    path = stage_control(st, SimpleNamespace(seed=0), "arithmetic", 1e-3, "task:arithmetic")
+    res = st.results["control-arithmetic"]
+    assert res["rl_sequences"] == 96 and res["steps"] == 6 and res["matched_run"] == "run-grpo"
+    before = AutoModelForCausalLM.from_pretrained(toy_model_dir)
+    after = AutoModelForCausalLM.from_pretrained(path)
+    assert any(not torch.equal(a, b) for a, b in zip(before.parameters(), after.parameters()))
+    # the control is re-run when the RL run it matches changes
+    _fake_rl_stage(st, "run-grpo", 1, 4, 4, 2)
+    stage_control(st, SimpleNamespace(seed=0), "arithmetic", 1e-3, "task:arithmetic")
+    assert st.results["control-arithmetic"]["steps"] == 2  # 32 sequences
