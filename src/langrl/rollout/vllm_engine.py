@@ -51,6 +51,19 @@ def _merged_state(policy) -> dict[str, torch.Tensor]:
     return {name: full(p.detach()) for name, p in policy.named_parameters()}
 
 
+def rank0_files(files: dict[str, bytes]) -> dict[str, bytes]:
+    """Rank 0's model files on every rank (a collective under torchrun): transformers' ``save_pretrained`` writes
+    only on rank 0 once torch.distributed is initialised, so another rank's directory has no config or weights
+    (every rank starts from the same model)."""
+    import torch.distributed as tdist
+
+    if not (tdist.is_available() and tdist.is_initialized()) or tdist.get_world_size() == 1:
+        return files
+    box = [files]
+    tdist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 class VLLMEngine:
     name = "vllm"
 
@@ -75,6 +88,9 @@ class VLLMEngine:
 
         save_pretrained_merged(policy, _path(self.dir))
         tokenizer.save_pretrained(self.dir)
+        for name, data in rank0_files({p.name: p.read_bytes() for p in _path(self.dir).iterdir()
+                                       if p.is_file()}).items():
+            (_path(self.dir) / name).write_bytes(data)
         window = getattr(config, "max_position_embeddings", None) or 2048
         want = (sampling.get("max_prompt_tokens") or 256) + (sampling.get("max_new_tokens") or 32) + 8
         dtype = str(next(base.parameters()).dtype).replace("torch.", "")
