@@ -53,7 +53,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
               "truncate", "eval_fraction")),
     ("sampling", ("samples_per_prompt", "n", "max_new_tokens", "temperature", "top_p", "top_k", "stop",
                   "rollout_prompts")),
-    ("reward", ("reward", "missing_eos_penalty", "reward_clip", "whiten_rewards", "normalize")),
+    ("reward", ("reward", "missing_eos_penalty", "reward_clip", "whiten_rewards", "reward_baseline", "normalize")),
     ("algorithm", ("algo", "loss", "epochs", "clip_eps", "value_clip_eps", "vf_coef", "entropy_coef", "gamma", "lam",
                    "whiten_advantages", "grpo_scale_std", "baseline_decay", "label_smoothing", "rpo_alpha",
                    "ipo_length_average", "desirable_weight", "undesirable_weight", "rating_threshold",

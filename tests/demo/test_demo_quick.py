@@ -45,6 +45,9 @@ def test_demo_quick_runs_every_stage(tmp_path):
     # the holistic proxy reads the passage with the MiniLM encoder (scripts/rm-levers); the others keep the policy's
     bases = {n: json.loads((out / f"rm-{n}" / "done.json").read_text())["settings"]["base"] for n in rms}
     assert bases["holistic"] == "minilm" and bases["listwise"].endswith("policy-factqa/model")
+    # factqa's PPO-holistic and NLPO score each response against its prompt's other samples (scripts/ppo-levers)
+    online = [json.loads((out / f"run-{n}" / "done.json").read_text())["settings"] for n in ("ppo-holistic", "nlpo")]
+    assert all(s["reward_baseline"] == "loo" and s["samples_per_prompt"] >= 2 for s in online)
     # the RL runs moved away from their SFT starting points
     assert all((metrics["runs"][r]["kl"] or 0) > 0 for r in ("ppo-holistic", "ppo-no-kl", "grpo", "dpo"))
     # a second invocation is served from the stage cache

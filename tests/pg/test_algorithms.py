@@ -67,6 +67,27 @@ def test_shape_rewards_penalty_clip_and_kl():
     torch.testing.assert_close(rewards, torch.tensor([[-0.05, 1.4, 0.0], [-0.7, 0.0, 0.0]]))
 
 
+def test_shape_rewards_group_baseline_subtracts_the_other_samples_mean():
+    # 2 prompts × 3 samples; scores [1, 2, 6] and [0, 0, 3]; one policy token each except row 2 (two tokens)
+    score = torch.tensor([1.0, 2.0, 6.0, 0.0, 0.0, 3.0])
+    ended = torch.ones(6, dtype=torch.bool)
+    kl = torch.tensor([[0.2, 0.0], [0.0, 0.0], [0.4, 0.2], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    mask = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 1.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    rewards, final = shape_rewards(score, ended, kl, mask, penalty=KLPenalty(0.5, estimator="k1", placement="reward"),
+                                   group_baseline=3)
+    # leave-one-out: 1 - (2+6)/2 = -3, 2 - (1+6)/2 = -1.5, 6 - (1+2)/2 = 4.5; 0 - 1.5 = -1.5 (twice), 3 - 0 = 3
+    # then -0.5·kl per token: row 0 -3 - 0.1 = -3.1; row 2 [-0.2, 4.5 - 0.1 = 4.4]
+    torch.testing.assert_close(rewards, torch.tensor([[-3.1, 0.0], [-1.5, 0.0], [-0.2, 4.4], [-1.5, 0.0],
+                                                      [-1.5, 0.0], [3.0, 0.0]]))
+    torch.testing.assert_close(final, score)  # the logged score is the one before the baseline
+
+
+def test_reward_baseline_loo_needs_several_samples_per_prompt():
+    with pytest.raises(InputError, match="samples_per_prompt"):
+        from_dict(OnlineConfig, {"algo": "ppo", "reward_baseline": "loo"}).validate()  # PPO's default: 1 sample
+    from_dict(OnlineConfig, {"algo": "ppo", "reward_baseline": "loo", "samples_per_prompt": 2}).validate()
+
+
 def test_resolve_config_records_algorithm_defaults_and_keeps_user_values():
     grpo = resolve_config(from_dict(OnlineConfig, {"algo": "grpo"}))
     assert (grpo.kl_in, grpo.kl_estimator, grpo.samples_per_prompt, grpo.epochs) == ("loss", "k3", 4, 1)

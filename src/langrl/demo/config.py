@@ -51,6 +51,8 @@ class Budget:
     holistic_rm_steps: int  # the holistic reward model's MiniLM backbone costs several times tiny's per step
     rl_steps: int
     prompts_per_step: int
+    # factqa PPO-holistic and NLPO: responses per prompt, compared with each other (a leave-one-out reward baseline)
+    factqa_rl_samples: int
     dpo_steps: int
     eval_prompts: int
     eval_every: int
@@ -64,10 +66,10 @@ class Budget:
 
 QUICK = Budget(sft_steps=20, factqa_sft_steps=20, feedback_prompts=24, responses_per_prompt=4, rm_steps=20,
                holistic_rm_steps=10, rl_steps=4, prompts_per_step=8, dpo_steps=10, eval_prompts=16, eval_every=2,
-               best_of_n=4, sft_eval_every=10, factqa_sft_eval_every=10, sft_patience=2)
+               best_of_n=4, sft_eval_every=10, factqa_sft_eval_every=10, sft_patience=2, factqa_rl_samples=2)
 FULL = Budget(sft_steps=1000, factqa_sft_steps=3000, feedback_prompts=400, responses_per_prompt=4, rm_steps=150,
               holistic_rm_steps=100, rl_steps=40, prompts_per_step=16, dpo_steps=80, eval_prompts=200, eval_every=5,
-              best_of_n=8)
+              best_of_n=8, factqa_rl_samples=4)
 
 
 def budget_for(cfg: DemoConfig) -> Budget:

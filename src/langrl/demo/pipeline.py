@@ -173,12 +173,18 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
         holistic = f"rm:path={rm_paths['holistic']}"
         fine = [f"rm:path={rm_paths['spans']},name=fg,weight=0.3", f"rm:path={rm_paths['completeness']},"
                                                                    f"name=completeness,weight=1.0"]
+        # n samples per prompt, each scored against the mean of its prompt's others (two thirds of the holistic
+        # RM's variance is between prompts, which tiny's value head cannot predict); λ = 1: the weak critic's errors
+        # do not enter the advantages (scripts/ppo-levers measures each of these)
+        holistic_rl = {"samples_per_prompt": b.factqa_rl_samples, "reward_baseline": "loo", "lam": 1.0}
         runs["ppo-holistic"] = {"task": "factqa", "method": "ppo", "path": stage_online(
-            stages, cfg, b, "ppo-holistic", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",))}
+            stages, cfg, b, "ppo-holistic", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",),
+            **holistic_rl)}
         runs["ppo-fine-grained"] = {"task": "factqa", "method": "ppo", "path": stage_online(
             stages, cfg, b, "ppo-fine-grained", "factqa", sft["factqa"], fine, fq + ("rm-spans", "rm-completeness"))}
         runs["nlpo"] = {"task": "factqa", "method": "nlpo", "path": stage_online(
-            stages, cfg, b, "nlpo", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",), algo="nlpo")}
+            stages, cfg, b, "nlpo", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",), algo="nlpo",
+            **holistic_rl)}
         for name, data, loss in (("dpo", "comparisons.jsonl", "dpo"), ("pl-dpo", "rankings.jsonl", "pl")):
             try:
                 runs[name] = {"task": "factqa", "method": name, "path": stage_dpo(

@@ -6,8 +6,9 @@
   tokens (fine-grained RLHF); those objectives then leave the last-token score, so nothing is counted twice.
 - :func:`annotate` recomputes, without gradient, the old policy's log-probs (for the ratio), the reference's (for the
   KL) and the values, all at the sampling temperature (``Rollout.logprobs`` are taken at it too).
-- :func:`shape_rewards` turns the score into per-token rewards: missing-EOS penalty, clipping, then
-  the KL penalty's shaping (score on the last token + dense rewards − β·KL per token, :mod:`langrl.train.pg.kl`).
+- :func:`shape_rewards` turns the score into per-token rewards: missing-EOS penalty, clipping, an optional
+  per-prompt leave-one-out baseline, then the KL penalty's shaping (score on the last token + dense rewards − β·KL
+  per token, :mod:`langrl.train.pg.kl`).
 
 Shapes: b batch (prompts × samples), p prompt length, t response length, v vocabulary.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from langrl.errors import InputError
-from langrl.losses import entropy_from_logprobs
+from langrl.losses import entropy_from_logprobs, leave_one_out_advantages
 from langrl.rollout import Rollout, response_logprobs, sample_prompts, sampling_logprobs
 
 def chunk_seed(seed: int, step: int, chunk: int) -> int:
@@ -198,17 +199,24 @@ def annotate(policy, ro: Rollout, *, ref_model, critic, allowed: torch.Tensor | 
 
 def shape_rewards(score: torch.Tensor, ended: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, *, penalty,
                   dense: torch.Tensor | None = None, missing_eos_penalty: float = 0.0,
-                  reward_clip: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                  reward_clip: float = 0.0, group_baseline: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token rewards (b, t) and the final sequence score (b,).
 
     score' = clip(score − eos_penalty · 1[no EOS], −c, c); rewards = ``penalty.shape``: score' on the last policy
     token + dense − β·kl (β only when the KL is in the reward). ``penalty``: the
     :class:`~langrl.train.pg.kl.KLPenalty`. Shapes: score, ended (b,); kl, mask, dense (b, t).
+
+    ``group_baseline`` n ≥ 2 (rows of a prompt's n samples contiguous): the last token carries score' minus the mean
+    score' of the prompt's n − 1 other samples (a leave-one-out baseline, Kool et al. 2019; it does not depend on the
+    row's own response, so the policy gradient stays unbiased), so what the value function must learn is how much
+    better a response is than its prompt's others, not how hard the prompt is. Dense rewards and the KL are not
+    baselined. The returned final score is score' before the baseline (what is logged).
     """
     s = score - missing_eos_penalty * (~ended.bool()).to(score.dtype)  # TRL's missing_eos_penalty
     if reward_clip > 0:
         s = s.clamp(-reward_clip, reward_clip)
-    return penalty.shape(s, kl, mask, dense), s
+    placed = leave_one_out_advantages(s, group_baseline).to(s.dtype) if group_baseline else s
+    return penalty.shape(placed, kl, mask, dense), s
 
 
 def load_prompt_rows(spec: str, split: str, num: int, seed: int) -> list[dict]:

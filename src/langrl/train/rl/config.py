@@ -54,6 +54,10 @@ class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
                            choices=("shared", "separate"))
     whiten_advantages: bool | None = arg(None, "whiten advantages over the batch (default: on for ppo/nlpo)")
     whiten_rewards: bool = arg(False, "scale per-token rewards by their batch std before the advantages (PPO)")
+    reward_baseline: str = arg("none", "subtract a per-prompt baseline from each sequence score before the KL "
+                                       "shaping: loo = the mean score of the prompt's other samples (needs "
+                                       "samples_per_prompt >= 2; PPO/NLPO's value function then learns the "
+                                       "residual, not the prompt's difficulty)", choices=("none", "loo"))
     grpo_scale_std: bool = arg(True, "GRPO: divide by the group std (false = Dr. GRPO)")
     baseline_decay: float = arg(0.9, "REINFORCE: decay of the moving-average baseline")
     # ---- KL trust region
@@ -145,6 +149,10 @@ class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
         if algo.group_based and self.samples_per_prompt is not None and self.samples_per_prompt < 2:
             raise InputError(f"rl: --algo {self.algo} compares the samples of a prompt: field 'samples_per_prompt' "
                              f"must be >= 2, got {self.samples_per_prompt}")
+        if self.reward_baseline == "loo" and (self.samples_per_prompt or algo.defaults.get("samples_per_prompt",
+                                                                                               1)) < 2:
+            raise InputError("rl: field 'reward_baseline' loo compares the samples of a prompt: field "
+                             f"'samples_per_prompt' must be >= 2, got {self.samples_per_prompt}")
         if algo.uses_mask and self.max_staleness:
             raise InputError(f"rl: --algo {self.algo} samples under its masking policy, which is synchronised with "
                              f"the policy: field 'max_staleness' must be 0, got {self.max_staleness}")

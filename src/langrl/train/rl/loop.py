@@ -22,7 +22,8 @@ How this departs from the papers:
 - RLOO (Ahmadian et al. 2024) and REINFORCE: −A·log π with no ratio (on-policy: use ``epochs 1``), the KL in the
   reward (k1) so the sequence return is r − β Σ_t KL_t; REINFORCE's baseline is an exponential moving average of
   past batch-mean returns (the first batch uses its own mean).
-- Missing-EOS penalty (TRL) and reward clipping act on the sequence score before the KL shaping.
+- Missing-EOS penalty (TRL) and reward clipping act on the sequence score before the KL shaping, and so does the
+  optional per-prompt leave-one-out baseline (``reward_baseline loo``: RLOO's baseline under PPO's critic).
 """
 from __future__ import annotations
 
@@ -208,7 +209,8 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
             kl_tok = kl.per_token(full_logprobs, ro.ref_logprobs, m) if policy_pass else torch.zeros_like(m)
             rewards, final_score = shape_rewards(scores.score, ro.ended, kl_tok, m, dense=scores.dense, penalty=kl,
                                                  missing_eos_penalty=cfg.missing_eos_penalty,
-                                                 reward_clip=cfg.reward_clip)
+                                                 reward_clip=cfg.reward_clip,
+                                                 group_baseline=n if cfg.reward_baseline == "loo" else 0)
             if cfg.whiten_rewards:
                 rewards = global_whiten(rewards, m, shift_mean=False)
             seq_return = (rewards * m).sum(1)
