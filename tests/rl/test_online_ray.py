@@ -23,10 +23,30 @@ def test_ray_without_ray_says_how_to_install_it(toy_model_dir, prompts_file, tmp
                    reward=letter_reward())
 
 
-def test_ray_refuses_sharding(toy_model_dir, prompts_file, tmp_path):
-    with pytest.raises(InputError, match="ray"):
+def test_ray_with_sharding_passes_validation_but_still_needs_torchrun(toy_model_dir, prompts_file, tmp_path):
+    """(It was refused before a sharded run could save without the engine's whole copy; see the 2-process test.)"""
+    rl_cfg(toy_model_dir, prompts_file, tmp_path / "f", strategy="fsdp", ray=True).validate()
+    with pytest.raises(InputError, match="torchrun"):
         run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "f", strategy="fsdp", ray=True), quiet=True,
                    reward=letter_reward())
+
+
+@pytest.mark.slow
+@needs_ray
+def test_two_process_fsdp_with_a_ray_actor_per_rank_equals_the_in_process_sharded_run(toy_model_dir, prompts_file,
+                                                                                      tmp_path):
+    """Each rank gathers the shards and pushes the whole weights to its own actor, whose sampler with the same
+    weights and seeds gives the in-process engine's rollouts: the same metrics and saved weights (saved through rank
+    0's whole copy, as the actor's is on its own node)."""
+    from test_online_fsdp import _common, _run, _same, _weights
+
+    common = [*_common("ppo", toy_model_dir, prompts_file), "--strategy", "fsdp"]
+    _run([*common, "--out", str(tmp_path / "local")], port=29591)
+    _run([*common, "--ray", "--out", str(tmp_path / "ray")], port=29592)
+    _same(tmp_path / "local", tmp_path / "ray")
+    assert float(rows(tmp_path / "ray")[-1]["kl"]) != 0  # the weights moved, so the pushes were exercised
+    a, b = _weights(tmp_path / "local"), _weights(tmp_path / "ray")
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.slow

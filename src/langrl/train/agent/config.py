@@ -72,13 +72,7 @@ class EngineArgs:
         if self.engine_option and self.rollout_engine != "vllm":
             raise InputError(f"{prog}: field 'engine_option': expected to be used with rollout_engine vllm, got "
                              f"{self.engine_option!r}")
-        parse_options(self.engine_option)
-        if self.rollout_engine == "vllm" and getattr(self, "action_space", "free") == "admissible":
-            from langrl.rollout.vllm_engine import ADMISSIBLE_REFUSAL
-
-            if ADMISSIBLE_REFUSAL:
-                raise InputError(f"{prog}: field 'action_space': expected free with rollout_engine vllm, got "
-                                 f"'admissible' ({ADMISSIBLE_REFUSAL}); use --rollout-engine native for it")
+        parse_options(self.engine_option)  # (admissible actions run on vLLM too: langrl.rollout.vllm_trie)
 
 
 @dataclass

@@ -88,6 +88,9 @@ class RayEngine:
             save_pretrained_merged(policy, Path(tmp))  # architecture + starting weights
             tokenizer.save_pretrained(tmp)
             files = _files(Path(tmp))
+        from langrl.rollout.vllm_engine import rank0_files
+
+        files = rank0_files(files)  # under torchrun transformers writes the model on rank 0 only
         actor = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(RolloutWorker)
         self.actor = actor.remote(inner, files, {k: v for k, v in options.items() if k != "copy_weights"})
 

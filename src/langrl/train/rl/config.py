@@ -157,13 +157,7 @@ class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
             raise InputError(f"rl: --algo {self.algo} samples under its masking policy, which is synchronised with "
                              f"the policy: field 'max_staleness' must be 0, got {self.max_staleness}")
         if self.strategy == "fsdp":
-            for field, bad, why in (("rollout_engine", self.rollout_engine != "native",
-                                     "native (an in-process vLLM on every torchrun rank is not wired to the "
-                                     "learners' process group: vLLM would need its external_launcher executor)"),
-                                    ("lora_r", self.lora_r != 0, "0 (LoRA adapters are not sharded)"),
-                                    ("ray", self.ray, "false (a sharded run saves its checkpoint through the "
-                                                      "rollout engine's whole copy of the policy, which a Ray actor "
-                                                      "keeps on its own node)"),
+            for field, bad, why in (("lora_r", self.lora_r != 0, "0 (LoRA adapters are not sharded)"),
                                     ("algo", algo.uses_mask, "an algorithm without NLPO's masking policy"),
                                     ("eval_every", self.eval_every != 0, "0 (evaluate the saved policy with "
                                                                          "`langrl eval`)")):

@@ -122,6 +122,13 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
     else:
         engine = make_engine(cfg.rollout_engine, policy, tok, copy_weights=cfg.max_staleness > 0 or sharded,
                              **engine_kw)
+    # a sharded run saves the gathered weights into a whole copy of the policy: the native engine's; a Ray actor
+    # keeps its copy on its own node, so rank 0 keeps one here
+    whole = getattr(engine, "model", None) if sharded else policy
+    if sharded and whole is None and rank == 0:
+        import copy
+
+        whole = copy.deepcopy(policy)
     if sharded:  # FSDP2: parameters, gradients and AdamW moments split over the ranks (train/fsdp.py)
         for model in (policy, ref_model, critic):
             if model is not None:
@@ -145,7 +152,7 @@ def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=No
             gathered = fsdp.gather_checkpoint(policy, critic, optimizer)
             opt_state.gathered = gathered.pop("optimizer")
         if rank == 0:
-            setup.save(cfg.out, step, policy=engine.model if sharded else policy, tokenizer=tok,
+            setup.save(cfg.out, step, policy=whole, tokenizer=tok,
                        config_yaml=config_yaml, logger=logger, optimizer=opt_state, scheduler=scheduler, kl=kl,
                        algo=algo, critic=critic, mask=mask, extra_files=extra,
                        extra_state={"reward": reward.state_dict()}, model_state=gathered.get("model"),
