@@ -49,3 +49,30 @@ def test_uncertainty_penalty_and_fine_grained_segments(trained_rm):
     ends = [list(range(10, len(r) + 10, 10))[:-1] + [len(r)] for r in responses]
     dense = place_segment_rewards(plain.segments, ends, t=6)
     assert dense.sum(1).tolist() == pytest.approx(weighted_segment_sum(plain.segments), abs=1e-5)
+
+
+def test_segment_value_modes_and_category_weights(trained_rm):
+    from langrl.errors import InputError
+    from langrl.rewards.learned import parse_category_weights
+
+    prompts = ["Q: the movie? A:"] * 2
+    responses = ["The movie was great and i loved it.", "The cat sat on the mat. The movie was bad and i hated it."]
+    signed = LearnedReward(trained_rm)(prompts, responses)
+    frac = build_reward(f"rm:path={trained_rm},segment_value=fraction,category_weights=negative:0.5")(
+        prompts, responses)
+    for i in range(2):
+        for cat, w in (("irrelevant", 1.0), ("negative", 0.5)):
+            v = [s.value for s in signed.segments[i] if s.objective == f"rm/{cat}"]
+            f = [s.value for s in frac.segments[i] if s.objective == f"rm/{cat}"]
+            # the same P(error) per sentence: signed 1 - 2p, so p = (1 - v) / 2, and fraction -w p / n
+            assert f == pytest.approx([-w * (1 - x) / 2 / len(v) for x in v], abs=1e-6)
+    assert frac.column("rm/negative").tolist() == pytest.approx(
+        [sum(s.value for s in segs if s.objective == "rm/negative") for segs in frac.segments], abs=1e-6)
+    assert parse_category_weights("irrelevant:0.3;untruthful:0.5") == {"irrelevant": 0.3, "untruthful": 0.5}
+    assert parse_category_weights("") == {}
+    with pytest.raises(InputError, match="CATEGORY:WEIGHT"):
+        parse_category_weights("irrelevant=0.3")
+    with pytest.raises(InputError, match="not among the model's categories"):
+        LearnedReward(trained_rm, category_weights="untruthful:0.5")
+    with pytest.raises(InputError, match="segment_value"):
+        LearnedReward(trained_rm, segment_value="sum")

@@ -125,3 +125,19 @@ def test_two_process_data_parallel_matches_one_process(fb_files, toy_model_dir, 
     assert two.returncode == 0, two.stderr[-3000:]
     loss = [[float(r["loss"]) for r in csv.DictReader(open(tmp_path / d / "metrics.csv"))] for d in ("one", "two")]
     assert loss[1] == pytest.approx(loss[0], rel=1e-4)  # one global batch of 8 records, split 2 ranks x 2 micro x 2
+
+
+def test_split_records_holds_out_whole_prompts():
+    from langrl.train.rm.loop import split_records
+
+    prompts = [p for p in "abcde" for _ in range(2)]  # 10 records, 2 per prompt (pairs sharing responses)
+    tr, ev = split_records(10, 0.2, 0, prompts)
+    # round(10 x 0.2) = 2 records out: exactly one prompt's two records, none of them left in training
+    assert len(ev) == 2 and prompts[ev[0]] == prompts[ev[1]]
+    assert {prompts[i] for i in ev}.isdisjoint(prompts[i] for i in tr) and sorted(tr + ev) == list(range(10))
+    # 0.3 -> 3 records out: the first prompt does not reach 3, so a second whole prompt goes too (4 held out)
+    tr, ev = split_records(10, 0.3, 0, prompts)
+    assert len(ev) == 4 and {prompts[i] for i in ev}.isdisjoint(prompts[i] for i in tr)
+    # without groups: the old record split (the first round(n x frac) of the seeded shuffle)
+    tr, ev = split_records(10, 0.3, 0)
+    assert len(ev) == 3 and sorted(tr + ev) == list(range(10))

@@ -49,6 +49,8 @@ class Budget:
     responses_per_prompt: int
     rm_steps: int
     holistic_rm_steps: int  # the holistic reward model's MiniLM backbone costs several times tiny's per step
+    spans_rm_steps: int  # the span and completeness models fine-tune the holistic model's MiniLM encoder
+    completeness_rm_steps: int
     rl_steps: int
     prompts_per_step: int
     # factqa PPO-holistic and NLPO: responses per prompt, compared with each other (a leave-one-out reward baseline)
@@ -57,6 +59,8 @@ class Budget:
     eval_prompts: int
     eval_every: int
     best_of_n: int
+    grpo_steps: int  # arithmetic GRPO iterations (8 samples per prompt)
+    ppo_kl_prompts_per_step: int  # reviews PPO-KL: twice the prompts of the other runs halves its gradient noise
     # SFT early stopping: held-out loss every sft_eval_every steps (factqa: factqa_sft_eval_every); stop after
     # sft_patience measurements without a new best and keep the best weights
     sft_eval_every: int = 25
@@ -65,11 +69,13 @@ class Budget:
 
 
 QUICK = Budget(sft_steps=20, factqa_sft_steps=20, feedback_prompts=24, responses_per_prompt=4, rm_steps=20,
-               holistic_rm_steps=10, rl_steps=4, prompts_per_step=8, dpo_steps=10, eval_prompts=16, eval_every=2,
-               best_of_n=4, sft_eval_every=10, factqa_sft_eval_every=10, sft_patience=2, factqa_rl_samples=2)
+               holistic_rm_steps=10, spans_rm_steps=4, completeness_rm_steps=3, rl_steps=4, prompts_per_step=8,
+               dpo_steps=10, eval_prompts=16, eval_every=2, best_of_n=4, sft_eval_every=10, factqa_sft_eval_every=10,
+               sft_patience=2, factqa_rl_samples=2, grpo_steps=4, ppo_kl_prompts_per_step=8)
 FULL = Budget(sft_steps=1000, factqa_sft_steps=3000, feedback_prompts=400, responses_per_prompt=4, rm_steps=150,
-              holistic_rm_steps=100, rl_steps=40, prompts_per_step=16, dpo_steps=80, eval_prompts=200, eval_every=5,
-              best_of_n=8, factqa_rl_samples=4)
+              holistic_rm_steps=100, spans_rm_steps=60, completeness_rm_steps=40, rl_steps=40, prompts_per_step=16,
+              dpo_steps=80, eval_prompts=200, eval_every=5, best_of_n=8, factqa_rl_samples=4, grpo_steps=80,
+              ppo_kl_prompts_per_step=32)
 
 
 def budget_for(cfg: DemoConfig) -> Budget:
@@ -78,5 +84,5 @@ def budget_for(cfg: DemoConfig) -> Budget:
     if cfg.eval_prompts:
         updates["eval_prompts"] = cfg.eval_prompts
     if cfg.rl_steps:
-        updates["rl_steps"] = cfg.rl_steps
+        updates["rl_steps"] = updates["grpo_steps"] = cfg.rl_steps
     return Budget(**{**base.__dict__, **updates})

@@ -7,9 +7,12 @@
 Sequence reward: the mean over heads of each head's score standardised with its training mean/std (``standardize``,
 on by default; the registry's own ``normalize=`` key is a running normalisation on top),
 minus ``uncertainty`` times the std over heads. Fine-grained models (trained on span feedback) add, per category c,
-an objective ``NAME/c`` whose segments carry R_c(segment j) = 1 - 2 P_j(c) — the expected value of the paper's
-+1 (no error) / -1 (error) segment reward (Wu et al. 2023) — placed on the segment's last token by
-:func:`langrl.rewards.segments.place_segment_rewards`; the objective's column is the sum over segments.
+an objective ``NAME/c`` whose segments carry R_c(segment j) from P_j(c) by
+:func:`langrl.rewards.segments.segment_values` (``segment_value=signed``, the default: 1 - 2 P_j(c), the expected value
+of the paper's +1 (no error) / -1 (error) segment reward, Wu et al. 2023; ``fraction``: -P_j(c) / n, summing to minus
+the expected share of bad segments; ``penalty``: -P_j(c)), times the category's weight in ``category_weights``
+(``irrelevant:0.3;untruthful:0.5``, as the paper's relevance and factuality rewards; unnamed categories 1), placed on
+the segment's last token by :func:`langrl.rewards.segments.place_segment_rewards`; the column is the sum over segments.
 """
 from __future__ import annotations
 
@@ -18,18 +21,45 @@ from typing import Any
 import torch
 
 from langrl.rewards.protocol import RewardOutput, Segment
+from langrl.rewards.segments import segment_values
+
+
+def parse_category_weights(text: str) -> dict[str, float]:
+    """``"irrelevant:0.3;untruthful:0.5"`` -> ``{"irrelevant": 0.3, "untruthful": 0.5}`` ("" -> {})."""
+    from langrl.errors import InputError
+
+    out: dict[str, float] = {}
+    for part in filter(None, (x.strip() for x in text.split(";"))):
+        cat, sep, value = part.partition(":")
+        try:
+            out[cat.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not cat.strip():
+            raise InputError(f"rm: category_weights: expected CATEGORY:WEIGHT;... (e.g. irrelevant:0.3), got {part!r}")
+    return out
 
 
 class LearnedReward:
     """A trained reward model as a reward function (see the module docstring)."""
 
     def __init__(self, path: str, standardize: bool = True, uncertainty: float = 0.0, batch_size: int = 32,
-                 name: str = "rm"):
+                 name: str = "rm", segment_value: str = "signed", category_weights: str = ""):
+        from langrl.errors import InputError
         from langrl.models.rm.model import load_reward_model
+        from langrl.rewards.segments import SEGMENT_VALUES
+
+        if segment_value not in SEGMENT_VALUES:
+            raise InputError(f"rm: segment_value: expected one of {', '.join(SEGMENT_VALUES)}, got {segment_value!r}")
+        self.segment_value, self.category_weights = segment_value, parse_category_weights(category_weights)
 
         self.model = load_reward_model(path)
         self.path, self.standardize, self.uncertainty = path, standardize, float(uncertainty)
         self.batch_size, self.name = int(batch_size), name
+        unknown = sorted(set(self.category_weights) - set(self.categories))
+        if unknown:
+            raise InputError(f"rm: category_weights: {', '.join(unknown)} not among the model's categories "
+                             f"({', '.join(self.categories) or 'none'})")
 
     @property
     def categories(self) -> list[str]:
@@ -53,7 +83,8 @@ class LearnedReward:
                 objective = f"{self.name}/{cat}"
                 col = []
                 for i, r in enumerate(res):
-                    values = [1 - 2 * p[k] for p in r["probs"]]
+                    values = segment_values([p[k] for p in r["probs"]], self.segment_value,
+                                            self.category_weights.get(cat, 1.0))
                     segments[i] += [Segment(end=e, value=v, objective=objective) for (_, e), v in zip(r["segments"],
                                                                                                      values)]
                     col.append(sum(values))

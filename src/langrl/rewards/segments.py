@@ -204,3 +204,29 @@ def weighted_segment_sum(segments: Sequence[Sequence[Segment]], weights: dict[st
 
 
 sentence_spans = split_sentences  # the name langrl.models.rm.data imports, so rewards and reward models agree
+
+
+SEGMENT_VALUES = ("signed", "fraction", "penalty")
+
+
+def segment_values(probs: Sequence[float], mode: str = "signed", scale: float = 1.0) -> list[float]:
+    """The reward R(j) of each of a response's n segments for one error category, from P_j = P(segment j has it).
+
+    - ``signed`` (Wu et al. 2023, Sec. 4.1, in expectation): R(j) = scale · (1 - 2 P_j), the expected value of the
+      paper's +scale (no error) / -scale (error) segment reward. Its sum over segments grows by up to +scale with
+      every segment the model passes, so a weak error head pays for every extra sentence it misses.
+    - ``fraction``: R(j) = -scale · P_j / n, whose sum over segments is -scale · (the expected share of segments
+      with the error), i.e. scale · (E[error-free share] - 1): factqa's gold relevance and factuality are such
+      shares, and an extra sentence pays only if it lowers the share of bad ones.
+    - ``penalty``: R(j) = -scale · P_j, the sum is -scale · (the expected number of bad segments): only errors cost.
+
+    Shapes: ``probs`` (n,) floats in [0, 1] -> (n,) values; no segments give [].
+    """
+    if mode not in SEGMENT_VALUES:
+        raise ValueError(f"segment values: unknown mode {mode!r}; expected one of {', '.join(SEGMENT_VALUES)}")
+    n = len(probs)
+    if mode == "signed":
+        return [scale * (1.0 - 2.0 * float(p)) for p in probs]
+    if mode == "fraction":
+        return [-scale * float(p) / n for p in probs]
+    return [-scale * float(p) for p in probs]

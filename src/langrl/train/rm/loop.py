@@ -58,7 +58,7 @@ class RMConfig(TrainerConfig, defaults={"warmup_steps": 5}):
     on_error: str = arg("fail", "bad records: fail (stop at the first) or skip (count, write a rejects file)",
                         choices=("fail", "skip"))
     eval_data: str | None = arg(None, "held-out feedback file (default: --eval-fraction of --data)")
-    eval_fraction: float = arg(0.1, "share of records held out for evaluation when --eval-data is not given")
+    eval_fraction: float = arg(0.1, "share of records (whole prompts) held out for evaluation without --eval-data")
     ensemble: int = arg(1, "ensemble size (heads on one backbone, or whole models)")
     ensemble_mode: str = arg("heads", "heads: N heads share a backbone; models: N independently trained models",
                              choices=("heads", "models"))
@@ -119,11 +119,29 @@ def read_records(paths: list[str], kind, fmt: str, on_error: str, quiet: bool) -
     return records
 
 
-def split_records(n: int, frac: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train, eval) record indices: a seeded shuffle, ``frac`` held out (none below 10 records)."""
+def split_records(n: int, frac: float, seed: int, groups: list | None = None) -> tuple[list[int], list[int]]:
+    """(train, eval) record indices: a seeded shuffle, ``frac`` held out (none below 10 records).
+
+    With ``groups`` (one hashable per record: its prompt), whole groups are held out, taken in the shuffled order of
+    their first record until at least ``round(n * frac)`` records are out: pairs from one prompt share responses, and
+    a record split would score held-out pairs on responses the model was trained on.
+    """
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 17)).tolist()
     k = int(round(n * frac)) if n >= 10 else 0
-    return perm[k:], perm[:k]
+    if groups is None or not k:
+        return perm[k:], perm[:k]
+    held: set = set()
+    n_held = 0
+    sizes: dict = {}
+    for g in groups:
+        sizes[g] = sizes.get(g, 0) + 1
+    for i in perm:
+        if n_held >= k:
+            break
+        if groups[i] not in held:
+            held.add(groups[i])
+            n_held += sizes[groups[i]]
+    return [i for i in perm if groups[i] not in held], [i for i in perm if groups[i] in held]
 
 
 def data_facts(records, categories: list[str], loss: str) -> dict:
@@ -226,7 +244,7 @@ def _eval_records(cfg: RMConfig, quiet: bool) -> list:
     if cfg.eval_data:
         return read_records([cfg.eval_data], cfg.kind, cfg.fmt, cfg.on_error, quiet)
     records = read_records(cfg.data, cfg.kind, cfg.fmt, cfg.on_error, quiet=True)
-    _, ev = split_records(len(records), cfg.eval_fraction, cfg.seed)
+    _, ev = split_records(len(records), cfg.eval_fraction, cfg.seed, [repr(r.prompt) for r in records])
     return [records[i] for i in ev]
 
 
@@ -247,7 +265,8 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
     if cfg.eval_data:
         train_recs, eval_recs = records, read_records([cfg.eval_data], cfg.kind, cfg.fmt, cfg.on_error, True)
     else:
-        tr, ev = split_records(len(records), cfg.eval_fraction, cfg.seed)  # same split for every member
+        tr, ev = split_records(len(records), cfg.eval_fraction, cfg.seed,  # same split for every member
+                               [repr(r.prompt) for r in records])  # by prompt: no shared responses
         train_recs, eval_recs = [records[i] for i in tr], [records[i] for i in ev]
     facts = data_facts(records, cfg.categories, cfg.loss)
     state = load_state(resume) if resume else None
