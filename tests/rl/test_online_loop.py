@@ -233,3 +233,14 @@ def test_watch_spec_is_logged_as_eval_watch(toy_model_dir, prompts_file, tmp_pat
                reward=letter_reward())
     watched = metric(out, "eval/watch")
     assert len(watched) == 3 and all(not math.isnan(w) and w >= 0 for w in watched)  # mean words per response
+
+
+def test_reward_baseline_loo_reaches_the_loop(toy_model_dir, prompts_file, tmp_path):
+    # with β = 0 the sequence return is the score minus the mean of its prompt's other samples' scores, and those
+    # leave-one-out residuals of a group sum to 0: Σ_i (s_i − (S − s_i)/(n − 1)) = S − (n S − S)/(n − 1) = 0, so the
+    # logged mean return is 0 while the mean score (the reward before the baseline) is not
+    out = tmp_path / "loo"
+    run_online(rl_cfg(toy_model_dir, prompts_file, out, algo="ppo", kl_coef=0.0, reward_baseline="loo",
+                      **{**EASY, "max_steps": 2}), quiet=True, reward=letter_reward())
+    assert all(abs(r) < 1e-6 for r in metric(out, "return")[1:])
+    assert all(s > 0 for s in metric(out, "score")[1:])  # the share of 'a's: positive on a random toy model
