@@ -61,3 +61,20 @@ def test_langrl_eval_reports_sampled_and_near_greedy(capsys):
 def test_langrl_eval_refuses_a_zero_temperature(capsys):
     code = main(["eval", "--policy", "tiny", "--task", "arithmetic", "--temperature", "0"])
     assert code == 2 and "temperature" in capsys.readouterr().err
+
+
+def test_sequence_kl_is_k3_summed_over_the_response_never_negative():
+    import math
+
+    import torch
+
+    from langrl.eval.evaluate import sequence_kl
+
+    logp = torch.tensor([[-1.0, -2.0, -9.0], [-0.5, -0.5, -0.5]])
+    ref = torch.tensor([[-1.5, -1.0, -0.1], [-0.5, -0.5, -0.5]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])  # row 0's third token is padding
+    # row 0: log r = ref − logp = [−0.5, 1.0]; k3 = (e^−0.5 − 1) + 0.5 = 0.106531, (e^1 − 1) − 1 = 0.718282;
+    # sum 0.824812 — where k1 = Σ(logp − ref) = 0.5 − 1.0 = −0.5 would report a negative KL. Row 1: π = π_ref → 0
+    got = sequence_kl(logp, ref, mask)
+    assert got[0] == pytest.approx(math.exp(-0.5) - 1 + 0.5 + math.e - 2, abs=1e-6)
+    assert got[0] == pytest.approx(0.824812, abs=1e-5) and got[1] == pytest.approx(0.0, abs=1e-7)

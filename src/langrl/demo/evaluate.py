@@ -90,8 +90,8 @@ def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict]
     from langrl.train.pg.algorithms import ALGORITHMS
 
     settings = {"runs": {k: v["path"] for k, v in runs.items()}, "eval_prompts": b.eval_prompts, "seed": cfg.seed,
-                "best_of_n": b.best_of_n, "version": 5}  # 2: per-sample gold, s.e.; 3: warnings; 4: gold_per_sample;
-    # 5: near-greedy
+                "best_of_n": b.best_of_n, "version": 6}  # 2: per-sample gold, s.e.; 3: warnings; 4: gold_per_sample;
+    # 5: near-greedy; 6: KL as Σ k3 (never negative)
 
     def run(d: Path) -> dict:
         out: dict[str, dict] = {}
