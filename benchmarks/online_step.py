@@ -30,15 +30,15 @@ def letter_frequency(prompts=None, completions=None, **_):
 def langrl_times(model_dir, prompts_file, tmp, algo, a) -> list[float]:
     from langrl.config import from_dict
     from langrl.rewards import from_trl
-    from langrl.train.rl.loop import OnlineConfig, run_online
+    from langrl.train.rl.loop import RLConfig, run_rl
 
     extra = {"kl_in": "loss", "kl_estimator": "k3", "epochs": 1, "minibatch_size": 0} if algo == "grpo" else {
         "epochs": a.epochs, "minibatch_size": a.prompts * a.n // 2}
-    cfg = from_dict(OnlineConfig, dict(algo=algo, policy=model_dir, prompts=str(prompts_file), out=str(tmp / algo),
+    cfg = from_dict(RLConfig, dict(algo=algo, policy=model_dir, prompts=str(prompts_file), out=str(tmp / algo),
                                        max_steps=a.iters + 1, prompts_per_step=a.prompts, samples_per_prompt=a.n,
                                        max_new_tokens=a.tokens, micro_batch_size=a.prompts * a.n, learning_rate=1e-5,
                                        kl_coef=0.04, log_samples=0, overwrite=True, **extra))
-    run_online(cfg, quiet=True, reward=from_trl(letter_frequency, "e"))
+    run_rl(cfg, quiet=True, reward=from_trl(letter_frequency, "e"))
     import csv
 
     with open(tmp / algo / "metrics.csv") as f:

@@ -105,18 +105,18 @@ def generation(args, engines):
 
 def rl_iteration(args, engine):
     from langrl.config import from_dict
-    from langrl.train.rl.loop import OnlineConfig, run_online
+    from langrl.train.rl.loop import RLConfig, run_rl
 
     with tempfile.TemporaryDirectory() as tmp:
         prompts = Path(tmp) / "prompts.jsonl"
         prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS[:args.prompts]))
-        cfg = from_dict(OnlineConfig, dict(
+        cfg = from_dict(RLConfig, dict(
             algo="grpo", policy=args.model, prompts=str(prompts), reward=["length"], out=str(Path(tmp) / "out"),
             max_steps=args.rl_steps, prompts_per_step=args.prompts, samples_per_prompt=args.n,
             max_new_tokens=args.new, micro_batch_size=16, rollout_engine=engine, learning_rate=1e-6,
             engine_option=["enforce_eager=true"] if engine == "vllm" and args.enforce_eager else []))
         t0 = time.perf_counter()
-        run_online(cfg, quiet=True)
+        run_rl(cfg, quiet=True)
         total = time.perf_counter() - t0
         with open(Path(tmp) / "out" / "metrics.csv") as f:
             last = list(csv.DictReader(f))[-1]

@@ -12,21 +12,21 @@ from langrl.commands.sample import SampleConfig
 from langrl.config import arg, help_text, parse_config
 from langrl.errors import InputError
 from langrl.train.dpo.loop import DPOConfig
-from langrl.train.rl.config import OnlineConfig
+from langrl.train.rl.config import RLConfig
 from langrl.train.rm.loop import RMConfig
 
 
-@pytest.mark.parametrize("cls,field", [(OnlineConfig, "policy"), (DPOConfig, "policy"), (RMConfig, "base"),
+@pytest.mark.parametrize("cls,field", [(RLConfig, "policy"), (DPOConfig, "policy"), (RMConfig, "base"),
                                        (SampleConfig, "model")])
 def test_model_is_one_flag_in_every_command(cls, field):
-    need = [] if cls in (OnlineConfig, SampleConfig) else ["--data", "f.jsonl"]
+    need = [] if cls in (RLConfig, SampleConfig) else ["--data", "f.jsonl"]
     for flag in ("--model", "--model_name_or_path", f"--{field}"):
         cfg, _ = parse_config(cls, [flag, "smollm2", *need])
         assert getattr(cfg, field) == "smollm2"
 
 
 def test_trl_spellings_map_to_langrl_fields_with_a_note(capsys):
-    cfg, _ = parse_config(OnlineConfig, ["--algo", "grpo", "--num_generations", "8", "--beta", "0.02",
+    cfg, _ = parse_config(RLConfig, ["--algo", "grpo", "--num_generations", "8", "--beta", "0.02",
                                          "--per_device_train_batch_size", "4", "--learning_rate", "3e-6",
                                          "--max_completion_length", "24", "--output_dir", "runs/x"], prog="langrl rl")
     assert (cfg.samples_per_prompt, cfg.kl_coef, cfg.micro_batch_size, cfg.learning_rate, cfg.max_new_tokens,
@@ -44,11 +44,11 @@ def test_trl_spellings_map_to_langrl_fields_with_a_note(capsys):
 def test_yaml_keys_accept_the_same_names(tmp_path):
     y = tmp_path / "c.yaml"
     y.write_text("model: smollm2\nnum_generations: 6\nalgo: grpo\n")
-    cfg, _ = parse_config(OnlineConfig, ["--config", str(y)])
+    cfg, _ = parse_config(RLConfig, ["--config", str(y)])
     assert (cfg.policy, cfg.samples_per_prompt) == ("smollm2", 6)
     y.write_text("modle: smollm2\n")
     with pytest.raises(InputError, match=r"unknown key 'modle' \(did you mean model\?\)"):
-        parse_config(OnlineConfig, ["--config", str(y)])
+        parse_config(RLConfig, ["--config", str(y)])
 
 
 def test_did_you_mean_covers_aliases(capsys):
@@ -62,11 +62,11 @@ SECTIONS = ["model", "data", "sampling", "reward", "algorithm", "KL", "optimisat
 
 
 def test_help_is_grouped_by_section_most_used_first():
-    text = help_text(OnlineConfig, "langrl rl")
+    text = help_text(RLConfig, "langrl rl")
     headers = [line[:-1] for line in text.splitlines() if re.fullmatch(r"[A-Za-z ]+:", line)]
     assert headers[:len(SECTIONS)] == SECTIONS and headers[-1] == "other"
     flags = re.findall(r"^  (--[a-z-]+) ", text, flags=re.M)
-    names = [f.name for f in dataclasses.fields(OnlineConfig)]
+    names = [f.name for f in dataclasses.fields(RLConfig)]
     # every field once (policy shown as --model), plus --config/--split/--column/--report-to/--json/--debug
     assert len(flags) == len(names) + 6 and len(set(flags)) == len(flags)
     assert flags[-6:] == ["--config", "--split", "--column", "--report-to", "--json", "--debug"]

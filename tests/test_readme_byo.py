@@ -26,10 +26,10 @@ def test_every_readme_command_parses():
     from langrl.commands.sample import SampleConfig
     from langrl.config import parse_config
     from langrl.train.dpo.loop import DPOConfig
-    from langrl.train.rl.config import OnlineConfig
+    from langrl.train.rl.config import RLConfig
     from langrl.train.sft import SFTConfig
 
-    configs = {"sample": SampleConfig, "sft": SFTConfig, "dpo": DPOConfig, "rl": OnlineConfig}
+    configs = {"sample": SampleConfig, "sft": SFTConfig, "dpo": DPOConfig, "rl": RLConfig}
     seen = set()
     for line in readme_commands():
         argv = shlex.split(line)

@@ -32,7 +32,7 @@ def _settings(tmp_path, monkeypatch, task, **cfg):
 
     monkeypatch.setattr(specs, "resolve_model_dir", lambda *a, **k: None)
     monkeypatch.setattr(sft, "run_sft", fake_sft)
-    monkeypatch.setattr(loop, "run_online", fake_online)
+    monkeypatch.setattr(loop, "run_rl", fake_online)
     monkeypatch.setattr(control, "stage_control", stop)  # the first stage after the RL runs
     with pytest.raises(_Stop):
         pipeline.run_demo(from_dict(DemoConfig, {"out": str(tmp_path / "d"), "task": task, "jobs": 1, **cfg}),

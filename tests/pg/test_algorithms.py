@@ -10,7 +10,7 @@ from langrl.train.pg.algorithms import ALGORITHMS, GRPO
 from langrl.train.pg.collect import chunk_seed, shape_rewards
 from langrl.train.pg.kl import KLPenalty
 from langrl.train.pg.update import stratified_minibatches
-from langrl.train.rl.config import OnlineConfig, resolve_config
+from langrl.train.rl.config import RLConfig, resolve_config
 
 
 def test_sequence_return_sums_policy_tokens_only():
@@ -84,19 +84,19 @@ def test_shape_rewards_group_baseline_subtracts_the_other_samples_mean():
 
 def test_reward_baseline_loo_needs_several_samples_per_prompt():
     with pytest.raises(InputError, match="samples_per_prompt"):
-        from_dict(OnlineConfig, {"algo": "ppo", "reward_baseline": "loo"}).validate()  # PPO's default: 1 sample
-    from_dict(OnlineConfig, {"algo": "ppo", "reward_baseline": "loo", "samples_per_prompt": 2}).validate()
+        from_dict(RLConfig, {"algo": "ppo", "reward_baseline": "loo"}).validate()  # PPO's default: 1 sample
+    from_dict(RLConfig, {"algo": "ppo", "reward_baseline": "loo", "samples_per_prompt": 2}).validate()
 
 
 def test_resolve_config_records_algorithm_defaults_and_keeps_user_values():
-    grpo = resolve_config(from_dict(OnlineConfig, {"algo": "grpo"}))
+    grpo = resolve_config(from_dict(RLConfig, {"algo": "grpo"}))
     assert (grpo.kl_in, grpo.kl_estimator, grpo.samples_per_prompt, grpo.epochs) == ("loss", "k3", 4, 1)
     assert grpo.whiten_advantages is False
-    ppo = resolve_config(from_dict(OnlineConfig, {"algo": "ppo"}))
+    ppo = resolve_config(from_dict(RLConfig, {"algo": "ppo"}))
     assert (ppo.kl_in, ppo.kl_estimator, ppo.epochs, ppo.whiten_advantages) == ("reward", "k1", 4, True)
-    mine = resolve_config(from_dict(OnlineConfig, {"algo": "ppo", "kl_in": "loss", "epochs": 2}))
+    mine = resolve_config(from_dict(RLConfig, {"algo": "ppo", "kl_in": "loss", "epochs": 2}))
     assert (mine.kl_in, mine.kl_estimator, mine.epochs) == ("loss", "k3", 2)  # estimator follows the placement
-    given = resolve_config(from_dict(OnlineConfig, {"algo": "grpo", "kl_estimator": "k2"}))
+    given = resolve_config(from_dict(RLConfig, {"algo": "grpo", "kl_estimator": "k2"}))
     assert given.kl_estimator == "k2"
 
 
@@ -110,7 +110,7 @@ def test_resolve_config_records_algorithm_defaults_and_keeps_user_values():
     ({"hacking_window": 0}, "field 'hacking_window': expected >= 1"),
 ])
 def test_validate_refuses_bad_combinations(bad, expected):
-    cfg = from_dict(OnlineConfig, bad)
+    cfg = from_dict(RLConfig, bad)
     with pytest.raises(InputError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         cfg.validate()
 

@@ -8,7 +8,7 @@ from langrl.train.agent.config import AgentTrainConfig
 from langrl.train.pg.advantages import gae_advantages, group_advantages
 from langrl.train.pg.algorithms import ALGORITHMS, GRPO, PPO, REINFORCE, TURN_ALGORITHMS
 from langrl.train.pg.kl import KLPenalty
-from langrl.train.rl.config import OnlineConfig, resolve_config
+from langrl.train.rl.config import RLConfig, resolve_config
 
 LP = torch.tensor([[0.0, -1.0]])
 REF = torch.tensor([[-0.5, -1.0]])
@@ -55,7 +55,7 @@ def test_bad_kl_choices_are_refused(kw, field):
 
 
 def test_kl_penalty_from_both_configs():
-    rl = KLPenalty.from_config(resolve_config(from_dict(OnlineConfig, {"algo": "grpo", "kl_coef": 0.3})))
+    rl = KLPenalty.from_config(resolve_config(from_dict(RLConfig, {"algo": "grpo", "kl_coef": 0.3})))
     assert (rl.beta, rl.estimator, rl.placement) == (0.3, "k3", "loss")
     agent = KLPenalty.from_config(resolve_config(from_dict(AgentTrainConfig, {"algo": "ppo"}), TURN_ALGORITHMS))
     assert (agent.beta, agent.estimator, agent.placement, agent.controller_name) == (0.02, "k1", "reward", "fixed")
@@ -71,14 +71,14 @@ def test_an_algorithm_takes_only_its_own_settings():
 
 
 def test_from_config_reads_settings_and_refuses_one_it_would_ignore():
-    grpo = GRPO.from_config(resolve_config(from_dict(OnlineConfig, {"algo": "grpo", "grpo_scale_std": False})))
+    grpo = GRPO.from_config(resolve_config(from_dict(RLConfig, {"algo": "grpo", "grpo_scale_std": False})))
     assert (grpo.n, grpo.grpo_scale_std, grpo.clip_eps) == (4, False, 0.2)
-    ppo = ALGORITHMS["ppo"].from_config(resolve_config(from_dict(OnlineConfig, {"gamma": 0.9})))
+    ppo = ALGORITHMS["ppo"].from_config(resolve_config(from_dict(RLConfig, {"gamma": 0.9})))
     assert (ppo.gamma, ppo.lam) == (0.9, 0.95)
     with pytest.raises(InputError, match="field 'lam' is not used by --algo grpo"):
-        GRPO.from_config(resolve_config(from_dict(OnlineConfig, {"algo": "grpo", "lam": 0.5})))
+        GRPO.from_config(resolve_config(from_dict(RLConfig, {"algo": "grpo", "lam": 0.5})))
     with pytest.raises(InputError, match="field 'grpo_scale_std' is not used by --algo ppo"):
-        PPO.from_config(resolve_config(from_dict(OnlineConfig, {"grpo_scale_std": False})))
+        PPO.from_config(resolve_config(from_dict(RLConfig, {"grpo_scale_std": False})))
     agent = resolve_config(from_dict(AgentTrainConfig, {"algo": "rloo", "gamma": 0.9}), TURN_ALGORITHMS)
     assert TURN_ALGORITHMS["rloo"].from_config(agent).gamma == 0.9  # γ discounts turns: every agent algorithm's
     assert TURN_ALGORITHMS["rloo"].from_config(agent).n == 4  # n from group_size

@@ -27,12 +27,12 @@ def write_prompts(tmp_path) -> Path:
 
 def rl_cfg(model_dir, prompts, out, **kw):
     from langrl.config import from_dict
-    from langrl.train.rl.loop import OnlineConfig
+    from langrl.train.rl.loop import RLConfig
 
     base = dict(policy=str(model_dir), prompts=str(prompts), out=str(out), max_steps=4, prompts_per_step=8,
                 max_new_tokens=8, learning_rate=1e-2, micro_batch_size=32, kl_coef=0.01, seed=0, log_samples=1)
     base.update(kw)
-    return from_dict(OnlineConfig, base)
+    return from_dict(RLConfig, base)
 
 
 def metric(out, name) -> list[float]:

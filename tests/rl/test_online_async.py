@@ -7,7 +7,7 @@ import torch
 from online_helpers import letter_reward, metric, rl_cfg, rows
 
 from langrl.errors import InputError
-from langrl.train.rl.loop import run_online
+from langrl.train.rl.loop import run_rl
 
 TIMES = {"step", "tokens_per_s", "time/sample", "time/score", "time/logprobs", "time/update", "time/step"}
 KW = dict(algo="ppo", max_steps=4, prompts_per_step=4, samples_per_prompt=2, max_new_tokens=6)
@@ -30,8 +30,8 @@ def _same(a, b, skip=()):
 
 def test_staleness_zero_and_the_native_engine_are_the_synchronous_loop_bit_for_bit(toy_model_dir, prompts_file,
                                                                                    tmp_path):
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "default", **KW), quiet=True, reward=letter_reward())
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "k0", rollout_engine="native", max_staleness=0,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "default", **KW), quiet=True, reward=letter_reward())
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "k0", rollout_engine="native", max_staleness=0,
                       **KW), quiet=True, reward=letter_reward())
     _same(tmp_path / "default", tmp_path / "k0")
     assert "rollout/staleness" not in rows(tmp_path / "k0")[0]  # the synchronous loop logs what it always did
@@ -44,8 +44,8 @@ def test_async_run_with_frozen_weights_samples_what_the_synchronous_run_samples(
     """With learning rate 0 every weight version is the initial one, so K = 1 must draw exactly the synchronous
     batches (same seeds, same rows) and the importance weights are 1 up to float round-off."""
     kw = dict(KW, learning_rate=0.0)
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "sync", **kw), quiet=True, reward=letter_reward())
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "async", max_staleness=1, **kw), quiet=True,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "sync", **kw), quiet=True, reward=letter_reward())
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "async", max_staleness=1, **kw), quiet=True,
                reward=letter_reward())
     assert metric(tmp_path / "async", "reward") == metric(tmp_path / "sync", "reward")
     assert metric(tmp_path / "async", "response_length") == metric(tmp_path / "sync", "response_length")
@@ -55,8 +55,8 @@ def test_async_run_with_frozen_weights_samples_what_the_synchronous_run_samples(
 
 
 def test_async_run_trains_on_stale_batches_with_the_importance_correction(toy_model_dir, prompts_file, tmp_path):
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "sync", **KW), quiet=True, reward=letter_reward())
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "async", max_staleness=2, **KW), quiet=True,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "sync", **KW), quiet=True, reward=letter_reward())
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "async", max_staleness=2, **KW), quiet=True,
                reward=letter_reward())
     sync, lagged = metric(tmp_path / "sync", "reward"), metric(tmp_path / "async", "reward")
     assert lagged[0] == pytest.approx(sync[0])  # batch 0 is drawn with the initial weights either way
@@ -71,11 +71,11 @@ def test_async_run_trains_on_stale_batches_with_the_importance_correction(toy_mo
 @pytest.mark.parametrize("algo", ["ppo", "grpo"])
 def test_killed_async_run_resumes_exactly(algo, toy_model_dir, prompts_file, tmp_path):
     kw = dict(KW, algo=algo, max_steps=5, max_staleness=2)
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "straight", **kw), quiet=True, reward=letter_reward())
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "half", stop_at=2, **kw), quiet=True,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "straight", **kw), quiet=True, reward=letter_reward())
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "half", stop_at=2, **kw), quiet=True,
                reward=letter_reward())
     assert sorted(p.name for p in (tmp_path / "half").glob("langrl_rollouts.*")) == ["langrl_rollouts.0.pt"]
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "half", resume=str(tmp_path / "half"), **kw),
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "half", resume=str(tmp_path / "half"), **kw),
                quiet=True, reward=letter_reward())
     _same(tmp_path / "straight", tmp_path / "half")
     wa, wb = _weights(tmp_path / "straight"), _weights(tmp_path / "half")
@@ -84,8 +84,8 @@ def test_killed_async_run_resumes_exactly(algo, toy_model_dir, prompts_file, tmp
 
 def test_async_refusals(toy_model_dir, prompts_file, tmp_path):
     with pytest.raises(InputError, match="max_staleness"):
-        run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "n", algo="nlpo", max_staleness=1), quiet=True,
+        run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "n", algo="nlpo", max_staleness=1), quiet=True,
                    reward=letter_reward())
     with pytest.raises(InputError, match="max_staleness"):
-        run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "m", max_staleness=-1), quiet=True,
+        run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "m", max_staleness=-1), quiet=True,
                    reward=letter_reward())

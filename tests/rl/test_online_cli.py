@@ -8,7 +8,7 @@ from online_helpers import rows
 
 from langrl.cli import main as cli_main
 from langrl.config import parse_config
-from langrl.train.rl.loop import OnlineConfig, resolve_config
+from langrl.train.rl.loop import RLConfig, resolve_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("rl-*.yaml"))
@@ -20,7 +20,7 @@ def test_there_is_a_documented_config_per_algorithm():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_configs_parse_and_validate(path):
-    cfg, _ = parse_config(OnlineConfig, ["--config", str(path)], prog="langrl rl")
+    cfg, _ = parse_config(RLConfig, ["--config", str(path)], prog="langrl rl")
     assert cfg.algo == path.stem[3:] and cfg.reward
     text = path.read_text()
     assert text.count("#") >= 6  # documented: comments explain the choices

@@ -75,11 +75,11 @@ def test_fsdp_needs_several_processes_and_refuses_what_it_does_not_shard(toy_mod
     from online_helpers import letter_reward, rl_cfg
 
     from langrl.errors import InputError
-    from langrl.train.rl.loop import run_online
+    from langrl.train.rl.loop import run_rl
 
     with pytest.raises(InputError, match="torchrun"):
-        run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "a", strategy="fsdp"), quiet=True,
+        run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "a", strategy="fsdp"), quiet=True,
                    reward=letter_reward())
     with pytest.raises(InputError, match="lora_r"):
-        run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "b", strategy="fsdp", lora_r=4), quiet=True,
+        run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "b", strategy="fsdp", lora_r=4), quiet=True,
                    reward=letter_reward())

@@ -7,7 +7,7 @@ import pytest
 import torch
 from online_helpers import letter_reward, metric, rl_cfg, rows
 
-from langrl.train.rl.loop import run_online
+from langrl.train.rl.loop import run_rl
 
 EASY = dict(max_steps=10, learning_rate=5e-2, prompts_per_step=4, samples_per_prompt=4, max_new_tokens=6)
 LOGGED = ["reward", "reward/letter_a", "kl", "kl_max", "entropy", "approx_kl", "response_length", "tokens_per_s",
@@ -19,7 +19,7 @@ def test_each_algorithm_raises_the_reward(algo, toy_model_dir, prompts_file, tmp
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / algo
-    summary = run_online(rl_cfg(toy_model_dir, prompts_file, out, algo=algo, **EASY), quiet=True,
+    summary = run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo=algo, **EASY), quiet=True,
                          reward=letter_reward())
     r = metric(out, "reward")
     # the share of 'a' characters starts near 0.02 (random toy model) and climbs past 0.2 within 10 iterations
@@ -41,9 +41,9 @@ def test_each_algorithm_raises_the_reward(algo, toy_model_dir, prompts_file, tmp
 
 def test_large_beta_keeps_the_kl_bounded(toy_model_dir, prompts_file, tmp_path):
     common = dict(EASY, algo="ppo", learning_rate=2e-2)
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "free", kl_coef=0.0, **common), quiet=True,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "free", kl_coef=0.0, **common), quiet=True,
                reward=letter_reward())
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "tight", kl_coef=2.0, **common), quiet=True,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "tight", kl_coef=2.0, **common), quiet=True,
                reward=letter_reward())
     free, tight = metric(tmp_path / "free", "kl"), metric(tmp_path / "tight", "kl")
     assert max(free) > 5.0  # without the penalty the policy drifts several nats per response from the reference
@@ -52,7 +52,7 @@ def test_large_beta_keeps_the_kl_bounded(toy_model_dir, prompts_file, tmp_path):
 
 def test_adaptive_beta_moves_toward_the_target(toy_model_dir, prompts_file, tmp_path):
     out = tmp_path / "adaptive"
-    run_online(rl_cfg(toy_model_dir, prompts_file, out, algo="ppo", kl_controller="adaptive", kl_target=0.5,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo="ppo", kl_controller="adaptive", kl_target=0.5,
                       kl_horizon=20, max_steps=4, **{k: v for k, v in EASY.items() if k != "max_steps"}),
                quiet=True, reward=letter_reward())
     beta, kl = metric(out, "beta"), metric(out, "kl")
@@ -78,11 +78,11 @@ def _same_metrics(a, b, rel=1e-5):
                                         ("reinforce", {})])
 def test_resume_is_exact(algo, extra, toy_model_dir, prompts_file, tmp_path):
     kw = dict(algo=algo, max_steps=5, prompts_per_step=4, samples_per_prompt=2, max_new_tokens=6, **extra)
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "straight", **kw), quiet=True, reward=letter_reward())
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "half", stop_at=3, **kw), quiet=True,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "straight", **kw), quiet=True, reward=letter_reward())
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "half", stop_at=3, **kw), quiet=True,
                reward=letter_reward())
     assert len(rows(tmp_path / "half")) == 3
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "half", resume=str(tmp_path / "half"), **kw),
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "half", resume=str(tmp_path / "half"), **kw),
                quiet=True, reward=letter_reward())
     _same_metrics(tmp_path / "straight", tmp_path / "half")
     lines = (tmp_path / "half" / "samples.jsonl").read_text().splitlines()
@@ -91,9 +91,9 @@ def test_resume_is_exact(algo, extra, toy_model_dir, prompts_file, tmp_path):
 
 def test_micro_batches_and_minibatches_reproduce_the_big_batch(toy_model_dir, prompts_file, tmp_path):
     kw = dict(algo="ppo", max_steps=3, prompts_per_step=4, samples_per_prompt=2, max_new_tokens=6, minibatch_size=4)
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "big", micro_batch_size=4, **kw), quiet=True,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "big", micro_batch_size=4, **kw), quiet=True,
                reward=letter_reward())
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "small", micro_batch_size=1, **kw), quiet=True,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "small", micro_batch_size=1, **kw), quiet=True,
                reward=letter_reward())
     _same_metrics(tmp_path / "big", tmp_path / "small", rel=1e-4)
 
@@ -130,7 +130,7 @@ def test_lora_reference_is_the_base_with_adapters_disabled(toy_lm, toy_tokenizer
     torch.testing.assert_close(ref, base)  # reference = the base, no second copy of the weights
     assert not torch.allclose(policy_forward(policy, ro, temperature=0.7).logprobs, base)
     out = tmp_path / "lora"
-    run_online(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", lora_r=4, max_steps=3, prompts_per_step=4,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", lora_r=4, max_steps=3, prompts_per_step=4,
                       max_new_tokens=6), quiet=True, reward=letter_reward())
     kl = metric(out, "kl")
     assert kl[0] == pytest.approx(0.0, abs=1e-6) and kl[-1] != 0  # starts at the reference, then moves away
@@ -177,7 +177,7 @@ def test_evaluator_hook_runs_every_eval_every(toy_model_dir, prompts_file, tmp_p
         return {"gold": sum(r.count("a") for r in responses) / len(responses)}
 
     out = tmp_path / "eval"
-    summary = run_online(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", max_steps=4, eval_every=2,
+    summary = run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", max_steps=4, eval_every=2,
                                 eval_prompts=str(prompts_file), eval_num=5, prompts_per_step=4), quiet=True,
                          reward=letter_reward(), evaluator=evaluator)
     assert calls == [5, 5, 5]  # the starting policy (step 0), then steps 2 and 4
@@ -190,7 +190,7 @@ def test_evaluator_hook_runs_every_eval_every(toy_model_dir, prompts_file, tmp_p
 @pytest.mark.parametrize("kl_in,estimator", [("loss", "k2"), ("reward", "k3")])
 def test_kl_placement_and_estimator_are_configurable(kl_in, estimator, toy_model_dir, prompts_file, tmp_path):
     out = tmp_path / f"{kl_in}-{estimator}"
-    run_online(rl_cfg(toy_model_dir, prompts_file, out, algo="ppo", kl_in=kl_in, kl_estimator=estimator,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo="ppo", kl_in=kl_in, kl_estimator=estimator,
                       kl_coef=0.5, **dict(EASY, max_steps=3)), quiet=True, reward=letter_reward())
     header = rows(out)[0]
     assert ("kl_loss" in header) == (kl_in == "loss")  # the KL term shows up in the loss only when it is there
@@ -202,9 +202,9 @@ def test_skipping_the_old_policy_pass_changes_nothing(toy_model_dir, prompts_fil
 
     kw = dict(algo="grpo", max_steps=3, prompts_per_step=4, max_new_tokens=6, learning_rate=1e-2)
     assert not online.needs_policy_pass(1, 1, "loss", False)  # GRPO's default: one step per batch, KL in the loss
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "skip", **kw), quiet=True, reward=letter_reward())
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "skip", **kw), quiet=True, reward=letter_reward())
     monkeypatch.setattr(online, "needs_policy_pass", lambda *a: True)
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "full", **kw), quiet=True, reward=letter_reward())
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "full", **kw), quiet=True, reward=letter_reward())
     _same_metrics(tmp_path / "full", tmp_path / "skip", rel=1e-4)  # same KL, entropy, losses, gradients, rewards
 
 
@@ -214,7 +214,7 @@ def test_hacking_watch_warns_in_the_log_and_the_summary(toy_model_dir, prompts_f
 
     out = tmp_path / "hack"
     kw = {**EASY, "max_steps": 8}
-    summary = run_online(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", eval_every=1, hacking_window=2,
+    summary = run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", eval_every=1, hacking_window=2,
                                 eval_prompts=str(prompts_file), eval_num=5, **kw), quiet=True,
                          reward=letter_reward(), evaluator=evaluator)
     assert any("reward hacking" in w for w in summary["warnings"])
@@ -228,7 +228,7 @@ def test_hacking_watch_warns_in_the_log_and_the_summary(toy_model_dir, prompts_f
 
 def test_watch_spec_is_logged_as_eval_watch(toy_model_dir, prompts_file, tmp_path):
     out = tmp_path / "watch"
-    run_online(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", max_steps=2, eval_every=1, watch="length",
+    run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", max_steps=2, eval_every=1, watch="length",
                       eval_prompts=str(prompts_file), eval_num=5, prompts_per_step=4), quiet=True,
                reward=letter_reward())
     watched = metric(out, "eval/watch")
@@ -240,7 +240,7 @@ def test_reward_baseline_loo_reaches_the_loop(toy_model_dir, prompts_file, tmp_p
     # leave-one-out residuals of a group sum to 0: Σ_i (s_i − (S − s_i)/(n − 1)) = S − (n S − S)/(n − 1) = 0, so the
     # logged mean return is 0 while the mean score (the reward before the baseline) is not
     out = tmp_path / "loo"
-    run_online(rl_cfg(toy_model_dir, prompts_file, out, algo="ppo", kl_coef=0.0, reward_baseline="loo",
+    run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo="ppo", kl_coef=0.0, reward_baseline="loo",
                       **{**EASY, "max_steps": 2}), quiet=True, reward=letter_reward())
     assert all(abs(r) < 1e-6 for r in metric(out, "return")[1:])
     assert all(s > 0 for s in metric(out, "score")[1:])  # the share of 'a's: positive on a random toy model

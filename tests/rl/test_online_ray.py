@@ -8,7 +8,7 @@ import torch
 from online_helpers import letter_reward, metric, rl_cfg, rows
 
 from langrl.errors import InputError
-from langrl.train.rl.loop import run_online
+from langrl.train.rl.loop import run_rl
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install 'langrl[ray]')")
@@ -19,7 +19,7 @@ KW = dict(algo="ppo", max_steps=3, prompts_per_step=4, samples_per_prompt=2, max
 @pytest.mark.skipif(HAS_RAY, reason="checks the message shown when ray is missing")
 def test_ray_without_ray_says_how_to_install_it(toy_model_dir, prompts_file, tmp_path):
     with pytest.raises(InputError, match="langrl\\[ray\\]"):
-        run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "o", ray=True, max_steps=1), quiet=True,
+        run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "o", ray=True, max_steps=1), quiet=True,
                    reward=letter_reward())
 
 
@@ -27,7 +27,7 @@ def test_ray_with_sharding_passes_validation_but_still_needs_torchrun(toy_model_
     """(It was refused before a sharded run could save without the engine's whole copy; see the 2-process test.)"""
     rl_cfg(toy_model_dir, prompts_file, tmp_path / "f", strategy="fsdp", ray=True).validate()
     with pytest.raises(InputError, match="torchrun"):
-        run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "f", strategy="fsdp", ray=True), quiet=True,
+        run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "f", strategy="fsdp", ray=True), quiet=True,
                    reward=letter_reward())
 
 
@@ -56,8 +56,8 @@ def test_rollouts_from_a_ray_actor_equal_the_in_process_run(toy_model_dir, promp
     the run is the in-process run bit for bit; with K = 1 it trains on stale batches as the in-process schedule."""
     from transformers import AutoModelForCausalLM
 
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "local", **KW), quiet=True, reward=letter_reward())
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "ray", ray=True, **KW), quiet=True,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "local", **KW), quiet=True, reward=letter_reward())
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "ray", ray=True, **KW), quiet=True,
                reward=letter_reward())
     for x, y in zip(rows(tmp_path / "local"), rows(tmp_path / "ray"), strict=True):
         assert {k: v for k, v in x.items() if k not in TIMES} == {k: v for k, v in y.items() if k not in TIMES}
@@ -65,9 +65,9 @@ def test_rollouts_from_a_ray_actor_equal_the_in_process_run(toy_model_dir, promp
     b = AutoModelForCausalLM.from_pretrained(tmp_path / "ray").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert float(rows(tmp_path / "ray")[-1]["kl"]) != 0  # the weights moved, so the pushes were exercised
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "local1", max_staleness=1, **KW), quiet=True,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "local1", max_staleness=1, **KW), quiet=True,
                reward=letter_reward())
-    run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "ray1", ray=True, max_staleness=1, **KW), quiet=True,
+    run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "ray1", ray=True, max_staleness=1, **KW), quiet=True,
                reward=letter_reward())
     assert metric(tmp_path / "ray1", "reward") == metric(tmp_path / "local1", "reward")
     assert metric(tmp_path / "ray1", "rollout/staleness") == [0.0, 1.0, 1.0]

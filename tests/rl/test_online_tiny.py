@@ -5,7 +5,7 @@ from online_helpers import metric
 
 from langrl.config import from_dict
 from langrl.rewards import from_trl
-from langrl.train.rl.loop import OnlineConfig, run_online
+from langrl.train.rl.loop import RLConfig, run_rl
 
 WORD = "moving"  # about 0.3% of the words tiny writes in review continuations
 
@@ -23,7 +23,7 @@ def tiny_cfg(out, **kw):
     base = dict(policy="tiny", prompts="task:reviews", out=str(out), max_steps=12, prompts_per_step=16,
                 max_new_tokens=24, learning_rate=3e-4, kl_coef=0.02, seed=0, log_samples=2, micro_batch_size=64)
     base.update(kw)
-    return from_dict(OnlineConfig, base)
+    return from_dict(RLConfig, base)
 
 
 GROUPS = {"samples_per_prompt": 4, "prompts_per_step": 8}
@@ -40,7 +40,7 @@ SETTINGS = {"ppo": {},  # 4 epochs per batch: the default learning rate is enoug
 @pytest.mark.parametrize("algo", list(SETTINGS))
 def test_tiny_reward_rises_for_every_algorithm(algo, tmp_path):
     out = tmp_path / algo
-    run_online(tiny_cfg(out, algo=algo, **SETTINGS[algo]), quiet=True, reward=from_trl(word_frequency, WORD))
+    run_rl(tiny_cfg(out, algo=algo, **SETTINGS[algo]), quiet=True, reward=from_trl(word_frequency, WORD))
     r = metric(out, "reward")
     first, last = sum(r[:3]) / 3, sum(r[-3:]) / 3
     # from ~0.3% of the words to several percent within 12-15 iterations (measured: 11% to 18% at the end)
@@ -50,8 +50,8 @@ def test_tiny_reward_rises_for_every_algorithm(algo, tmp_path):
 @pytest.mark.slow
 def test_tiny_large_beta_keeps_kl_bounded(tmp_path):
     kw = dict(algo="grpo", **SETTINGS["grpo"])
-    run_online(tiny_cfg(tmp_path / "free", **kw), quiet=True, reward=from_trl(word_frequency, WORD))
-    run_online(tiny_cfg(tmp_path / "tight", **dict(kw, kl_coef=1.0)), quiet=True,
+    run_rl(tiny_cfg(tmp_path / "free", **kw), quiet=True, reward=from_trl(word_frequency, WORD))
+    run_rl(tiny_cfg(tmp_path / "tight", **dict(kw, kl_coef=1.0)), quiet=True,
                reward=from_trl(word_frequency, WORD))
     assert max(metric(tmp_path / "free", "kl")) > 10.0  # β = 0.02: the policy drifts > 10 nats per response
     assert max(metric(tmp_path / "tight", "kl")) < 4.0  # β = 1 (k3 in the loss): stays under 4 nats per response

@@ -10,7 +10,7 @@ import torch
 from online_helpers import letter_reward, metric, rl_cfg
 
 from langrl.errors import InputError
-from langrl.train.rl.loop import run_online
+from langrl.train.rl.loop import run_rl
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed (pip install 'langrl[vllm]'; on a CPU "
@@ -20,21 +20,21 @@ needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed (pip
 @pytest.mark.skipif(HAS_VLLM, reason="checks the message shown when vllm is missing")
 def test_vllm_engine_without_vllm_says_how_to_install_it(toy_model_dir, prompts_file, tmp_path):
     with pytest.raises(InputError, match="langrl\\[vllm\\]"):
-        run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "o", rollout_engine="vllm", max_steps=1),
+        run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "o", rollout_engine="vllm", max_steps=1),
                    quiet=True, reward=letter_reward())
 
 
 def test_vllm_engine_refuses_nlpo_and_sharding_clearly(toy_model_dir, prompts_file, tmp_path):
     with pytest.raises(InputError, match="masking policy"):
-        run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "n", algo="nlpo", rollout_engine="vllm"),
+        run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "n", algo="nlpo", rollout_engine="vllm"),
                    quiet=True, reward=letter_reward())
     # sharding with vllm is supported under torchrun (test_two_torchrun_processes_each_with_an_in_process_vllm);
     # one process is told to launch several
     with pytest.raises(InputError, match="torchrun"):
-        run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "f", strategy="fsdp", rollout_engine="vllm"),
+        run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "f", strategy="fsdp", rollout_engine="vllm"),
                    quiet=True, reward=letter_reward())
     with pytest.raises(InputError, match="engine_option"):
-        run_online(rl_cfg(toy_model_dir, prompts_file, tmp_path / "e", engine_option=["dtype=float32"]),
+        run_rl(rl_cfg(toy_model_dir, prompts_file, tmp_path / "e", engine_option=["dtype=float32"]),
                    quiet=True, reward=letter_reward())
 
 
@@ -97,7 +97,7 @@ def test_a_batch_larger_than_one_scheduler_step_samples_on_the_cpu_backend(engin
 @needs_vllm
 @pytest.mark.parametrize("algo,k", [("grpo", 0), ("ppo", 1)])
 def test_rl_runs_with_the_vllm_engine(algo, k, prompts_file, tmp_path):
-    run_online(rl_cfg("tiny", prompts_file, tmp_path / "v", algo=algo, rollout_engine="vllm", max_steps=3,
+    run_rl(rl_cfg("tiny", prompts_file, tmp_path / "v", algo=algo, rollout_engine="vllm", max_steps=3,
                       prompts_per_step=4, max_new_tokens=6, max_staleness=k, learning_rate=1e-3), quiet=True,
                reward=letter_reward())
     assert len(metric(tmp_path / "v", "reward")) == 3

@@ -10,11 +10,11 @@ from langrl.errors import InputError
 from langrl.train.agent.config import AgentSFTConfig, AgentTrainConfig
 from langrl.train.config import TrainerConfig
 from langrl.train.dpo.loop import DPOConfig
-from langrl.train.rl.config import OnlineConfig
+from langrl.train.rl.config import RLConfig
 from langrl.train.rm.loop import RMConfig
 from langrl.train.sft import SFTConfig
 
-CONFIGS = {"sft": SFTConfig, "rm train": RMConfig, "dpo": DPOConfig, "rl": OnlineConfig, "agent sft": AgentSFTConfig,
+CONFIGS = {"sft": SFTConfig, "rm train": RMConfig, "dpo": DPOConfig, "rl": RLConfig, "agent sft": AgentSFTConfig,
            "agent train": AgentTrainConfig}
 SHARED = [f.name for f in dataclasses.fields(TrainerConfig)]
 TRAIN = Path(__file__).resolve().parents[2] / "src" / "langrl" / "train"
@@ -59,7 +59,7 @@ def test_each_command_keeps_its_own_defaults():
     # one doc per field, unless the command's meaning is narrower (rl: a step is an iteration)
     doc = {f.name: f.metadata["doc"] for f in dataclasses.fields(TrainerConfig)}
     sft = {f.name: f.metadata["doc"] for f in dataclasses.fields(SFTConfig)}
-    rl = {f.name: f.metadata["doc"] for f in dataclasses.fields(OnlineConfig)}
+    rl = {f.name: f.metadata["doc"] for f in dataclasses.fields(RLConfig)}
     assert all(sft[n] == doc[n] for n in SHARED)
     assert rl["max_steps"].startswith("iterations") and rl["grad_clip"] == doc["grad_clip"]
 
@@ -117,3 +117,10 @@ def test_every_trainer_builds_its_optimizer_and_checkpoints_through_the_shared_s
     assert not calls & {"AdamW", "make_optimizer", "make_scheduler", "save_checkpoint", "begin_run", "restore_state",
                         "MetricsLogger"}, loop
     assert "make_optimizer_and_schedule" in calls and "open_run" in calls and "save" in calls
+
+
+def test_rl_config_and_loop_keep_their_earlier_names_as_aliases():
+    from langrl.train.rl.config import OnlineConfig, RLConfig
+    from langrl.train.rl.loop import run_online, run_rl
+
+    assert OnlineConfig is RLConfig and run_online is run_rl

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from langrl.commands._common import finish
 from langrl.config import parse_config
-from langrl.train.rl.loop import OnlineConfig, run_online
+from langrl.train.rl.loop import RLConfig, run_rl
 
 SUMMARY = ("Online RL: sample responses to --prompts, score them with --reward (repeat for several, with weights), "
            "shape per-token rewards with a KL penalty to the reference, and update the policy with --algo "
@@ -11,5 +11,5 @@ SUMMARY = ("Online RL: sample responses to --prompts, score them with --reward (
 
 
 def main(argv: list[str]) -> int:
-    cfg, flags = parse_config(OnlineConfig, argv, prog="langrl rl", summary=SUMMARY)
-    return finish(run_online(cfg, quiet=flags["json"]), flags["json"], f"rl {cfg.algo}")
+    cfg, flags = parse_config(RLConfig, argv, prog="langrl rl", summary=SUMMARY)
+    return finish(run_rl(cfg, quiet=flags["json"]), flags["json"], f"rl {cfg.algo}")

@@ -15,7 +15,7 @@ from langrl.demo.config import Budget, DemoConfig
 from langrl.demo.stages import Stages
 
 TRAIN_TEMPERATURE = 1.0
-"""The sampling temperature every demo run trains at (``OnlineConfig.temperature``'s default)."""
+"""The sampling temperature every demo run trains at (``RLConfig.temperature``'s default)."""
 
 
 def proxy_for(task: str, rm_paths: dict[str, str]):

@@ -132,8 +132,8 @@ def stage_reward_models(stages: Stages, cfg: DemoConfig, b: Budget, policy: str,
 
 def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: str, policy: str, rewards: list[str],
                  inputs: tuple[str, ...], **overrides) -> str:
-    from langrl.train.rl.loop import run_online
-    from langrl.train.rl.config import OnlineConfig
+    from langrl.train.rl.loop import run_rl
+    from langrl.train.rl.config import RLConfig
 
     base = {"algo": "ppo", "policy": policy, "prompts": f"task:{task}", "reward": rewards, "max_steps": b.rl_steps,
             "prompts_per_step": b.prompts_per_step, "max_new_tokens": MAX_NEW[task], "learning_rate": 1e-4,
@@ -143,7 +143,7 @@ def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: st
     settings = {**base, "out": None, "version": 2}  # 2: the run watches for reward hacking (warnings.jsonl)
 
     def run(d: Path) -> dict:
-        return run_online(from_dict(OnlineConfig, {**base, "out": str(d / "model")}), quiet=True)
+        return run_rl(from_dict(RLConfig, {**base, "out": str(d / "model")}), quiet=True)
 
     stages.run(f"run-{name}", settings, run, inputs=inputs)
     return str(stages.out / f"run-{name}" / "model")
@@ -263,7 +263,3 @@ def make_stages(out: Path, cfg: DemoConfig, log) -> Stages:
     torch.set_num_threads(1)
     log(f"[demo] {jobs} stages at once, {max(1, cores // jobs)} torch thread(s) each ({cores} cores)")
     return Stages(out, log=log, jobs=jobs, threads=max(1, cores // jobs), all_threads=cores)
-
-
-def load_metrics(out: str | Path) -> dict:
-    return json.loads((Path(out) / "metrics.json").read_text())

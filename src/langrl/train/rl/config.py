@@ -15,7 +15,7 @@ from langrl.train.pg.algorithms import ALGORITHMS, resolve_config
 
 
 @dataclass
-class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
+class RLConfig(TrainerConfig, defaults={"out": "runs/rl"}):
     # shared fields (langrl.train.config) whose meaning is more specific here: a step is an iteration
     max_steps: int = arg(100, "iterations: collect → score → shape → advantages → K epochs of updates")
     learning_rate: float = arg(1e-5, "policy learning rate (AdamW, constant after warm-up)")
@@ -176,4 +176,6 @@ class OnlineConfig(TrainerConfig, defaults={"out": "runs/rl"}):
             raise InputError("rl: the adaptive KL controller needs kl_coef > 0 to scale (it multiplies β)")
 
 
-__all__ = ["OnlineConfig", "resolve_config"]
+OnlineConfig = RLConfig  # the earlier name (the command has always been `rl`): kept for user code
+
+__all__ = ["RLConfig", "resolve_config"]

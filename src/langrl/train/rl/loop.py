@@ -51,11 +51,11 @@ from langrl.train.pg.engines import RolloutSchedule, check_engine, make_engine, 
 from langrl.train.pg.kl import KLPenalty
 from langrl.train.pg.stats import global_explained_variance, global_max, global_means, global_whiten
 from langrl.train.pg.update import UpdateSettings, run_epochs
-from langrl.train.rl.config import OnlineConfig, resolve_config
+from langrl.train.rl.config import OnlineConfig, RLConfig, resolve_config
 from langrl.train.rl.eval import default_evaluator, evaluate, truncate_samples, with_watch, write_samples
 from langrl.train.rl.hacking import HackingWatch, WarningLog, replay
 
-__all__ = ["OnlineConfig", "resolve_config", "run_online"]
+__all__ = ["RLConfig", "resolve_config", "run_rl"]
 
 
 def _as_composite(reward):
@@ -64,7 +64,7 @@ def _as_composite(reward):
     return reward if isinstance(reward, CompositeReward) else CompositeReward([reward])
 
 
-def run_online(cfg: OnlineConfig, quiet: bool = False, reward=None, evaluator=None) -> dict:
+def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> dict:
     """Train ``cfg.policy`` online; write the checkpoint to ``cfg.out``; return the summary.
 
     ``reward``: a RewardFunction / CompositeReward used instead of ``cfg.reward`` specs (programmatic use, tests).
@@ -297,7 +297,7 @@ def _build_rewards(specs):
     return build_rewards(specs)
 
 
-def _eval_setup(cfg: OnlineConfig, evaluator):
+def _eval_setup(cfg: RLConfig, evaluator):
     """(held-out prompt rows, evaluator) when ``eval_every`` is set, else (None, None)."""
     if not cfg.eval_every:
         return None, None
@@ -310,3 +310,6 @@ def _eval_setup(cfg: OnlineConfig, evaluator):
     if cfg.watch:  # a second held-out signal (e.g. another reward model), logged as eval/watch
         evaluator = with_watch(evaluator, _build_rewards([cfg.watch]))
     return rows, evaluator
+
+
+run_online = run_rl  # the earlier name, kept for user code
