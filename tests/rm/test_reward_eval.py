@@ -10,6 +10,8 @@ from langrl.feedback import read_rows
 from langrl.models.rm.eval import (evaluate, expected_calibration_error, kendall_tau, pairwise_accuracy,
                                        precision_recall_f1, roc_auc)
 
+from .fixed_scores import FixedScores
+
 
 def test_kendall_tau_known_orderings():
     assert kendall_tau([3.0, 2.0, 1.0], [[0], [1], [2]]) == 1.0
@@ -37,16 +39,6 @@ def test_auc_accuracy_and_f1_by_hand():
     assert precision_recall_f1([False], [False]) == (0.0, 0.0, 0.0)
 
 
-class FixedScores:
-    """A stand-in reward model: the score of a response is looked up in a table (one head)."""
-
-    categories: list = []
-
-    def __init__(self, table):
-        self.table = table
-
-    def score_heads(self, prompts, responses, batch_size=32, normalize=False):
-        return torch.tensor([[self.table[r]] for r in responses])
 
 
 def test_evaluate_expands_rankings_and_counts():

@@ -7,6 +7,8 @@ import torch
 from langrl.feedback import read_rows
 from langrl.models.rm.eval import TaskGold, evaluate, gold_tiers
 
+from .fixed_scores import FixedScores
+
 
 class TableTask:
     """A stand-in task: gold is looked up by response; span labels too."""
@@ -24,14 +26,6 @@ class TableTask:
         return self.span_table.get(response, []), []
 
 
-class FixedScores:
-    categories: list = []
-
-    def __init__(self, table):
-        self.table = table
-
-    def score_heads(self, prompts, responses, batch_size=32, normalize=False):
-        return torch.tensor([[self.table[r]] for r in responses])
 
 
 def test_gold_tiers_groups_equal_gold_best_first():
