@@ -121,3 +121,14 @@ def test_every_claim_has_a_newcomer_sentence():
 
     assert set(EXPLAIN) == set(compute_claims({}))
     assert all(s.endswith(".") and len(s.split()) >= 12 for s in EXPLAIN.values())
+
+
+def test_a_tie_with_zero_spread_does_not_beat_sft():
+    from langrl.demo.claims import beats
+
+    # both runs score 0 on every prompt: diff 0 ± 0 meets "diff >= 2 s.e." (0 >= 0) but is no win
+    zeros = {"gold_per_sample": [0.0, 0.0, 0.0], "near_greedy/gold_per_sample": [0.0, 0.0, 0.0]}
+    assert beats({"run": zeros, "sft": dict(zeros)}, "run", "sft")["beats"] is False
+    # one prompt better, none worse: diffs 0, 0, 1 -> +0.333 ± 0.333, short of 2 s.e. -> still no win
+    up = {"gold_per_sample": [0.0, 0.0, 1.0], "near_greedy/gold_per_sample": [0.0, 0.0, 0.0]}
+    assert beats({"run": up, "sft": dict(zeros)}, "run", "sft")["beats"] is False

@@ -42,10 +42,12 @@ def control_name(task: str) -> str:
 
 def beats(results: dict, run: str, base: str) -> dict:
     """``run`` against ``base`` on the same prompts: the sampled (T=1) and near-greedy paired differences, and
-    whether the run beats the base: sampled diff ≥ 2 s.e. and the near-greedy diff not below −2 s.e."""
+    whether the run beats the base: sampled diff > 0 and ≥ 2 s.e. (a tie with zero spread, e.g. every answer scored
+    0 by both, is not a win) and the near-greedy diff not below −2 s.e."""
     sampled = paired_difference(results, run, base)
     greedy = paired_difference(results, run, base, "near_greedy/gold_per_sample")
-    ok = bool(sampled) and bool(greedy) and sampled["diff"] >= 2 * sampled["diff_se"] \
+    ok = bool(sampled) and bool(greedy) and sampled["diff"] > 0 \
+        and sampled["diff"] >= 2 * sampled["diff_se"] \
         and greedy["diff"] >= -2 * greedy["diff_se"]
     return {"sampled": sampled, "near_greedy": greedy, "beats": ok}
 
