@@ -16,30 +16,15 @@ and the drift monitor compares a reward model's accuracy on the newest judgement
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Sequence
 
 from langrl.errors import InputError
+from langrl.feedback.parse import time_field
 
 
 def parse_time(value, name: str = "time") -> float:
-    """``value`` (ISO 8601 string or epoch seconds) as epoch seconds; :class:`FieldError` on ``name`` otherwise."""
-    from langrl.feedback.parse import FieldError, show
-
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise FieldError(name, f"expected an ISO 8601 time string or epoch seconds (a number), got {show(value)}")
-    if isinstance(value, str):
-        try:
-            t = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise FieldError(name, "expected an ISO 8601 time like \"2026-12-01T14:00:00Z\" or epoch seconds, "
-                                   f"got {show(value)}") from None
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=dt.timezone.utc)
-        return t.timestamp()
-    if not math.isfinite(value) or value < 0:
-        raise FieldError(name, f"expected epoch seconds (a finite number >= 0), got {show(value)}")
-    return float(value)
+    """``value`` (ISO 8601 string or epoch seconds) as epoch seconds; a ``FieldError`` on ``name`` otherwise."""
+    return time_field(value, name)
 
 
 def format_time(epoch: float) -> str:
