@@ -46,7 +46,11 @@ def test_drift_monitor_fires_on_reversed_preferences_only():
         lists = torch.cat([o[0] for o in old] + [new[0]])
         rounds = torch.cat([o[1] for o in old] + [new[1]])
         res = lrm.drift_monitor(lists, rounds, 4, prior_var=10.0, threshold=0.2, dim=3)
-        assert res["alarm"] is alarm and res["n_new"] == 30 and res["n_old"] == 90
+        assert res["alarm"] is alarm and res["n_new"] == 30 and res["n_old"] == 60  # round 1 has no earlier model
+        assert res["acc_old"] > 0.8 and (res["acc_new"] < 0.2) is alarm
+    # the first round after a reset is not scored: nothing to compare the newest round with
+    res = lrm.drift_monitor(lists, rounds, 4, prior_var=10.0, threshold=0.2, dim=3, reset=3)
+    assert res["n_old"] == 0 and res["alarm"] is False
 
 
 def test_active_saves_labels_by_hand():

@@ -25,7 +25,8 @@ class LoopConfig:
                     "responses (a ranking)", choices=("pair", "list"))
     labels_per_round: int = arg(16, "judgements asked each round (the round's quota)")
     strategy: str = arg("eig", "what to ask: random, disagreement (ensemble), eig (expected information gain), "
-                        "coverage (of the policy's samples)", choices=STRATEGIES)
+                        "predictive (expected drop of the predictive variance on the policy's pairs), coverage (of "
+                        "the policy's samples)", choices=STRATEGIES)
     compare: list[str] = arg(["random"], "strategies shadowed on the same candidates, judged by the simulated "
                              "annotator, for the label-efficiency curves (repeat the flag for several; none: no "
                              "shadows; simulated annotators only)")
@@ -45,8 +46,9 @@ class LoopConfig:
     ensemble: int = arg(5, "reward model: bootstrap members (disagreement uses them)")
     recency_half_life: float = arg(0.0, "reward model: weight a judgement k rounds old by 2^(-k / half-life) (0: off)")
     window: int = arg(0, "reward model: fit on the judgements of the last N rounds only (0: all)")
-    drift_threshold: float = arg(0.15, "drift monitor: alarm when accuracy on the newest round's judgements is this "
-                                 "far below the older ones' (each scored by a model fitted without its round)")
+    drift_threshold: float = arg(0.25, "drift monitor: alarm when the newest round's judgements are predicted this "
+                                 "much worse than the older rounds' (each by the model fitted on the rounds before)")
+    drift_z: float = arg(2.0, "drift monitor: the gap must also be this many standard errors (0: threshold only)")
     drift_response: str = arg("retrain", "after an alarm: retrain (fit only on judgements from the alarm's round on) "
                               "or warn (log only)", choices=("retrain", "warn"))
     policy_update: str = arg("dpo", "policy step each round: iterated DPO on the round's new pairs, or none",
@@ -58,7 +60,8 @@ class LoopConfig:
                              choices=("round", "start"))
     eval_prompts: int = arg(32, "held-out prompts for the policy's gold and KL after every round")
     rm_eval_prompts: int = arg(32, "held-out prompts whose start-policy samples give the reward model's gold pairs")
-    db: str = arg("", "annotation app database (annotator app): a SQLite path or a SQLAlchemy URL")
+    db: str = arg("", "annotator app: the annotation app's database URL, as for langrl annotate (sqlite:///FILE, "
+                  "postgresql://...)")
     deadline_s: float = arg(0.0, "annotator app: give up waiting for a round's quota after this many seconds "
                             "(0: wait until judged); whatever was judged is used")
     poll_s: float = arg(2.0, "annotator app: seconds between progress checks")

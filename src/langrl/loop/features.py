@@ -1,10 +1,11 @@
 """Fixed response features for the loop's linear reward model r(y) = theta . x(y).
 
     minilm   the all-MiniLM-L6-v2 sentence embedding of the response (mean-pooled, unit length; the ``minilm`` model
-             spec), then log(1 + words)
-    bow      a hashed bag of words (crc32 mod 256, counts / sqrt(words)), then log(1 + words); no model (tests)
+             spec), then log(1 + words) / 4
+    bow      a hashed bag of words (crc32 mod 256, counts / sqrt(words)), then log(1 + words) / 4; no model (tests)
 
-The length feature makes a preference about length (the drift targets of :mod:`langrl.tasks.drift`) representable.
+The length feature, log(1 + words) / 4 (about [0, 1], the scale of the embedding's), makes a preference about
+length (the drift targets of :mod:`langrl.tasks.drift`) representable.
 Features are cached by text, so a response is embedded once per process.
 """
 from __future__ import annotations
@@ -60,7 +61,7 @@ class Featurizer:
         if new:
             emb = self._embed(new)
             for t, e in zip(new, emb):
-                length = torch.tensor([math.log1p(len(t.split()))], dtype=torch.float64)
+                length = torch.tensor([math.log1p(len(t.split())) / 4], dtype=torch.float64)  # ~[0, 1]
                 self._cache[t] = torch.cat([e, length])
         if not texts:
             return torch.zeros((0, self.dim), dtype=torch.float64)

@@ -85,19 +85,24 @@ def gold_accuracy(theta: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, ua: l
 
 
 def drift_monitor(lists: torch.Tensor, rounds: torch.Tensor, now: int, *, prior_var: float, threshold: float,
-                  dim: int, reset: int = 0) -> dict:
-    """Leave-one-round-out check: each round's judgements scored by a model fitted on the other rounds (from
-    ``reset`` on), then :func:`langrl.feedback.timing.drift_check` of round ``now`` against the earlier ones.
+                  dim: int, reset: int = 0, z: float = 0.0) -> dict:
+    """Prequential check: every round's judgements scored by the model fitted on the rounds before it (held out, as
+    the loop met them), the newest round's accuracy against the older rounds', by
+    :func:`langrl.feedback.timing.drift_check` (alarm when the newest is more than ``threshold`` worse, and by at
+    least ``z`` standard errors).
 
-    Returns drift_check's dict (``alarm``, ``acc_new``, ``acc_old``, ``gap``, counts).
+    Only rounds from ``reset`` on count; the first of them has no earlier model and is not scored. The older rounds'
+    models saw less data, which can only lower their accuracy: the check errs toward not firing. Returns
+    drift_check's dict (``alarm``, ``acc_new``, ``acc_old``, ``gap``, counts).
     """
     live = rounds >= reset
     lists, rounds = lists[live], rounds[live]
-    correct = [False] * len(rounds)
-    for r in sorted(set(rounds.tolist())):
-        held = rounds == r
-        theta = fit(lists[~held], torch.ones(int((~held).sum()), dtype=torch.float64), prior_var, dim)[0]
-        for i, ok in zip(held.nonzero().flatten().tolist(), order_agrees(theta, lists[held])):
-            correct[i] = ok
-    newest = int((rounds == now).sum())
-    return drift_check(correct, rounds.tolist(), newest=newest, threshold=threshold)
+    correct, times = [], []
+    seen = sorted(set(rounds.tolist()))
+    for r in seen[1:]:
+        train, held = rounds < r, rounds == r
+        theta = fit(lists[train], torch.ones(int(train.sum()), dtype=torch.float64), prior_var, dim)[0]
+        correct += order_agrees(theta, lists[held])
+        times += [r] * int(held.sum())
+    newest = sum(t == now for t in times)
+    return drift_check(correct, times, newest=newest, threshold=threshold, z=z)

@@ -212,7 +212,7 @@ class Loop:
         lists, rounds = lrm.judgement_lists(past, self.feat)
         w = self.weights(rounds, r - 1, reset)
         kw = {}
-        if strategy == "eig":
+        if strategy in ("eig", "predictive"):
             kw["mean"], kw["cov"] = lrm.fit(lists, w, cfg.prior_var, self.feat.dim)
         elif strategy == "disagreement":
             kw["members"] = lrm.bootstrap_members(lists, w, cfg.ensemble, cfg.seed + r, cfg.prior_var,
@@ -277,7 +277,7 @@ class Loop:
         monitor = None
         if r >= 2 and len(rounds):
             monitor = lrm.drift_monitor(lists, rounds, r, prior_var=cfg.prior_var, threshold=cfg.drift_threshold,
-                                        dim=self.feat.dim, reset=reset)
+                                        dim=self.feat.dim, reset=reset, z=cfg.drift_z)
             if monitor["alarm"] and cfg.drift_response == "retrain":
                 reset = r
         xa, xb, ua, ub = self.gold_pairs(pool, r)
