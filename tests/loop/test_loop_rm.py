@@ -82,3 +82,11 @@ def test_tracks_drift_decision():
     assert claims.tracks_drift(rounds, None)["value"] is None
     rounds[2]["drift"]["alarm"] = False
     assert claims.tracks_drift(rounds, 2)["value"] is False  # never noticed
+
+
+def test_drift_monitor_pools_small_rounds_into_the_newest():
+    theta = torch.tensor([2.0, -1.0, 0.5], dtype=torch.float64)
+    parts = [_judged(theta, 20, s, r) for s, r in ((0, 1), (1, 2), (2, 3))] + [_judged(theta, 5, 3, 4)]
+    lists, rounds = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    res = lrm.drift_monitor(lists, rounds, 4, prior_var=10.0, threshold=0.2, dim=3, min_newest=15)
+    assert (res["n_new"], res["n_old"]) == (15, 30)  # round 4's 5 and the latest 10 of round 3; rounds 2-3's rest

@@ -85,13 +85,14 @@ def gold_accuracy(theta: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, ua: l
 
 
 def drift_monitor(lists: torch.Tensor, rounds: torch.Tensor, now: int, *, prior_var: float, threshold: float,
-                  dim: int, reset: int = 0, z: float = 0.0) -> dict:
+                  dim: int, reset: int = 0, z: float = 0.0, min_newest: int = 0) -> dict:
     """Prequential check: every round's judgements scored by the model fitted on the rounds before it (held out, as
     the loop met them), the newest round's accuracy against the older rounds', by
     :func:`langrl.feedback.timing.drift_check` (alarm when the newest is more than ``threshold`` worse, and by at
     least ``z`` standard errors).
 
-    Only rounds from ``reset`` on count; the first of them has no earlier model and is not scored. The older rounds'
+    The newest are round ``now``'s judgements, or the latest ``min_newest`` if that is more (several small rounds
+    together). Only rounds from ``reset`` on count; the first of them has no earlier model and is not scored. The older rounds'
     models saw less data, which can only lower their accuracy: the check errs toward not firing. Returns
     drift_check's dict (``alarm``, ``acc_new``, ``acc_old``, ``gap``, counts).
     """
@@ -105,4 +106,7 @@ def drift_monitor(lists: torch.Tensor, rounds: torch.Tensor, now: int, *, prior_
         correct += order_agrees(theta, lists[held])
         times += [r] * int(held.sum())
     newest = sum(t == now for t in times)
+    if not newest:
+        return drift_check([], [], newest=0, threshold=threshold)  # the newest round is not scored: no check
+    newest = max(newest, min_newest)
     return drift_check(correct, times, newest=newest, threshold=threshold, z=z)

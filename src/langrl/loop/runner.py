@@ -277,7 +277,7 @@ class Loop:
         monitor = None
         if r >= 2 and len(rounds):
             monitor = lrm.drift_monitor(lists, rounds, r, prior_var=cfg.prior_var, threshold=cfg.drift_threshold,
-                                        dim=self.feat.dim, reset=reset, z=cfg.drift_z)
+                                        dim=self.feat.dim, reset=reset, z=cfg.drift_z, min_newest=cfg.drift_newest)
             if monitor["alarm"] and cfg.drift_response == "retrain":
                 reset = r
         xa, xb, ua, ub = self.gold_pairs(pool, r)
