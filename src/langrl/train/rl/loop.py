@@ -99,6 +99,10 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
     with input_flag("--prompts"):  # bad input fails before models load
         rows = load_prompt_rows(cfg.prompts, "train", cfg.task_prompts, cfg.seed)
     reward = _as_composite(reward) if reward is not None else _as_composite(_build_rewards(cfg.reward))
+    if cfg.weights:  # objective weights overriding the specs' (checked against the objectives before models load)
+        from langrl.rewards.weights import parse_weights
+
+        reward.set_weights(parse_weights(cfg.weights, reward.objective_names, field="weights"))
     eval_rows, evaluator = _eval_setup(cfg, evaluator)
     policy, tok, ref_model, critic, mask = setup.load_models(
         cfg.policy, resume=cfg.resume, state=state, quiet=quiet or rank != 0,
@@ -219,7 +223,14 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
                                   "ended_fraction": (ro.ended.float().sum(), len(m)),
                                   **{f"reward/{k}": (v.nansum(), torch.isfinite(v).sum())
                                      for k, v in scores.objectives.items()}})
-            res = algo.advantages(rewards, m, ro.values)
+            if cfg.aggregation == "sum":
+                res = algo.advantages(rewards, m, ro.values)
+            else:  # the reward vector keeps its columns through the advantages (losses/multiobjective.py)
+                if scores.columns is None:
+                    raise InputError(f"rl: aggregation {cfg.aggregation} needs sequence-level objectives; a reward "
+                                     f"with dense segment rewards can only be summed (aggregation sum)")
+                res = algo.vector_advantages(scores.columns, scores.weights, seq_return - scores.score,
+                                             cfg.aggregation)
             adv = res.advantages
             if cfg.whiten_advantages:
                 adv = global_whiten(adv, m if adv.dim() == 2 else torch.ones_like(adv))
