@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("langrl.commands.eval", "evaluate a policy on a task: gold, proxy, KL, length, diversity"),
     "agent": ("langrl.commands.agent", "language agents: SFT, RL and evaluation in text environments (TextWorld)"),
     "annotate": ("langrl.annotate.cli", "the feedback-collection web app: serve, load, export, stats"),
+    "critique": ("langrl.commands.critique", "natural-language critiques: a simulated annotator that writes them"),
 }
 
 
