@@ -84,3 +84,14 @@ def test_one_objective_is_refused(toy_model_dir, prompts, tmp_path, capsys):
     code = cli_main(["pareto", "--policy", str(toy_model_dir), "--prompts", str(prompts), "--reward", "length",
                      "--out", str(tmp_path / "one")])
     assert code == 2 and "at least two reward specs" in capsys.readouterr().err
+
+
+def test_conditioned_policy_front(toy_model_dir, prompts, tmp_path):
+    out = tmp_path / "cond"
+    assert cli_main(args(toy_model_dir, prompts, out, "--conditioned", "true", "--no-soups")) == 0
+    report = json.loads((out / "pareto.json").read_text())
+    assert list(report["fronts"]["conditioned"]["objectives"]["points"]) == ["cond-1-0", "cond-0-1"]
+    assert report["results"]["conditioned"]["steps"] == 4  # max_steps 2 × 2 weight vectors: the sweep's compute
+    assert "soups" not in report["fronts"]
+    cfg = (out / "conditioned" / "policy" / "langrl_config.yaml").read_text()
+    assert "condition: true" in cfg and "max_steps: 4" in cfg

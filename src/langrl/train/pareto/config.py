@@ -25,6 +25,9 @@ class ParetoConfig:
                        "(1,0), (0.5,0.5), (0,1))")
     soups: bool = arg(True, "also evaluate rewarded soups: the one-objective policies (trained too when the sweep "
                             "lacks them) weight-interpolated at every vector of the sweep, at no training cost")
+    conditioned: bool = arg(False, "also train one preference-conditioned policy (langrl rl --condition) for "
+                                   "max_steps × the number of weight vectors iterations (the sweep's total compute) "
+                                   "and evaluate it at every vector, the vector written before each prompt")
     algo: str = arg("grpo", "RL algorithm of every stage", choices=("grpo", "rloo"))
     aggregation: str = arg("normalize_then_sum", "how each stage turns the reward vector into advantages (langrl rl "
                                                  "--aggregation)", choices=AGGREGATIONS)
@@ -61,7 +64,7 @@ class ParetoConfig:
         for opt in self.rl_option:
             key = opt.partition("=")[0].strip().replace("-", "_")
             need("=" in opt and key, "rl_option", "KEY=VALUE")
-            need(key not in RL_FIELDS + ("out", "weights", "eval_every", "resume", "overwrite"), "rl_option",
+            need(key not in RL_FIELDS + ("out", "weights", "eval_every", "resume", "overwrite", "condition"), "rl_option",
                  f"a field pareto does not set itself ({key} is a pareto field or set per stage)")
 
     def reference_point(self, k: int) -> list[float]:

@@ -14,7 +14,8 @@ def plot_fronts(path: Path, report: dict, space: str = "gold") -> None:
 
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     axes = None
-    for kind, marker, colour in (("sweep", "o", "tab:blue"), ("soups", "s", "tab:orange")):
+    for kind, marker, colour in (("sweep", "o", "tab:blue"), ("soups", "s", "tab:orange"),
+                                 ("conditioned", "^", "tab:green")):
         front = report["fronts"].get(kind, {}).get(space)
         if not front:
             continue

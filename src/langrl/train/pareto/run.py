@@ -35,28 +35,34 @@ def _rl_base(cfg: ParetoConfig) -> dict:
     return base
 
 
-def _rl_config(base: dict, weights: dict[str, float], out: Path):
+def _rl_config(base: dict, weights: dict[str, float] | None, out: Path, **extra):
+    """One stage's ``langrl rl`` config: ``weights`` (None for the conditioned policy), ``extra`` fields on top."""
     from langrl.config import from_dict
     from langrl.train.rl.config import RLConfig, resolve_config
 
-    cfg = from_dict(RLConfig, {**base, "weights": ",".join(f"{k}={v!r}" for k, v in weights.items()),
-                               "out": str(out), "overwrite": True, "eval_every": 0}, where="pareto: rl_option")
+    given = {"weights": ",".join(f"{k}={v!r}" for k, v in weights.items())} if weights else {}
+    cfg = from_dict(RLConfig, {**base, **given, "out": str(out), "overwrite": True, "eval_every": 0, **extra},
+                    where="pareto: rl_option")
     resolve_config(cfg).validate()
     return cfg
 
 
 def evaluate_axes(model, tok, rows: list[dict], reward, task, *, seed: int, temperature: float,
-                  max_new_tokens: int) -> dict:
-    """{"objectives": {name: mean raw score}, "gold": {name: mean gold score}} of one seeded sample per row."""
+                  max_new_tokens: int, condition: dict[str, float] | None = None) -> dict:
+    """{"objectives": {name: mean raw score}, "gold": {name: mean gold score}} of one seeded sample per row;
+    ``condition``: a conditioned policy's w, written before each prompt (the rewards see the prompt without it)."""
     import torch
 
+    from langrl.rewards.conditioning import condition_prompt
     from langrl.rollout import sample_prompts
     from langrl.train.pg.collect import rows_to_columns
 
     prompts, columns = rows_to_columns(rows)
+    sampled = [condition_prompt(p, condition) for p in prompts] if condition else prompts
     with torch.no_grad():
-        ro = sample_prompts(model, tok, prompts, n=1, seed=seed + 7919, columns=columns, max_new_tokens=max_new_tokens,
+        ro = sample_prompts(model, tok, sampled, n=1, seed=seed + 7919, columns=columns, max_new_tokens=max_new_tokens,
                             temperature=temperature)
+    ro.prompts = list(prompts)  # n = 1: the prompts as the rows give them, without any prefix
     out = reward(ro.prompts, ro.responses, **ro.columns)
     objectives = {n: float(out.column(n).nanmean()) for n in reward.objective_names}
     gold = {}
@@ -112,9 +118,9 @@ def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
     eval_settings = {"spec": spec, "num": cfg.eval_num, "temperature": cfg.eval_temperature, "seed": cfg.seed,
                      "max_new_tokens": cfg.max_new_tokens}
 
-    def evaluate(model, tok) -> dict:
+    def evaluate(model, tok, condition=None) -> dict:
         return evaluate_axes(model, tok, rows, reward, task, seed=cfg.seed, temperature=cfg.eval_temperature,
-                             max_new_tokens=cfg.max_new_tokens)
+                             max_new_tokens=cfg.max_new_tokens, condition=condition)
 
     def train(weights: dict[str, float]):
         def fn(stage_dir: Path) -> dict:
@@ -164,11 +170,36 @@ def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
             name = f"soup-{label(w)}"
             stages.run(name, {"weights": w, "eval": eval_settings}, mix(w), inputs=tuple(hots))
             soups[name] = w
+    conditioned = {}
+    if cfg.conditioned:  # one policy for every w, trained with the sweep's total number of iterations
+        steps = cfg.max_steps * len(vectors)
+
+        def cond_train(stage_dir: Path) -> dict:
+            from langrl.train.rl.loop import run_rl
+
+            summary = run_rl(_rl_config(base, None, stage_dir / "policy", condition=True, max_steps=steps), quiet=True)
+            return {"train": {k: summary.get(k) for k in ("final_reward", "final_kl", "seconds")}, "steps": steps}
+
+        stages.run("conditioned", {"rl": base, "steps": steps}, cond_train)
+
+        def cond_eval(weights: dict[str, float]):
+            def fn(stage_dir: Path) -> dict:
+                from langrl.models.specs import load_causal_lm
+
+                model, tok = load_causal_lm(str(out / "conditioned" / "policy"), quiet=True)
+                return {"weights": weights, **evaluate(model, tok, condition=weights)}
+
+            return fn
+
+        for w in vectors:
+            name = f"cond-{label(w)}"
+            stages.run(name, {"weights": w, "eval": eval_settings}, cond_eval(w), inputs=("conditioned",))
+            conditioned[name] = w
     results = stages.results
     gold_axes = list(cfg.gold_axes) or [n for n in names if task is not None and
                                         all(n in results[s]["gold"] for s in sweep)]
     fronts = {}
-    for kind, members in (("sweep", sweep), ("soups", soups)):
+    for kind, members in (("sweep", sweep), ("soups", soups), ("conditioned", conditioned)):
         if not members:
             continue
         pts = {n: results[n] for n in members}
@@ -180,7 +211,8 @@ def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
               "algo": cfg.algo, "max_steps": cfg.max_steps, "eval_num": cfg.eval_num, "fronts": fronts,
               "start": results["start"],
               "results": {n: results[n] for n in list(sweep) + [h for h in results if h.startswith("w-")
-                                                                and h not in sweep] + list(soups)},
+                                                                and h not in sweep] + list(soups)
+                          + ["conditioned"] * bool(conditioned) + list(conditioned)},
               "stage_seconds": {n: round(s, 1) for n, s in stages.seconds.items()}}
     atomic_write_json(out / "pareto.json", report)
     from langrl.train.pareto.plot import plot_fronts
