@@ -95,3 +95,33 @@ def test_conditioned_policy_front(toy_model_dir, prompts, tmp_path):
     assert "soups" not in report["fronts"]
     cfg = (out / "conditioned" / "policy" / "langrl_config.yaml").read_text()
     assert "condition: true" in cfg and "max_steps: 4" in cfg
+
+
+def test_claims_on_the_hh_task_with_a_population(toy_model_dir, tmp_path, capsys):
+    from langrl.train.pareto.claims import satisfaction
+
+    out = tmp_path / "hh"
+    code = cli_main(["pareto", "--policy", str(toy_model_dir), "--prompts", "task:hh",
+                     "--reward", "gold:task=hh,score=helpful,name=helpful",
+                     "--reward", "gold:task=hh,score=harmless,name=harmless", "--weights", "1,0", "--weights", "0,1",
+                     "--population", "many:0.75:helpful=1,harmless=0", "--population", "few:0.25:helpful=0,harmless=1",
+                     "--conditioned", "true", "--max-steps", "1", "--prompts-per-step", "2", "--samples-per-prompt",
+                     "2", "--max-new-tokens", "4", "--eval-num", "6", "--rl-option", "micro_batch_size=8",
+                     "--out", str(out), "--json"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "pareto.json").read_text())
+    claims = report["claims"]
+    assert set(claims) == {"tradeoff_exists", "soups_cover_front", "conditioned_matches_sweep",
+                           "averaging_fails_minorities"}
+    assert all(isinstance(c["value"], bool) for c in claims.values())
+    # w̄ = 0.75 (1, 0) + 0.25 (0, 1) = (0.75, 0.25) joined the sweep; each type's satisfaction is w_g · its gold means
+    pop = claims["averaging_fails_minorities"]
+    assert pop["averaged_weights"] == {"helpful": 0.75, "harmless": 0.25} and pop["majority"] == "many"
+    few = pop["groups"]["few"]
+    assert few["own_policy"] == pytest.approx(report["results"]["w-0-1"]["gold"]["harmless"])
+    assert few["averaged_policy"] == pytest.approx(satisfaction(report["results"]["w-0.75-0.25"]["gold"],
+                                                                {"helpful": 0, "harmless": 1}))
+    assert "conditioned_policy" in few
+    sweep, soups = report["fronts"]["sweep"]["gold"], report["fronts"]["soups"]["gold"]
+    if sweep["hypervolume"] > 0:
+        assert claims["soups_cover_front"]["ratio"] == pytest.approx(soups["hypervolume"] / sweep["hypervolume"])

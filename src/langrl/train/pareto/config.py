@@ -28,6 +28,9 @@ class ParetoConfig:
     conditioned: bool = arg(False, "also train one preference-conditioned policy (langrl rl --condition) for "
                                    "max_steps × the number of weight vectors iterations (the sweep's total compute) "
                                    "and evaluate it at every vector, the vector written before each prompt")
+    population: list[str] = arg([], "an annotator type NAME:SHARE:OBJ=W,... (repeat; shares sum to 1): its w and "
+                                    "the share-averaged w̄ join the sweep, and pareto.json reports each type's "
+                                    "satisfaction w_g·gold under the averaged policy and under its own")
     algo: str = arg("grpo", "RL algorithm of every stage", choices=("grpo", "rloo"))
     aggregation: str = arg("normalize_then_sum", "how each stage turns the reward vector into advantages (langrl rl "
                                                  "--aggregation)", choices=AGGREGATIONS)
@@ -78,3 +81,25 @@ class ParetoConfig:
         if len(ref) != k:
             raise InputError(f"pareto: field 'reference': expected {k} values (one per objective), got {len(ref)}")
         return ref
+
+    def groups(self, names: list[str]) -> dict[str, dict]:
+        """--population → {type: {"share", "weights"}} (weights over the objectives ``names``), checked."""
+        from langrl.rewards.weights import parse_weights
+
+        out = {}
+        for text in self.population:
+            parts = text.split(":", 2)
+            if len(parts) != 3 or not parts[0].strip():
+                raise InputError(f"pareto: field 'population': expected NAME:SHARE:OBJ=W,..., got {text!r}")
+            try:
+                share = float(parts[1])
+            except ValueError:
+                raise InputError(f"pareto: field 'population': share of {parts[0]!r}: expected a number, got "
+                                 f"{parts[1]!r}") from None
+            if not share > 0 or parts[0] in out:
+                raise InputError(f"pareto: field 'population': type {parts[0]!r}: expected a positive share, once")
+            out[parts[0]] = {"share": share, "weights": parse_weights(parts[2], names, field="population")}
+        if out and abs(sum(g["share"] for g in out.values()) - 1) > 1e-6:
+            raise InputError(f"pareto: field 'population': shares must sum to 1, got "
+                             f"{sum(g['share'] for g in out.values()):g}")
+        return out

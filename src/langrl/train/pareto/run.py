@@ -93,6 +93,12 @@ def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
     names = reward.objective_names
     vectors = ([parse_weights(w, names, field="weights") for w in cfg.weights] if cfg.weights
                else [dict(zip(names, g)) for g in weight_grid(len(names), cfg.grid)])
+    groups = cfg.groups(names)
+    if groups:  # each type's w and the share-averaged w̄ (what one pooled reward model would fit) join the sweep
+        mean_w = {k: sum(g["share"] * g["weights"][k] for g in groups.values()) for k in names}
+        for w in [g["weights"] for g in groups.values()] + [mean_w]:
+            if label(w) not in {label(v) for v in vectors}:
+                vectors.append(w)
     ref = cfg.reference_point(len(names))
     out = Path(cfg.out)
     marker = out / "pareto_config.json"
@@ -207,7 +213,18 @@ def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
         if gold_axes:
             fronts[kind]["gold"] = _front(pts, gold_axes, "gold", ref if len(gold_axes) == len(names)
                                           else [0.0] * len(gold_axes))
-    report = {"command": "pareto", "objectives": names, "reference": ref, "aggregation": cfg.aggregation,
+    from langrl.train.pareto import claims as cl
+
+    claims = {}
+    space = "gold" if gold_axes else "objectives"
+    claims["tradeoff_exists"] = cl.tradeoff(fronts["sweep"][space])
+    if "soups" in fronts:
+        claims["soups_cover_front"] = cl.hv_ratio(fronts["soups"][space], fronts["sweep"][space], 0.9)
+    if "conditioned" in fronts:
+        claims["conditioned_matches_sweep"] = cl.hv_ratio(fronts["conditioned"][space], fronts["sweep"][space], 0.9)
+    if groups and all(n in gold_axes for n in names):
+        claims["averaging_fails_minorities"] = cl.population_claim(groups, results, label)
+    report = {"command": "pareto", "claims": claims, "objectives": names, "reference": ref, "aggregation": cfg.aggregation,
               "algo": cfg.algo, "max_steps": cfg.max_steps, "eval_num": cfg.eval_num, "fronts": fronts,
               "start": results["start"],
               "results": {n: results[n] for n in list(sweep) + [h for h in results if h.startswith("w-")
@@ -224,6 +241,7 @@ def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
             summary[f"hypervolume/{kind}/{space}"] = round(fr["hypervolume"], 6)
             summary[f"non_dominated/{kind}/{space}"] = ",".join(fr["non_dominated"])
     summary["reference"] = ",".join(f"{r:g}" for r in ref)
+    summary.update({f"claim/{k}": v["value"] for k, v in claims.items()})
     return summary
 
 
