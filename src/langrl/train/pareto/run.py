@@ -224,7 +224,13 @@ def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
         claims["conditioned_matches_sweep"] = cl.hv_ratio(fronts["conditioned"][space], fronts["sweep"][space], 0.9)
     if groups and all(n in gold_axes for n in names):
         claims["averaging_fails_minorities"] = cl.population_claim(groups, results, label)
-    report = {"command": "pareto", "claims": claims, "objectives": names, "reference": ref, "aggregation": cfg.aggregation,
+    per_iter = {}  # training seconds per RL iteration (run_rl's own clock): the conditioned policy's cost vs a plain one
+    plain = [results[n]["train"]["seconds"] / cfg.max_steps for n in results if n.startswith("w-")]
+    if plain:
+        per_iter["sweep"] = sum(plain) / len(plain)
+    if conditioned:
+        per_iter["conditioned"] = results["conditioned"]["train"]["seconds"] / results["conditioned"]["steps"]
+    report = {"command": "pareto", "claims": claims, "seconds_per_iteration": per_iter, "objectives": names, "reference": ref, "aggregation": cfg.aggregation,
               "algo": cfg.algo, "max_steps": cfg.max_steps, "eval_num": cfg.eval_num, "fronts": fronts,
               "start": results["start"],
               "results": {n: results[n] for n in list(sweep) + [h for h in results if h.startswith("w-")
