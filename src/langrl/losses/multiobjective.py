@@ -2,7 +2,8 @@
 
 Shapes: b batch (prompts), n samples per prompt, k objectives. ``scores`` are the (b*n, k) per-objective sequence
 scores of n samples per prompt laid out contiguously (index = prompt * n + sample), ``weights`` the (k,) non-negative
-objective weights w. Everything is computed without gradient (advantages are targets).
+objective weights w, or (b*n, k) per-sample weights (a preference-conditioned policy: each prompt's own w, shared by its
+group). Everything is computed without gradient (advantages are targets).
 
 The three aggregations of ``langrl rl --aggregation`` (GRPO/RLOO):
 
@@ -28,15 +29,20 @@ ESTIMATORS = ("grpo", "rloo")
 
 
 def _check(scores: torch.Tensor, weights: torch.Tensor) -> None:
+    """``weights`` (k,) for the whole batch, or (b, k): one vector per sample (a preference-conditioned policy's w,
+    the same for every sample of a prompt's group)."""
     expect_shape(scores, (None, None), "scores")
-    expect_shape(weights, (scores.shape[1],), "weights")
+    if weights.dim() == 2:
+        expect_shape(weights, tuple(scores.shape), "weights")
+    else:
+        expect_shape(weights, (scores.shape[1],), "weights")
 
 
 @torch.no_grad()
 def weighted_sum(scores: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """r_b = Σ_k w_k · s_bk (NaN objectives skipped, as :class:`~langrl.rewards.CompositeReward`'s total).
 
-    Shapes: ``scores`` (b, k), ``weights`` (k,); returns (b,).
+    Shapes: ``scores`` (b, k), ``weights`` (k,) or (b, k); returns (b,).
     """
     _check(scores, weights)
     return (scores * weights.to(scores.dtype)).nansum(dim=1)  # Σ_k w_k s_k

@@ -31,6 +31,11 @@ class RLConfig(TrainerConfig, defaults={"out": "runs/rl"}):
                                   "algorithm's estimator; normalize_then_sum = GDPO (each objective normalised in its "
                                   "group, weighted sum, batch-normalised; grpo); per_objective = each objective's own "
                                   "group advantage, A = Σ w_k A_k", choices=AGGREGATIONS)
+    condition: bool = arg(False, "one preference-conditioned policy (Rewards-in-Context): each prompt gets a weight "
+                                 "vector w from the simplex grid, written before it as '[w NAME=W ...] '; its reward "
+                                 "is w·r (the reward functions never see the prefix)")
+    condition_steps: int = arg(10, "condition: steps of the simplex grid w is drawn from (2 objectives, 10: w_1 in "
+                                   "0, 0.1, ..., 1)")
     # ---- budget and batch shape
     prompts_per_step: int = arg(16, "prompts per iteration (global: all ranks together)")
     samples_per_prompt: int | None = arg(None, "responses sampled per prompt (default: 4 for grpo/rloo, 1 otherwise)")
@@ -160,6 +165,11 @@ class RLConfig(TrainerConfig, defaults={"out": "runs/rl"}):
                                                                                                1)) < 2:
             raise InputError("rl: field 'reward_baseline' loo compares the samples of a prompt: field "
                              f"'samples_per_prompt' must be >= 2, got {self.samples_per_prompt}")
+        if self.condition:
+            need(self.condition_steps >= 1, "condition_steps", ">= 1")
+            need(self.eval_every == 0, "eval_every", "0 with condition true (evaluate a conditioned policy at the "
+                                                     "weights you choose: langrl eval --weights, langrl pareto)")
+            need(not self.weights, "weights", "none with condition true (each prompt draws its own w)")
         if self.aggregation != "sum":
             if algo.vector_estimator is None:
                 raise InputError(f"rl: field 'aggregation': {self.aggregation} needs a group algorithm (--algo grpo "

@@ -46,6 +46,8 @@ from langrl.train import setup as trainer_setup
 from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import global_batch_indices
 from langrl.train.pg.algorithms import get_algorithm
+from langrl.losses.multiobjective import weighted_sum
+from langrl.rewards.conditioning import CONDITION_COLUMN, condition_rows, strip_prefix
 from langrl.train.pg.collect import annotate, load_prompt_rows, score, shape_rewards
 from langrl.train.pg.engines import RolloutSchedule, check_engine, make_engine, parse_options
 from langrl.train.pg.kl import KLPenalty
@@ -173,6 +175,9 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
 
     def make_batch(j: int):
         step_rows = [rows[i] for i in global_batch_indices(len(rows), cfg.prompts_per_step, j, cfg.seed)]
+        if cfg.condition:  # a weight vector per prompt, written before it (rewards/conditioning.py)
+            step_rows = condition_rows(step_rows, reward.objective_names, seed=cfg.seed, step=j,
+                                       steps=cfg.condition_steps)
         extra = {"progress": _sampling_progress(live["bar"], j)} if live["bar"] is not None else {}
         merged, t_start = merge.merged(), time.time()
         with merged_for_sampling(getattr(engine, "model", policy), merged):
@@ -201,7 +206,16 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
                 mask.sync(policy)  # NLPO: the masking policy becomes the current policy
             ro, allowed, version = schedule.next(step, policy)  # batch `step`, sampled with weights `version`
             t1 = time.time()
+            cond_w = None
+            if cfg.condition:  # the rewards see neither the prefix nor the weights; the score is then w·r per prompt
+                cond_w = torch.tensor(ro.columns.pop(CONDITION_COLUMN), dtype=torch.float32)  # (b, k)
+                ro.prompts = [strip_prefix(p)[0] for p in ro.prompts]
             scores = score(reward, ro, tok)
+            if cond_w is not None:
+                if scores.columns is None or scores.columns.shape != cond_w.shape:
+                    raise InputError("rl: condition true needs one sequence-level column per reward (no dense "
+                                     "segment rewards, no multi-column rewards)")
+                scores = dataclasses.replace(scores, score=weighted_sum(scores.columns, cond_w), weights=cond_w)
             t2 = time.time()
             full_logprobs, entropy = annotate(policy, ro, ref_model=ref_model, critic=critic, allowed=allowed,
                                               micro_batch_size=cfg.micro_batch_size, temperature=cfg.temperature,
