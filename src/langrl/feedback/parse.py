@@ -4,8 +4,8 @@ Every rejection names the field and what was expected: ``field 'spans[1].end': e
 package problems are raised as :class:`FieldError` (an :class:`InputError` without a place); the readers add the path
 and line. What is rejected: an unknown or ambiguous kind, a missing field, a wrong type, an empty response, a NaN or
 infinite number, a margin below 0, rankings with repeated or out-of-range indices or not covering every response,
-labels that do not match the human ranking string, spans outside the response, with start >= end, or overlapping
-another span of the same category, and non-string categories.
+labels that do not match the human ranking string, a ``time`` that is neither ISO 8601 nor epoch seconds, spans
+outside the response, with start >= end, or overlapping another span of the same category, and non-string categories.
 """
 from __future__ import annotations
 
@@ -328,6 +328,10 @@ def parse_record(d, kind: str | None = None) -> Record:
             raise FieldError("kind", f"expected {show(kind)} (the kind asked for), got {show(d['kind'])}")
     kind = kind or detect_kind(d)
     rest = {k: v for k, v in d.items() if k != "kind"}
+    if "time" in rest:  # optional, any kind: when the judgement was made (kept in extra as written)
+        from langrl.feedback.timing import parse_time
+
+        parse_time(rest["time"])
     return _PARSERS[kind](rest)
 
 

@@ -22,10 +22,19 @@ def batch_counts(items) -> dict:
 
 
 def _rows(scores: torch.Tensor, w: torch.Tensor):
-    """(b, E, ...) -> selected rows (b*E kept, ...) and the (constant) weight of a kept row."""
-    keep = (w > 0).reshape(-1)
+    """(b, E, ...) -> for each distinct positive weight: (its rows (kept, ...), the keep mask over b*E, the weight).
+
+    Bootstrap weights alone (all ones, or 2 and 0) give one group, the kept rows; per-record recency weights
+    (``langrl rm train --recency-half-life``) give one group per distinct value, each group's mean loss counted with
+    its weight, so the total is sum_rows w_row * loss_row / the global count.
+    """
     flat = scores.reshape(scores.shape[0] * scores.shape[1], *scores.shape[2:])
-    return flat[keep], keep, (float(w[w > 0][0]) if keep.any() else 0.0)
+    wf = w.reshape(-1)
+    values = sorted({float(v) for v in wf[wf > 0].tolist()})
+    if len(values) <= 1:  # the common case, exactly as before: every kept row has one weight
+        keep = wf > 0
+        return [(flat[keep], keep, values[0] if values else 0.0)]
+    return [(flat[wf == v], wf == v, v) for v in values]
 
 
 def tie_loss(model, a: torch.Tensor, b: torch.Tensor, is_tie: torch.Tensor):
@@ -39,7 +48,8 @@ def micro_batch_loss(model, items, weights: torch.Tensor, *, n_records: int, n_s
                      n_entries: int) -> tuple[torch.Tensor, dict]:
     """Loss contribution of ``items`` (a micro-batch) and ``{metric: (value, count)}`` for logging.
 
-    ``weights`` (b_items, E): bootstrap weight of every item for every head (all ones without bootstrap).
+    ``weights`` (b_items, E): weight of every item for every head: the bootstrap weight (all ones without bootstrap)
+    times the record's recency weight (ones without ``--recency-half-life``).
     """
     seqs, first = [], []
     for it in items:
@@ -59,33 +69,33 @@ def micro_batch_loss(model, items, weights: torch.Tensor, *, n_records: int, n_s
     def add(name: str, loss: torch.Tensor, p: dict, w: float, n: int, norm: float) -> None:
         nonlocal total
         total = total + loss * w * n / norm
-        parts[f"loss/{name}"] = (loss.item(), n)
-        for key, v in p.items():
-            if key in ("accuracy", "top1_accuracy"):
-                parts[f"{key}/{name}"] = (float(v), n)
+        for key, v in [("loss", loss.item()), *((k, float(x)) for k, x in p.items()
+                                                if k in ("accuracy", "top1_accuracy"))]:
+            v0, n0 = parts.get(f"{key}/{name}", (0.0, 0))  # weight groups of one kind pooled by their rows
+            parts[f"{key}/{name}"] = ((v0 * n0 + v * n) / (n0 + n), n0 + n)
 
     if "rating" in by_kind:
         ks = by_kind["rating"]
         s = scores[[first[k] for k in ks]]  # (b, E)
         y = torch.tensor([items[k].label for k in ks]).unsqueeze(1).expand_as(s)
-        rows, keep, w = _rows(s, weights[ks])
-        if keep.any():
-            loss, p = binary_loss(rows, y.reshape(-1)[keep])  # logistic likelihood of a +1/-1 rating
-            add("rating", loss, p, w, int(keep.sum()), denom)
+        for rows, keep, w in _rows(s, weights[ks]):
+            if keep.any():
+                loss, p = binary_loss(rows, y.reshape(-1)[keep])  # logistic likelihood of a +1/-1 rating
+                add("rating", loss, p, w, int(keep.sum()), denom)
     if "comparison" in by_kind:
         ks = by_kind["comparison"]
         c = scores[[first[k] for k in ks]]
         r = scores[[first[k] + 1 for k in ks]]
         m = torch.tensor([items[k].margin for k in ks]).unsqueeze(1).expand_as(c)
         tie = torch.tensor([items[k].tie for k in ks]).unsqueeze(1).expand_as(c)
-        cr, keep, w = _rows(c, weights[ks])
-        if keep.any():
-            rr, mr, tr = r.reshape(-1)[keep], m.reshape(-1)[keep], tie.reshape(-1)[keep]
-            if model.tie_param is not None:
-                loss, p = tie_loss(model, cr - mr, rr, tr)
-            else:
-                loss, p = bradley_terry_loss(cr, rr, mr if bool((mr != 0).any()) else None)
-            add("comparison", loss, p, w, int(keep.sum()), denom)
+        for cr, keep, w in _rows(c, weights[ks]):
+            if keep.any():
+                rr, mr, tr = r.reshape(-1)[keep], m.reshape(-1)[keep], tie.reshape(-1)[keep]
+                if model.tie_param is not None:
+                    loss, p = tie_loss(model, cr - mr, rr, tr)
+                else:
+                    loss, p = bradley_terry_loss(cr, rr, mr if bool((mr != 0).any()) else None)
+                add("comparison", loss, p, w, int(keep.sum()), denom)
     if "ranking" in by_kind:
         ks = by_kind["ranking"]
         n = max(len(items[k].seqs) for k in ks)
@@ -99,13 +109,13 @@ def micro_batch_loss(model, items, weights: torch.Tensor, *, n_records: int, n_s
             order[j, :len(flat)] = torch.tensor(flat)
             for t, tier in enumerate(it.tiers):
                 tiers[j, tier] = t
-        rows, keep, w = _rows(s, weights[ks])
-        if keep.any():
-            if any(len(t) > 1 for k in ks for t in items[k].tiers):
-                loss, p = plackett_luce_tiers_loss(rows, tiers.repeat_interleave(E, 0)[keep])  # Breslow ties
-            else:
-                loss, p = plackett_luce_loss(rows, order.repeat_interleave(E, 0)[keep])  # Plackett-Luce
-            add("ranking", loss, p, w, int(keep.sum()), denom)
+        for rows, keep, w in _rows(s, weights[ks]):
+            if keep.any():
+                if any(len(t) > 1 for k in ks for t in items[k].tiers):
+                    loss, p = plackett_luce_tiers_loss(rows, tiers.repeat_interleave(E, 0)[keep])  # Breslow ties
+                else:
+                    loss, p = plackett_luce_loss(rows, order.repeat_interleave(E, 0)[keep])  # Plackett-Luce
+                add("ranking", loss, p, w, int(keep.sum()), denom)
     if "spans" in by_kind and n_entries:
         ks = [k for k in by_kind["spans"] if items[k].n_entries]
         logits = out["token_logits"]  # (S, L, E, C)
@@ -119,11 +129,11 @@ def micro_batch_loss(model, items, weights: torch.Tensor, *, n_records: int, n_s
                 pos = it.seqs[0].label_pos
                 lg[j, :, :len(pos)] = logits[first[k], pos].transpose(0, 1)  # (E, s, C)
                 lab[j, :, :len(pos)] = torch.tensor(it.seg_labels)
-            rows, keep, w = _rows(lg, weights[ks])
-            if keep.any():
-                lab_rows = lab.reshape(len(ks) * E, smax, C)[keep]
-                loss, p = segment_classification_loss(rows, lab_rows, model.categories)  # one BCE per category
-                n_lab = int((lab_rows != IGNORE_INDEX).sum())
-                # the span share of the batch (n_span_records / n_records) times the mean over all labelled entries
-                add("spans", loss, p, w, n_lab, n_entries * E * n_records / n_span_records)
+            for rows, keep, w in _rows(lg, weights[ks]):
+                if keep.any():
+                    lab_rows = lab.reshape(len(ks) * E, smax, C)[keep]
+                    loss, p = segment_classification_loss(rows, lab_rows, model.categories)  # one BCE per category
+                    n_lab = int((lab_rows != IGNORE_INDEX).sum())
+                    # the span share of the batch (n_span_records / n_records) times the mean over labelled entries
+                    add("spans", loss, p, w, n_lab, n_entries * E * n_records / n_span_records)
     return total, parts

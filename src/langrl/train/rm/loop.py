@@ -15,7 +15,8 @@ accumulation and data parallelism reproduce the one-big-batch gradient exactly.
 Ensembles: ``--ensemble N`` puts N heads on one backbone (``--ensemble-mode heads``) or trains N whole models
 (``models``, written to ``out/member_i``). With ``--bootstrap`` each head / model sees its own double-or-nothing
 resample of the records (weight 2 or 0 with probability 1/2; Owen & Eckles 2012), so ensemble disagreement
-reflects what the data leaves uncertain rather than initialisation alone.
+reflects what the data leaves uncertain rather than initialisation alone. ``--recency-half-life`` / ``--window``
+multiply those weights by each record's recency weight (:mod:`langrl.train.rm.recency`).
 """
 from __future__ import annotations
 
@@ -75,6 +76,9 @@ class RMConfig(TrainerConfig, defaults={"warmup_steps": 5}):
     freeze_backbone: bool = arg(False, "train the heads only (fast; a linear probe on the backbone's features)")
     eval_every: int = arg(0, "steps between evaluations (0: only at the end)")
     stats_samples: int = arg(1000, "training responses scored at the end for each head's mean/std (normalisation)")
+    recency_half_life: float = arg(0.0, "weight each record by 2^(-age / half-life), age = seconds before the newest "
+                                         "record's time field (0: off; every record then needs a time)")
+    window: float = arg(0.0, "train only on records at most this many seconds older than the newest (0: off)")
     gold_task: str | None = arg(None, "built-in task (TASK or TASK:SCORE) whose hidden gold evaluator also scores "
                                       "the held-out records (gold_* metrics; records without the task's meta are "
                                       "left out)")
@@ -96,6 +100,9 @@ class RMConfig(TrainerConfig, defaults={"warmup_steps": 5}):
             raise InputError("rm train: field 'eval_fraction': expected a number in [0, 1)", field="eval_fraction")
         if self.max_length < 8:
             raise InputError("rm train: field 'max_length': expected >= 8", field="max_length")
+        if self.recency_half_life < 0 or self.window < 0:
+            raise InputError("rm train: --recency-half-life and --window must be >= 0 (0: off)",
+                             field="recency_half_life" if self.recency_half_life < 0 else "window")
         if self.gold_task:
             from langrl.tasks import get_task
 
@@ -280,8 +287,15 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
                                    segment=cfg.segment, seed=seed, quiet=quiet or rank != 0)
         model.meta["rating_range"] = facts["rating_range"]
     model.train()
-    items, dropped = records_to_items(train_recs, loss=cfg.loss, encode=model.encode, categories=model.categories,
-                                      rating_range=tuple(model.meta.get("rating_range", (-1.0, 1.0))))
+    convert = dict(loss=cfg.loss, encode=model.encode, categories=model.categories,
+                   rating_range=tuple(model.meta.get("rating_range", (-1.0, 1.0))))
+    if cfg.recency_half_life or cfg.window:
+        from langrl.train.rm.recency import recency_items
+
+        items, dropped, item_w = recency_items(train_recs, cfg.recency_half_life, cfg.window, convert)
+    else:
+        items, dropped = records_to_items(train_recs, **convert)
+        item_w = None
     model.meta.setdefault("sequence_head", any(it.kind != "spans" for it in items))  # False: a spans-only model
     if dropped and not quiet and rank == 0:
         print("left out: " + "; ".join(f"{n}x {why}" for why, n in dropped.items()), file=sys.stderr)
@@ -295,6 +309,8 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
     boot = cfg.bootstrap and cfg.ensemble > 1
     weights = (torch.rand(len(items), n_heads, generator=g) < 0.5).float() * 2 if boot else torch.ones(len(items),
                                                                                                       n_heads)
+    if item_w is not None:
+        weights = weights * item_w.unsqueeze(1)  # recency x bootstrap, per item and head
     opt, sched = setup.make_optimizer_and_schedule(parameter_groups(model, cfg), cfg, total)
     start = setup.restore(state, optimizer=opt, scheduler=sched)
     logger, config_yaml = setup.open_run(cfg, start=start, resumed=bool(state), rank=rank, out=out)

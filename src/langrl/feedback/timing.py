@@ -1,0 +1,120 @@
+"""When a judgement was made, and how much an old one should still count (pure functions, stdlib only).
+
+Any feedback record may carry an optional ``time`` field: an ISO 8601 string (``"2026-12-01T14:00:00+00:00"``,
+``"2026-12-01T14:00:00Z"``; a time without an offset is read as UTC) or a number of seconds since the Unix epoch. The
+annotation app's export writes it (``langrl.annotate.export``); the readers validate it (``path:line: field 'time':
+...``) and keep it in the record's ``extra`` as written, so files round-trip unchanged.
+
+Preferences change ("How to chase changing preferences through time?"): a reward model can count recent judgements
+more. Two weightings, both relative to ``now`` (default: the newest judgement):
+
+    exponential recency   w_i = 2 ** (-(now - t_i) / half_life)          (a judgement half_life old counts half)
+    sliding window        w_i = 1 if now - t_i <= window else 0
+
+and the drift monitor compares a reward model's accuracy on the newest judgements with its accuracy on the older ones.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Sequence
+
+from langrl.errors import InputError
+
+
+def parse_time(value, name: str = "time") -> float:
+    """``value`` (ISO 8601 string or epoch seconds) as epoch seconds; :class:`FieldError` on ``name`` otherwise."""
+    from langrl.feedback.parse import FieldError, show
+
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise FieldError(name, f"expected an ISO 8601 time string or epoch seconds (a number), got {show(value)}")
+    if isinstance(value, str):
+        try:
+            t = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise FieldError(name, "expected an ISO 8601 time like \"2026-12-01T14:00:00Z\" or epoch seconds, "
+                                   f"got {show(value)}") from None
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=dt.timezone.utc)
+        return t.timestamp()
+    if not math.isfinite(value) or value < 0:
+        raise FieldError(name, f"expected epoch seconds (a finite number >= 0), got {show(value)}")
+    return float(value)
+
+
+def format_time(epoch: float) -> str:
+    """Epoch seconds as the ISO 8601 UTC string the app's export writes (``...+00:00``, whole seconds)."""
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def record_time(rec) -> float | None:
+    """The record's ``time`` (validated when it was read) as epoch seconds, or None when it has none."""
+    value = rec.extra.get("time")
+    return None if value is None else parse_time(value)
+
+
+def record_times(records, *, path: str = "feedback", needed_by: str = "") -> list[float]:
+    """Every record's time as epoch seconds; an :class:`InputError` naming the first record without one."""
+    out = []
+    for n, rec in enumerate(records, 1):
+        t = record_time(rec)
+        if t is None:
+            raise InputError(f"missing ({needed_by or 'recency weighting'} needs a time on every record)",
+                             path=path, line=n, field="time")
+        out.append(t)
+    return out
+
+
+def recency_weights(times: Sequence[float], half_life: float, now: float | None = None) -> list[float]:
+    """Exponential recency weights, one per judgement: ``w_i = 2 ** (-(now - t_i) / half_life)``.
+
+    ``times`` (n,) in any unit (seconds, rounds); ``half_life`` > 0 in the same unit; ``now`` defaults to
+    ``max(times)``, so the newest judgement has weight 1. A judgement from the future (t_i > now) also gets 1.
+    """
+    if not half_life > 0:
+        raise ValueError(f"half_life must be > 0, got {half_life}")
+    if not times:
+        return []
+    now = max(times) if now is None else now
+    return [2.0 ** (-max(0.0, now - t) / half_life) for t in times]  # w = 2^(-age / half-life)
+
+
+def window_weights(times: Sequence[float], window: float, now: float | None = None) -> list[float]:
+    """Sliding-window weights: 1 for judgements at most ``window`` older than ``now`` (default the newest), else 0."""
+    if not window > 0:
+        raise ValueError(f"window must be > 0, got {window}")
+    if not times:
+        return []
+    now = max(times) if now is None else now
+    return [1.0 if now - t <= window else 0.0 for t in times]
+
+
+def combined_weights(times: Sequence[float], *, half_life: float = 0.0, window: float = 0.0,
+                     now: float | None = None) -> list[float]:
+    """The product of the recency weights (``half_life`` > 0) and the window (``window`` > 0); ones when both are 0."""
+    w = [1.0] * len(times)
+    if half_life > 0:
+        w = [a * b for a, b in zip(w, recency_weights(times, half_life, now))]
+    if window > 0:
+        w = [a * b for a, b in zip(w, window_weights(times, window, now))]
+    return w
+
+
+def drift_check(correct: Sequence[bool], times: Sequence[float], *, newest: int, threshold: float,
+                min_older: int = 1) -> dict:
+    """Does a reward model agree less with the newest judgements than with the older ones?
+
+    ``correct`` (n,): whether the reward model orders judgement i as the annotator did; ``times`` (n,): when it was
+    made. The ``newest`` judgements (by time; ties broken by position, later first) are compared with the rest:
+    the alarm fires when ``acc_old - acc_new > threshold`` and there are at least ``min_older`` older judgements.
+    Returns ``{"alarm", "acc_new", "acc_old", "gap", "n_new", "n_old"}`` (accuracies None when a side is empty).
+    """
+    if len(correct) != len(times):
+        raise ValueError(f"correct ({len(correct)}) and times ({len(times)}) differ in length")
+    order = sorted(range(len(times)), key=lambda i: (times[i], i), reverse=True)
+    new, old = order[:newest], order[newest:]
+    acc_new = sum(bool(correct[i]) for i in new) / len(new) if new else None
+    acc_old = sum(bool(correct[i]) for i in old) / len(old) if old else None
+    gap = None if acc_new is None or acc_old is None else acc_old - acc_new
+    alarm = gap is not None and len(old) >= min_older and gap > threshold
+    return {"alarm": alarm, "acc_new": acc_new, "acc_old": acc_old, "gap": gap, "n_new": len(new), "n_old": len(old)}

@@ -1,0 +1,97 @@
+"""Selection math of active elicitation (langrl.annotate.elicit), with hand-worked numbers."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from langrl.annotate import elicit as el
+
+# one pair (a, b) with 1-d features x_a = 1, x_b = 0: r(a) - r(b) = theta
+PAIR = torch.tensor([[[1.0], [0.0]]])
+
+
+def test_information_gain_of_a_two_point_posterior_by_hand():
+    # theta = +1 or -1 with probability 1/2 each: P(a > b) = sigma(1) = 0.731059 or sigma(-1) = 0.268941.
+    # H[mean p] = H_b(0.5) = ln 2 = 0.693147; E H[p] = H_b(0.731059) = 0.731059*0.313262 + 0.268941*1.313262 = 0.582203
+    # I = 0.693147 - 0.582203 = 0.110944 nats
+    p = torch.tensor([[[math.exp(1) / (1 + math.exp(1)), 1 / (1 + math.exp(1))]],
+                      [[1 / (1 + math.exp(1)), math.exp(1) / (1 + math.exp(1))]]], dtype=torch.float64)  # (S=2, c=1, K=2)
+    assert el.eig_from_samples(p).item() == pytest.approx(0.110944, abs=1e-6)
+    # the same through Plackett-Luce lists of 2 with the two members as samples
+    assert el.eig_lists(PAIR, torch.tensor([[1.0], [-1.0]], dtype=torch.float64)).item() == pytest.approx(0.110944,
+                                                                                                        abs=1e-6)
+
+
+def test_laplace_posterior_of_two_items_by_hand():
+    # one judgement a > b, prior theta ~ N(0, 1). MAP: d/dtheta [log sigma(theta) - theta^2/2] = 1 - sigma(theta) - theta
+    # = 0 -> theta* = 0.40106 (sigma(0.40106) = 0.59894; 1 - 0.59894 = 0.40106). Precision = 1 + sigma(1 - sigma)
+    # = 1 + 0.59894 * 0.40106 = 1.24021 -> variance 1 / 1.24021 = 0.80631
+    mean, cov = el.laplace_posterior(PAIR)
+    assert mean.item() == pytest.approx(0.40106, abs=1e-4)
+    assert cov.item() == pytest.approx(0.80631, abs=1e-4)
+    # a weight of 2 is the same judgement made twice
+    mean2, _ = el.laplace_posterior(PAIR, torch.tensor([2.0]))
+    mean_twice, _ = el.laplace_posterior(PAIR.repeat(2, 1, 1))
+    assert mean2.item() == pytest.approx(mean_twice.item(), abs=1e-9)
+
+
+def test_gaussian_pair_gain_matches_sampling_and_vanishes_without_uncertainty():
+    mean, cov = el.laplace_posterior(PAIR)
+    quad = el.pair_eig(PAIR, mean, cov).item()
+    mc = el.eig_lists(PAIR, el.sample_posterior(mean, cov, 200_000, seed=0)).item()
+    assert quad == pytest.approx(mc, abs=2e-3)
+    assert 0.05 < quad < math.log(2)
+    # no posterior variance -> nothing to learn; at mu = 0 the gain grows with the variance
+    assert el.eig_pair_gaussian(torch.tensor([0.7]), torch.tensor([0.0])).item() == pytest.approx(0.0, abs=1e-12)
+    gains = el.eig_pair_gaussian(torch.zeros(3), torch.tensor([0.1, 1.0, 10.0]))
+    assert gains[0] < gains[1] < gains[2] < math.log(2)
+
+
+def test_plackett_luce_order_probabilities():
+    s = torch.tensor([[0.3, -1.0, 2.0, 0.5]], dtype=torch.float64)
+    p = el.plackett_luce_order_probs(s)
+    assert p.shape == (1, 24) and p.sum().item() == pytest.approx(1.0)
+    # order (2, 0, 3, 1): e^2/(e^2+e^.3+e^.5+e^-1) * e^.3/(e^.3+e^.5+e^-1) * e^.5/(e^.5+e^-1)
+    e = math.exp
+    hand = e(2) / (e(2) + e(.3) + e(.5) + e(-1)) * e(.3) / (e(.3) + e(.5) + e(-1)) * e(.5) / (e(.5) + e(-1))
+    import itertools
+    assert p[0, list(itertools.permutations(range(4))).index((2, 0, 3, 1))].item() == pytest.approx(hand)
+    # two items: sigma of the difference
+    assert el.plackett_luce_order_probs(torch.tensor([1.0, 0.0]))[0].item() == pytest.approx(1 / (1 + e(-1)))
+
+
+def test_a_list_of_four_tells_more_than_one_of_its_pairs():
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(1, 4, 3, generator=g, dtype=torch.float64)
+    thetas = torch.randn(500, 3, generator=g, dtype=torch.float64)
+    list_gain = el.eig_lists(feats, thetas).item()
+    pair_gain = el.eig_lists(feats[:, :2], thetas).item()
+    assert list_gain > pair_gain > 0  # the order of 4 determines the order of its first two
+
+
+def test_ensemble_disagreement_by_hand():
+    # members theta = 1 and -1: P(a > b) = 0.731059 and 0.268941, mean 0.5, variance 0.231059^2 = 0.053388
+    d = el.ensemble_disagreement(PAIR, torch.tensor([[1.0], [-1.0]]))
+    assert d.item() == pytest.approx(0.053388, abs=1e-5)
+    assert el.ensemble_disagreement(PAIR, torch.tensor([[1.0], [1.0]])).item() == pytest.approx(0.0)
+
+
+def test_coverage_is_greedy_k_centre_by_hand():
+    # judged: the origin. Candidates' mean distance to it: c0 (1,0),(0,1) -> 1; c1 (3,0),(0,3) -> 3; c2 (3,0),(0,4)
+    # -> 3.5: pick c2. Then c1's (3,0) is 0 from c2's (3,0) and (0,3) is 1 from (0,4): mean 0.5 < c0's 1: pick c0.
+    feats = torch.tensor([[[1., 0], [0, 1]], [[3., 0], [0, 3]], [[3., 0], [0, 4]]])
+    assert el.coverage_pick(feats, torch.tensor([[0., 0]]), 3) == [2, 0, 1]
+    assert el.choose("coverage", feats, 2, seed=0, seen=torch.tensor([[0., 0]])) == [2, 0]
+
+
+def test_choose_orders_by_gain_and_random_is_seeded():
+    # pair 0 is nearly decided (big gap along a well-known direction), pair 1 sits on the fence
+    mean = torch.tensor([3.0, 0.0], dtype=torch.float64)
+    cov = torch.diag(torch.tensor([0.01, 2.0], dtype=torch.float64))
+    feats = torch.tensor([[[1., 0], [0, 0]], [[0, 1.], [0, 0]]])
+    assert el.choose("eig", feats, 2, seed=0, mean=mean, cov=cov) == [1, 0]
+    assert el.choose("random", feats, 2, seed=5) == el.choose("random", feats, 2, seed=5)
+    with pytest.raises(ValueError, match="unknown strategy"):
+        el.choose("nope", feats, 1, seed=0)
