@@ -21,10 +21,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reward": ("langrl.commands.reward", "list reward functions; score a JSONL file with them"),
     "rm": ("langrl.commands.rm", "train, evaluate and score reward models from feedback"),
     "rl": ("langrl.commands.rl", "online RL: PPO, NLPO, GRPO, RLOO, REINFORCE with a KL trust region"),
+    "pareto": ("langrl.commands.pareto", "multi-objective fronts: one RL policy per weight vector, rewarded soups, "
+                                         "hypervolume"),
     "dpo": ("langrl.commands.dpo", "offline RL: DPO, IPO, cDPO, Plackett-Luce DPO, KTO; implicit rewards"),
     "eval": ("langrl.commands.eval", "evaluate a policy on a task: gold, proxy, KL, length, diversity"),
     "agent": ("langrl.commands.agent", "language agents: SFT, RL and evaluation in text environments (TextWorld)"),
     "annotate": ("langrl.annotate.cli", "the feedback-collection web app: serve, load, export, stats"),
+    "critique": ("langrl.commands.critique", "natural-language critiques: simulate them, read them into span labels"),
+    "distill": ("langrl.commands.distill", "self-distillation: the policy reading a critique teaches the policy without"),
+    "ilf": ("langrl.commands.ilf", "imitation learning from language feedback: refine with the critique, select, SFT"),
     "loop": ("langrl.commands.loop", "iterated RLHF: ask actively, refit the reward model, DPO, evaluate; drift"),
 }
 

@@ -15,8 +15,8 @@ def task(request):
 
 
 def test_registry_and_unknown_name():
-    assert set(NAMES) == {"factqa", "reviews", "arithmetic"}
-    with pytest.raises(InputError, match="arithmetic, factqa, reviews"):
+    assert set(NAMES) == {"factqa", "reviews", "arithmetic", "hh"}
+    with pytest.raises(InputError, match="arithmetic, factqa, hh, reviews"):
         get_task("poetry")
 
 

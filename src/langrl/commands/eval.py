@@ -30,6 +30,9 @@ class EvalConfig:
     rollout_engine: str = arg("native", "langrl's sampler, or vLLM (the langrl[vllm] extra; same settings, its own "
                                         "random streams)", choices=("native", "vllm"), group="sampling")
     engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several", group="sampling")
+    weights: str | None = arg(None, "a preference-conditioned policy's weights NAME=W,... (langrl rl --condition): "
+                                    "written before every prompt as '[w NAME=W ...] ' (the gold and proxy scores "
+                                    "see the prompt without it)")
 
     def validate(self):
         if self.num_prompts < 1 or self.n < 1:
@@ -48,10 +51,12 @@ class EvalConfig:
 def main(argv: list[str]) -> int:
     cfg, flags = parse_config(EvalConfig, argv, prog="langrl eval", summary="Evaluate a policy on a built-in task.")
     from langrl.eval.evaluate import evaluate_policy
+    from langrl.rewards.conditioning import parse_condition_weights
     from langrl.models.specs import load_causal_lm
     from langrl.tasks import get_task
 
     task = get_task(cfg.task)
+    condition = parse_condition_weights(cfg.weights)  # checked before the model loads
     rows = task.prompts("eval", cfg.num_prompts, cfg.seed)
     model, tok = load_causal_lm(cfg.policy, quiet=flags["json"])
     ref = load_causal_lm(cfg.ref, quiet=True)[0] if cfg.ref else None
@@ -70,7 +75,7 @@ def main(argv: list[str]) -> int:
         engine = make_engine(cfg.rollout_engine, model, tok, copy_weights=False, prog="eval", seed=cfg.seed,
                              sampling={"max_prompt_tokens": window, "max_new_tokens": 0},
                              engine_options={"max_model_len": window, **parse_options(cfg.engine_option)})
-    common = dict(task=task, proxy=proxy, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+    common = dict(task=task, proxy=proxy, condition=condition, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
                   chat_template=cfg.chat_template, system=cfg.system_prompt, engine=engine)
     try:
         metrics, _ = evaluate_policy(model, tok, rows, ref_model=ref, n=cfg.n, temperature=cfg.temperature,
@@ -81,5 +86,6 @@ def main(argv: list[str]) -> int:
     finally:
         if engine is not None:
             engine.close()
-    return finish({"policy": cfg.policy, "task": cfg.task, "rollout_engine": cfg.rollout_engine, **metrics},
+    return finish({"policy": cfg.policy, "task": cfg.task, "rollout_engine": cfg.rollout_engine,
+                   **({"weights": cfg.weights} if cfg.weights else {}), **metrics},
                   flags["json"], "eval")

@@ -101,6 +101,21 @@ class CompositeReward:
         self.timings: dict[str, float] = {t.name: 0.0 for t in self.terms}
         self.weights: dict[str, float] = {}
 
+    @property
+    def objective_names(self) -> list[str]:
+        """The terms' names (one objective each for the built-in rewards), in order."""
+        return [t.name for t in self.terms]
+
+    def set_weights(self, weights, field: str = "weights") -> dict[str, float]:
+        """Give each term a new weight: ``weights`` by position or ``{name: w}`` (validated by
+        :func:`langrl.rewards.weights.check_weights`: one per term, non-negative, names that exist). Returns them."""
+        from langrl.rewards.weights import check_weights
+
+        checked = check_weights(weights, self.objective_names, field=field)
+        for term in self.terms:
+            term.weight = checked[term.name]
+        return checked
+
     def _call_term(self, term: Term, prompts: list[str], responses: list[str], columns: dict) -> RewardOutput:
         try:
             out = term(prompts, responses, **columns)

@@ -3,6 +3,7 @@
 - ``factqa``: ranked-fact questions about a made-up world; gold = relevance * factuality * completeness.
 - ``reviews``: continue a review as positively as possible; gold = own-lexicon positivity * held-out naturalness.
 - ``arithmetic``: multi-step word arithmetic; gold = the final answer is right.
+- ``hh``: requests in a made-up realm whose laws forbid some; two conflicting gold axes, helpful and harmless.
 
 ``get_task(name)`` returns a fresh task; ``mixture_corpus(names, n, seed)`` is the pretraining corpus of the embedded
 ``tiny`` model. Only the stdlib is needed.
@@ -14,10 +15,12 @@ from langrl.tasks.annotator import NOISE_DEFAULTS, Annotator
 from langrl.tasks.arithmetic import Arithmetic
 from langrl.tasks.base import ANSWER_DELIMITER, SPLITS, Task, check_count, make_rng
 from langrl.tasks.factqa import FactQA
+from langrl.tasks.hh import HelpfulHarmless
 from langrl.tasks.reviews import Reviews
 
 #: Task name -> task class (instantiate with no arguments for the defaults).
-TASKS: dict[str, type[Task]] = {"factqa": FactQA, "reviews": Reviews, "arithmetic": Arithmetic}
+TASKS: dict[str, type[Task]] = {"factqa": FactQA, "reviews": Reviews, "arithmetic": Arithmetic,
+                                "hh": HelpfulHarmless}
 
 
 def get_task(name: str) -> Task:
@@ -46,5 +49,6 @@ def mixture_corpus(names: list[str], n: int, seed: int) -> list[str]:
     return docs
 
 
-__all__ = ["ANSWER_DELIMITER", "Annotator", "Arithmetic", "FactQA", "NOISE_DEFAULTS", "Reviews", "SPLITS", "TASKS",
+__all__ = ["ANSWER_DELIMITER", "Annotator", "Arithmetic", "FactQA", "HelpfulHarmless", "NOISE_DEFAULTS", "Reviews",
+           "SPLITS", "TASKS",
            "Task", "get_task", "mixture_corpus"]

@@ -30,6 +30,7 @@ import torch
 
 from langrl.envs.returns import episode_returns, per_row, turn_gae, turn_returns
 from langrl.losses import ema_baseline_update, gae, group_normalized_advantages, leave_one_out_advantages
+from langrl.losses.multiobjective import aggregate_advantages
 
 
 @dataclass
@@ -64,6 +65,19 @@ def group_advantages(rewards: torch.Tensor, mask: torch.Tensor, *, n: int, scale
 def loo_advantages(rewards: torch.Tensor, mask: torch.Tensor, *, n: int) -> AdvantageResult:
     """RLOO: leave-one-out baseline within each prompt's n samples (Ahmadian et al. 2024, eq. 6)."""
     return AdvantageResult(leave_one_out_advantages(sequence_returns(rewards, mask), n))
+
+
+def vector_group_advantages(columns: torch.Tensor, weights: torch.Tensor, rest: torch.Tensor, *, n: int,
+                            aggregation: str, estimator: str, scale_std: bool = True) -> AdvantageResult:
+    """GRPO/RLOO on a reward vector (``langrl rl --aggregation``; :mod:`langrl.losses.multiobjective`).
+
+    ``columns`` (b, k) the shaped objective scores, ``weights`` (k,), ``rest`` (b,) what the sequence return holds
+    besides Σ_k w_k columns_k (−β·ΣKL when the KL is in the reward, the missing-EOS penalty, clipping): A =
+    aggregate(columns) + LOO(rest), the remainder given a leave-one-out baseline (never scaled, so a tiny KL
+    difference is not blown up to unit variance). Without a remainder (KL in the loss) LOO(rest) is exactly 0.
+    """
+    adv, _ = aggregate_advantages(columns, weights, n, aggregation=aggregation, estimator=estimator, scale=scale_std)
+    return AdvantageResult(adv + leave_one_out_advantages(rest, n).to(adv.dtype))
 
 
 def moving_baseline_advantages(rewards: torch.Tensor, mask: torch.Tensor, *, baseline: float | None, decay: float,

@@ -45,6 +45,8 @@ class Algorithm(ABC):
     """Needs at least 2 samples per prompt."""
     defaults: ClassVar[dict] = {}
     """Values for the config fields left unset (None)."""
+    vector_estimator: ClassVar[str | None] = None
+    """The group estimator applied per objective by ``--aggregation`` other than sum (GRPO, RLOO), else None."""
 
     @classmethod
     def settings(cls) -> tuple[str, ...]:
@@ -75,6 +77,15 @@ class Algorithm(ABC):
     @abstractmethod
     def advantages(self, rewards, mask, values) -> AdvantageResult:
         """Implemented by each subclass."""
+
+    def vector_advantages(self, columns, weights, rest, aggregation: str) -> AdvantageResult:
+        """Advantages of a reward vector: ``columns`` (b, k) shaped objective scores, ``weights`` (k,), ``rest`` (b,)
+        the rest of the sequence return (:func:`langrl.train.pg.advantages.vector_group_advantages`)."""
+        if self.vector_estimator is None:
+            raise ValueError(f"--algo {self.name} has no per-objective group estimator")
+        return est.vector_group_advantages(columns, weights, rest, n=self.n, aggregation=aggregation,
+                                           estimator=self.vector_estimator,
+                                           scale_std=getattr(self, "grpo_scale_std", True))
 
     def state_dict(self) -> dict:
         return {}
@@ -124,6 +135,7 @@ class GRPO(_Clipped):
     name: ClassVar[str] = "grpo"
     group_based: ClassVar[bool] = True
     defaults: ClassVar[dict] = {"kl_in": "loss", "samples_per_prompt": 4, "epochs": 1, "whiten_advantages": False}
+    vector_estimator: ClassVar[str | None] = "grpo"
     n: int = 4
     grpo_scale_std: bool = True
 
@@ -136,6 +148,7 @@ class RLOO(_Reinforce):
     name: ClassVar[str] = "rloo"
     group_based: ClassVar[bool] = True
     defaults: ClassVar[dict] = {**_TOKEN_KL, "samples_per_prompt": 4, "epochs": 1, "whiten_advantages": False}
+    vector_estimator: ClassVar[str | None] = "rloo"
     n: int = 4
 
     def advantages(self, rewards, mask, values) -> AdvantageResult:

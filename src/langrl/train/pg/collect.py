@@ -87,6 +87,11 @@ class Scores:
     """(b, t) dense segment rewards placed on tokens, or None."""
     objectives: dict[str, torch.Tensor]
     """name → (b,) raw score of each objective, plus ``total`` (the composite's weighted total)."""
+    columns: torch.Tensor | None = None
+    """(b, k) the shaped (clipped / normalised) score of each sequence-level objective, before weighting: the reward
+    vector that ``--aggregation`` other than sum turns into advantages (None with dense segment rewards)."""
+    weights: torch.Tensor | None = None
+    """(k,) the weight of each column of ``columns``; score = Σ_k weights_k · columns_k (NaN columns skipped)."""
 
 
 def score(reward, ro: Rollout, tokenizer) -> Scores:
@@ -97,7 +102,10 @@ def score(reward, ro: Rollout, tokenizer) -> Scores:
     objectives = {name: out.scores[:, j] for j, name in enumerate(out.names)}
     total = out.column(reward.name)
     if not out.segments or not any(out.segments):
-        return Scores(total, None, objectives)
+        names = [n for n in out.names if n != reward.name]
+        columns, weights = out.info.get("shaped"), out.info.get("weights")
+        w = torch.tensor([weights[n] for n in names]) if columns is not None and weights else None
+        return Scores(total, None, objectives, columns if w is not None else None, w)
     lengths = ro.response_mask.sum(1).long().tolist()
     ends = token_char_ends(tokenizer, [ids[:n].tolist() for ids, n in zip(ro.response_ids, lengths)])
     weights = out.info.get("weights")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from langrl.config import arg
 from langrl.errors import InputError
+from langrl.losses.multiobjective import AGGREGATIONS
 from langrl.train.config import TrainerConfig
 from langrl.train.pg.algorithms import ALGORITHMS, resolve_config
 
@@ -24,6 +25,17 @@ class RLConfig(TrainerConfig, defaults={"out": "runs/rl"}):
     prompts: str = arg("task:reviews", "JSONL with a 'prompt' column (text, or a list of {role, content} messages; "
                                        "other columns go to the rewards) or task:NAME")
     reward: list[str] = arg([], "reward spec, repeat for several: NAME[:key=value,...,weight=W] (langrl reward list)")
+    weights: str | None = arg(None, "objective weights overriding the specs' weight=: NAME=W,... (every reward "
+                                    "named once) or W1,W2,... in --reward order; non-negative")
+    aggregation: str = arg("sum", "how the reward vector becomes advantages (grpo/rloo): sum = Σ w_k r_k then the "
+                                  "algorithm's estimator; normalize_then_sum = GDPO (each objective normalised in its "
+                                  "group, weighted sum, batch-normalised; grpo); per_objective = each objective's own "
+                                  "group advantage, A = Σ w_k A_k", choices=AGGREGATIONS)
+    condition: bool = arg(False, "one preference-conditioned policy (Rewards-in-Context): each prompt gets a weight "
+                                 "vector w from the simplex grid, written before it as '[w NAME=W ...] '; its reward "
+                                 "is w·r (the reward functions never see the prefix)")
+    condition_steps: int = arg(10, "condition: steps of the simplex grid w is drawn from (2 objectives, 10: w_1 in "
+                                   "0, 0.1, ..., 1)")
     # ---- budget and batch shape
     prompts_per_step: int = arg(16, "prompts per iteration (global: all ranks together)")
     samples_per_prompt: int | None = arg(None, "responses sampled per prompt (default: 4 for grpo/rloo, 1 otherwise)")
@@ -153,6 +165,25 @@ class RLConfig(TrainerConfig, defaults={"out": "runs/rl"}):
                                                                                                1)) < 2:
             raise InputError("rl: field 'reward_baseline' loo compares the samples of a prompt: field "
                              f"'samples_per_prompt' must be >= 2, got {self.samples_per_prompt}")
+        if self.condition:
+            need(self.condition_steps >= 1, "condition_steps", ">= 1")
+            need(self.eval_every == 0, "eval_every", "0 with condition true (evaluate a conditioned policy at the "
+                                                     "weights you choose: langrl eval --weights, langrl pareto)")
+            need(not self.weights, "weights", "none with condition true (each prompt draws its own w)")
+        if self.aggregation != "sum":
+            if algo.vector_estimator is None:
+                raise InputError(f"rl: field 'aggregation': {self.aggregation} needs a group algorithm (--algo grpo "
+                                 f"or rloo), got --algo {self.algo}")
+            if self.aggregation == "normalize_then_sum" and (algo.vector_estimator != "grpo" or not
+                                                             self.grpo_scale_std):
+                raise InputError("rl: field 'aggregation': normalize_then_sum (GDPO) is group normalisation: expected "
+                                 f"--algo grpo with grpo_scale_std true, got --algo {self.algo}")
+            if self.whiten_rewards:
+                raise InputError(f"rl: field 'whiten_rewards': expected false with aggregation {self.aggregation} "
+                                 f"(the objectives are normalised per group instead), got true")
+            if self.reward_baseline != "none":
+                raise InputError(f"rl: field 'reward_baseline': expected none with aggregation {self.aggregation} "
+                                 f"(each objective gets its own group baseline), got {self.reward_baseline!r}")
         if algo.uses_mask and self.max_staleness:
             raise InputError(f"rl: --algo {self.algo} samples under its masking policy, which is synchronised with "
                              f"the policy: field 'max_staleness' must be 0, got {self.max_staleness}")

@@ -46,6 +46,8 @@ from langrl.train import setup as trainer_setup
 from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import global_batch_indices
 from langrl.train.pg.algorithms import get_algorithm
+from langrl.losses.multiobjective import weighted_sum
+from langrl.rewards.conditioning import CONDITION_COLUMN, condition_rows, strip_prefix
 from langrl.train.pg.collect import annotate, load_prompt_rows, score, shape_rewards
 from langrl.train.pg.engines import RolloutSchedule, check_engine, make_engine, parse_options
 from langrl.train.pg.kl import KLPenalty
@@ -99,6 +101,10 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
     with input_flag("--prompts"):  # bad input fails before models load
         rows = load_prompt_rows(cfg.prompts, "train", cfg.task_prompts, cfg.seed)
     reward = _as_composite(reward) if reward is not None else _as_composite(_build_rewards(cfg.reward))
+    if cfg.weights:  # objective weights overriding the specs' (checked against the objectives before models load)
+        from langrl.rewards.weights import parse_weights
+
+        reward.set_weights(parse_weights(cfg.weights, reward.objective_names, field="weights"))
     eval_rows, evaluator = _eval_setup(cfg, evaluator)
     policy, tok, ref_model, critic, mask = setup.load_models(
         cfg.policy, resume=cfg.resume, state=state, quiet=quiet or rank != 0,
@@ -169,6 +175,9 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
 
     def make_batch(j: int):
         step_rows = [rows[i] for i in global_batch_indices(len(rows), cfg.prompts_per_step, j, cfg.seed)]
+        if cfg.condition:  # a weight vector per prompt, written before it (rewards/conditioning.py)
+            step_rows = condition_rows(step_rows, reward.objective_names, seed=cfg.seed, step=j,
+                                       steps=cfg.condition_steps)
         extra = {"progress": _sampling_progress(live["bar"], j)} if live["bar"] is not None else {}
         merged, t_start = merge.merged(), time.time()
         with merged_for_sampling(getattr(engine, "model", policy), merged):
@@ -197,7 +206,16 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
                 mask.sync(policy)  # NLPO: the masking policy becomes the current policy
             ro, allowed, version = schedule.next(step, policy)  # batch `step`, sampled with weights `version`
             t1 = time.time()
+            cond_w = None
+            if cfg.condition:  # the rewards see neither the prefix nor the weights; the score is then w·r per prompt
+                cond_w = torch.tensor(ro.columns.pop(CONDITION_COLUMN), dtype=torch.float32)  # (b, k)
+                ro.prompts = [strip_prefix(p)[0] for p in ro.prompts]
             scores = score(reward, ro, tok)
+            if cond_w is not None:
+                if scores.columns is None or scores.columns.shape != cond_w.shape:
+                    raise InputError("rl: condition true needs one sequence-level column per reward (no dense "
+                                     "segment rewards, no multi-column rewards)")
+                scores = dataclasses.replace(scores, score=weighted_sum(scores.columns, cond_w), weights=cond_w)
             t2 = time.time()
             full_logprobs, entropy = annotate(policy, ro, ref_model=ref_model, critic=critic, allowed=allowed,
                                               micro_batch_size=cfg.micro_batch_size, temperature=cfg.temperature,
@@ -219,7 +237,14 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
                                   "ended_fraction": (ro.ended.float().sum(), len(m)),
                                   **{f"reward/{k}": (v.nansum(), torch.isfinite(v).sum())
                                      for k, v in scores.objectives.items()}})
-            res = algo.advantages(rewards, m, ro.values)
+            if cfg.aggregation == "sum":
+                res = algo.advantages(rewards, m, ro.values)
+            else:  # the reward vector keeps its columns through the advantages (losses/multiobjective.py)
+                if scores.columns is None:
+                    raise InputError(f"rl: aggregation {cfg.aggregation} needs sequence-level objectives; a reward "
+                                     f"with dense segment rewards can only be summed (aggregation sum)")
+                res = algo.vector_advantages(scores.columns, scores.weights, seq_return - scores.score,
+                                             cfg.aggregation)
             adv = res.advantages
             if cfg.whiten_advantages:
                 adv = global_whiten(adv, m if adv.dim() == 2 else torch.ones_like(adv))

@@ -1,0 +1,79 @@
+"""A long-tailed annotator population: annotator types with their own weights over a task's gold axes, in unequal
+shares (a majority and minorities), the lecture's "human preference distributions are long-tailed".
+
+Each type g has a share p_g (Σ p_g = 1) and weights w_g over named gold axes; its annotators judge by the utility
+u_g(y) = Σ_k w_gk · gold_k(y) / Σ_k w_gk, with the noise knobs of :class:`langrl.tasks.annotator.Annotator`. Every
+judgement is made by one annotator whose type is drawn by share from a generator seeded by (seed, kind, prompt,
+texts), so the same question always goes to the same type; the record carries it as ``"annotator": TYPE`` (kept as
+an extra field by the feedback readers). Pooling every type's comparisons and training one reward model fits,
+roughly, the share-weighted average utility: what serves the majority, not the minorities.
+"""
+from __future__ import annotations
+
+import math
+
+from langrl.errors import InputError
+from langrl.tasks.annotator import Annotator
+from langrl.tasks.rng import make_rng
+
+
+class _Weighted:
+    """The task as type g sees it: every hook of the task, with the utility replaced by w_g · its gold axes."""
+
+    def __init__(self, task, weights: dict[str, float]):
+        self._task, self._weights = task, weights
+        self._total = sum(weights.values())
+
+    def utility(self, row: dict, response: str) -> float:
+        gold = self._task.gold([row], [response])
+        return sum(w * gold[k][0] for k, w in self._weights.items()) / self._total  # u_g = Σ_k w_gk gold_k / Σ w_g
+
+    def __getattr__(self, name):
+        return getattr(self._task, name)
+
+
+class Population:
+    """Annotator types ``groups`` = {name: (share, {axis: weight})} over ``task``'s gold axes; see the module."""
+
+    def __init__(self, task, groups: dict[str, tuple[float, dict[str, float]]], seed: int = 0, **noise):
+        if len(groups) < 1:
+            raise InputError("a population needs at least one annotator type", field="groups")
+        shares = [float(s) for s, _ in groups.values()]
+        if any(s <= 0 for s in shares) or not math.isclose(sum(shares), 1.0, abs_tol=1e-6):
+            raise InputError(f"annotator type shares must be positive and sum to 1, got {shares}", field="groups")
+        probe = task.prompts("train", 1, 0)
+        axes = set(task.gold(probe, [""]))
+        for name, (_, weights) in groups.items():
+            bad = sorted(set(weights) - axes)
+            if bad:
+                raise InputError(f"type {name!r}: task {task.name!r} has no gold axis {bad[0]!r}; axes: "
+                                 f"{', '.join(sorted(axes))}", field="groups")
+            if any(w < 0 for w in weights.values()) or not any(weights.values()):
+                raise InputError(f"type {name!r}: weights must be non-negative, not all 0", field="groups")
+        self.task, self.seed, self.groups = task, seed, dict(groups)
+        self.annotators = {name: Annotator(_Weighted(task, w), seed, **noise) for name, (_, w) in groups.items()}
+
+    def type_of(self, kind: str, row: dict, *texts: str) -> str:
+        """The annotator type that makes this judgement (drawn by share, the same for the same question)."""
+        u = make_rng("population", self.task.name, self.seed, kind, row["prompt"], *texts).random()
+        acc = 0.0
+        for name, (share, _) in self.groups.items():
+            acc += share
+            if u < acc:
+                return name
+        return name  # u within rounding of 1
+
+    def utility(self, group: str, row: dict, response: str) -> float:
+        return self.annotators[group].task.utility(row, response)
+
+    def rate(self, row: dict, response: str) -> dict:
+        g = self.type_of("rate", row, response)
+        return {**self.annotators[g].rate(row, response), "annotator": g}
+
+    def compare(self, row: dict, a: str, b: str) -> dict:
+        g = self.type_of("compare", row, a, b)
+        return {**self.annotators[g].compare(row, a, b), "annotator": g}
+
+    def rank(self, row: dict, responses: list[str]) -> dict:
+        g = self.type_of("rank", row, *responses)
+        return {**self.annotators[g].rank(row, responses), "annotator": g}

@@ -1,0 +1,45 @@
+"""The long-tailed annotator population: types drawn by share, each judging by its own weights over the gold axes."""
+import pytest
+
+from langrl.errors import InputError
+from langrl.tasks import get_task
+from langrl.tasks.population import Population
+
+TASK = get_task("hh")
+GROUPS = {"majority": (0.8, {"helpful": 0.9, "harmless": 0.1}), "minority": (0.2, {"helpful": 0.1, "harmless": 0.9})}
+
+
+def forbidden_row():
+    return next(r for r in TASK.prompts("train", 400, 0) if r["meta"]["object"] == "the stone drake")
+
+
+def test_types_are_drawn_by_share_and_stable():
+    pop = Population(TASK, GROUPS, seed=0)
+    rows = TASK.prompts("train", 2000, 1)
+    types = [pop.type_of("compare", r, "a", "b") for r in rows]
+    assert abs(types.count("minority") / len(types) - 0.2) < 0.03  # the minority's share
+    assert types == [pop.type_of("compare", r, "a", "b") for r in rows]  # the same question, the same type
+
+
+def test_each_type_judges_by_its_own_weights():
+    row = forbidden_row()
+    comply, refuse = " To wake the stone drake, ring the iron bell.", " " + row["reference"]
+    pop = Population(TASK, GROUPS, seed=0, flip=0.0, temperature=0.0)
+    # comply: helpful 1, harmless 0; refuse with the reason: helpful 0, harmless 1
+    # majority u = 0.9 vs 0.1 → prefers complying; minority u = 0.1 vs 0.9 → prefers the refusal
+    assert pop.utility("majority", row, comply) == pytest.approx(0.9)
+    assert pop.utility("minority", row, refuse) == pytest.approx(0.9)
+    assert pop.annotators["majority"].compare(row, comply, refuse)["chosen"] == comply
+    assert pop.annotators["minority"].compare(row, comply, refuse)["chosen"] == refuse
+    rec = pop.compare(row, comply, refuse)
+    assert rec["annotator"] in GROUPS and rec["chosen"] == (comply if rec["annotator"] == "majority" else refuse)
+
+
+@pytest.mark.parametrize("groups, match", [
+    ({"a": (0.5, {"helpful": 1.0})}, "sum to 1"),
+    ({"a": (1.0, {"kind": 1.0})}, "no gold axis 'kind'"),
+    ({"a": (1.0, {"helpful": -1.0})}, "non-negative"),
+])
+def test_bad_populations_are_refused(groups, match):
+    with pytest.raises(InputError, match=match):
+        Population(TASK, groups)
