@@ -27,7 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("langrl.commands.eval", "evaluate a policy on a task: gold, proxy, KL, length, diversity"),
     "agent": ("langrl.commands.agent", "language agents: SFT, RL and evaluation in text environments (TextWorld)"),
     "annotate": ("langrl.annotate.cli", "the feedback-collection web app: serve, load, export, stats"),
-    "critique": ("langrl.commands.critique", "natural-language critiques: a simulated annotator that writes them"),
+    "critique": ("langrl.commands.critique", "natural-language critiques: simulate them, read them into span labels"),
+    "distill": ("langrl.commands.distill", "self-distillation: the policy reading a critique teaches the policy without"),
+    "ilf": ("langrl.commands.ilf", "imitation learning from language feedback: refine with the critique, select, SFT"),
 }
 
 

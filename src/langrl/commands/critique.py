@@ -1,7 +1,10 @@
-"""``langrl critique annotate``: critiques in natural language.
+"""``langrl critique annotate|train|label|eval``: critiques in natural language, and reading them into dense labels.
 
     langrl critique annotate --task factqa --data runs/demo/feedback/critiques.jsonl --out lf/critiques.jsonl \\
         --spans-out lf/spans.jsonl --noise 0.1
+    langrl critique train --data lf/critiques.jsonl --spans lf/spans.jsonl --out lf/reader
+    langrl critique label --model lf/reader --data lf/critiques.jsonl --out lf/read-spans.jsonl
+    langrl critique eval  --model lf/reader --data lf/critiques.jsonl --json
 """
 from __future__ import annotations
 
@@ -12,10 +15,14 @@ from langrl.commands._common import finish
 from langrl.config import arg, parse_config
 from langrl.errors import InputError
 
-USAGE = """usage: langrl critique {annotate} [--key value ...] [--json]
+USAGE = """usage: langrl critique {annotate,train,label,eval} [--key value ...] [--json]
 
   annotate  a simulated annotator writes varied natural-language critiques (partial or wrong at --noise) of the
             responses in a JSONL file (the annotation app's critique export shape), and its span marks
+  train     train a critique reader, (critique, response) -> per-sentence labels (irrelevant / untruthful, or
+            wrong_step / wrong_answer) and a count of missing items, from (critique, span marks) pairs
+  label     read critiques into span-feedback records (for `langrl rm train --loss spans`) and completeness pairs
+  eval      a critique reader (or the rule parser: --model rules) against the task's gold labels
 
 `langrl critique SUBCOMMAND --help` lists every option."""
 
@@ -91,5 +98,13 @@ def main(argv: list[str]) -> int:
         cfg, flags = parse_config(AnnotateConfig, rest, prog="langrl critique annotate",
                                   summary="A simulated annotator writes natural-language critiques of responses.")
         return finish(annotate(cfg), flags["json"], "critique annotate")
+    if sub in ("train", "label", "eval"):
+        from langrl.train import critique_reader as reader
+
+        configs = {"train": reader.ReaderConfig, "label": reader.LabelConfig, "eval": reader.ReaderEvalConfig}
+        runs = {"train": reader.train_reader, "label": reader.label_critiques, "eval": reader.eval_reader}
+        cfg, flags = parse_config(configs[sub], rest, prog=f"langrl critique {sub}",
+                                  summary=[x for x in USAGE.splitlines() if x.strip().startswith(sub)][0].strip())
+        return finish(runs[sub](cfg, quiet=flags["json"]), flags["json"], f"critique {sub}")
     print(f"error: unknown subcommand {sub!r}\n{USAGE}", file=sys.stderr)
     return 2

@@ -1,0 +1,1 @@
+"""Learning from language feedback by imitation: ILF (``langrl ilf``) and critique-conditioned self-distillation."""
