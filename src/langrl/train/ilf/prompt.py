@@ -18,7 +18,7 @@ e.g. (factqa)::
     Q: What is the largest city of Vorland?
     A:
 
-(measured on the seed-0 factqa SFT policy, 48 prompts x 4 samples: the gold of refinements is 0.17 with this shape
+(measured by ``scripts/lf-refine-formats`` on the seed-0 factqa SFT policy, 48 prompts x 4 samples: the gold of refinements is 0.17 with this shape
 and 0.02 with the critique after the answer followed by a new instruction, the shape a large instruction-following
 LM would take; plain answers score 0.40). The refinement is sampled after it and cut at the first newline; ILF
 fine-tunes on (prompt, refinement), without the critique, so the feedback is not needed at inference.
