@@ -19,10 +19,16 @@ def _numbers(metrics):
 
 @pytest.mark.slow
 def test_parallel_demo_gives_the_sequential_numbers(tmp_path):
-    # reviews: policy-reviews -> (run-ppo-kl, run-ppo-no-kl at once) -> control-reviews -> eval (alone)
+    # reviews: policy-reviews -> (run-ppo-kl, run-ppo-no-kl, eval-sft-reviews) -> (control-reviews, eval-ppo-kl,
+    # eval-ppo-no-kl) -> eval-control-reviews: each policy is evaluated as soon as it is trained
     seq, _ = _demo(tmp_path / "seq", 1)
     par, log = _demo(tmp_path / "par", 2)
     assert "2 stages at once" in log and "2 of 2 workers busy" in log  # the two RL runs overlapped
     assert _numbers(par) == _numbers(seq)
     assert {k: c["value"] for k, c in par["claims"].items()} == {k: c["value"] for k, c in seq["claims"].items()}
-    assert set(par["stage_seconds"]) == set(seq["stage_seconds"]) >= {"control-reviews", "run-ppo-kl", "eval"}
+    assert set(par["stage_seconds"]) == set(seq["stage_seconds"]) >= {"control-reviews", "run-ppo-kl", "eval-ppo-kl",
+                                                                      "eval-sft-reviews", "eval-control-reviews"}
+    # the SFT policy's evaluation started while an RL run was still training, not after every run
+    lines = log.splitlines()
+    first_done = min(i for i, line in enumerate(lines) if line.startswith("[demo] run-ppo") and ": done" in line)
+    assert any(line.startswith("[demo] eval-sft-reviews: running") for line in lines[:first_done])

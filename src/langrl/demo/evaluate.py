@@ -82,45 +82,75 @@ def evaluate_both(model, tok, rows, *, task, proxy, ref_model, max_new_tokens: i
     return metrics, responses
 
 
-def stage_eval(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict], sft: dict[str, str],
-               rm_paths: dict[str, str]) -> dict:
+EVAL_VERSION = 7
+"""Bump when what an evaluation stage measures changes. 2: per-sample gold, s.e.; 3: warnings; 4: gold_per_sample;
+5: near-greedy; 6: KL as Σ k3 (never negative); 7: one stage per policy (``eval-NAME``), run as soon as it is trained."""
+
+
+def source_stage(name: str, info: dict) -> str:
+    """The stage that trained run ``name``: ``policy-TASK`` (SFT), ``control-TASK`` (the control), else ``run-NAME``."""
+    return {"sft": f"policy-{info['task']}", "sft-control": f"control-{info['task']}"}.get(info["method"],
+                                                                                         f"run-{name}")
+
+
+def declare_evals(stages: Stages, cfg: DemoConfig, b: Budget, runs: dict[str, dict], sft: dict[str, str],
+                  rm_paths: dict[str, str]) -> list[str]:
+    """Declare one evaluation stage per policy (``eval-NAME``) and one for best-of-n (factqa), each reading only the
+    policy, its SFT start (the KL reference) and the proxy's reward model: with ``--jobs`` > 1 each starts as soon as
+    its policy is trained, beside the stages still training, instead of one evaluation after everything. Every
+    policy of a task answers the same held-out prompts (``task.prompts("eval", n, seed + 2)``) with the same sampling
+    seed (``seed + 3``), so any two are compared pairwise. Returns the names of the stages declared."""
     from langrl.demo.config import MAX_NEW
-    from langrl.models.specs import load_causal_lm
-    from langrl.tasks import get_task
-    from langrl.train.pg.algorithms import ALGORITHMS
 
-    settings = {"runs": {k: v["path"] for k, v in runs.items()}, "eval_prompts": b.eval_prompts, "seed": cfg.seed,
-                "best_of_n": b.best_of_n, "version": 6}  # 2: per-sample gold, s.e.; 3: warnings; 4: gold_per_sample;
-    # 5: near-greedy; 6: KL as Σ k3 (never negative)
+    rm_inputs = ("rm-holistic",) if rm_paths else ()
+    names = []
+    for name, info in runs.items():
+        task_name = info["task"]
+        settings = {"path": info["path"], "task": task_name, "method": info["method"], "sft": sft[task_name],
+                    "eval_prompts": b.eval_prompts, "seed": cfg.seed, "version": EVAL_VERSION}
 
-    def run(d: Path) -> dict:
-        out: dict[str, dict] = {}
-        refs = {t: load_causal_lm(p, quiet=True)[0] for t, p in sft.items()}
-        for name, info in runs.items():
-            task_name = info["task"]
+        def run(d: Path, name=name, info=info, task_name=task_name) -> dict:
+            from langrl.models.specs import load_causal_lm
+            from langrl.tasks import get_task
+            from langrl.train.pg.algorithms import ALGORITHMS
+
             task = get_task(task_name)
             rows = task.prompts("eval", b.eval_prompts, cfg.seed + 2)
+            ref = load_causal_lm(sft[task_name], quiet=True)[0]
             model, tok = load_causal_lm(info["path"], quiet=True)
             metrics, responses = evaluate_both(model, tok, rows, task=task, proxy=proxy_for(task_name, rm_paths),
-                                               ref_model=refs[task_name], max_new_tokens=MAX_NEW[task_name],
-                                               seed=cfg.seed + 3)
+                                               ref_model=ref, max_new_tokens=MAX_NEW[task_name], seed=cfg.seed + 3)
             metrics["curve"] = training_curve(Path(info["path"]))
             if info.get("method") in ALGORITHMS:  # an online run: it watched a held-out signal while training
                 metrics["warnings"] = training_warnings(Path(info["path"]))
             metrics["examples"] = [{"prompt": r["prompt"], "response": s} for r, s in zip(rows[:3], responses[:3])]
-            out[name] = metrics
-        if "factqa" in sft and rm_paths:
+            return _finite(metrics)
+
+        source = source_stage(name, info)
+        inputs = tuple(dict.fromkeys((source, f"policy-{task_name}") + (rm_inputs if task_name == "factqa" else ())))
+        stages.run(f"eval-{name}", settings, run, inputs=inputs)
+        names.append(f"eval-{name}")
+    if "factqa" in sft and rm_paths:
+        settings = {"sft": sft["factqa"], "n": b.best_of_n, "eval_prompts": b.eval_prompts, "seed": cfg.seed,
+                    "version": EVAL_VERSION}
+
+        def run_best(d: Path) -> dict:
+            from langrl.tasks import get_task
+
             task = get_task("factqa")
             rows = task.prompts("eval", b.eval_prompts, cfg.seed + 2)
-            out[f"best-of-{b.best_of_n}"] = best_of_n(sft["factqa"], rows, task, proxy_for("factqa", rm_paths),
-                                                      b.best_of_n, cfg.seed + 4, MAX_NEW["factqa"])
-        return _finite(out)
+            return _finite(best_of_n(sft["factqa"], rows, task, proxy_for("factqa", rm_paths), b.best_of_n,
+                                     cfg.seed + 4, MAX_NEW["factqa"]))
 
-    # every stage so far (but one that refused its input): the policies evaluated, the reward models behind the proxy
-    # and best-of-n, their SFT starts
-    stages.run("eval", settings, run, inputs=tuple(k for k in stages.keys if k not in stages.errors), exclusive=True)
-    stages.wait()
-    return stages.results["eval"]
+        stages.run(f"eval-best-of-{b.best_of_n}", settings, run_best, inputs=("policy-factqa",) + rm_inputs)
+        names.append(f"eval-best-of-{b.best_of_n}")
+    return names
+
+
+def collect_evals(stages: Stages, names: list[str]) -> dict:
+    """{policy name: metrics} of the finished evaluation stages among ``names`` (call after :meth:`Stages.wait`;
+    one whose policy refused its input has no result and is left out)."""
+    return {n[len("eval-"):]: stages.results[n] for n in names if n in stages.results}
 
 
 def _finite(obj):

@@ -8,8 +8,8 @@
                         DPO and Plackett-Luce DPO on the same preferences (factqa); PPO with and without KL on VADER
                         (reviews: the reward-hacking pair); GRPO on the verifiable answer (arithmetic);
    ``control-TASK``  — continued SFT from the same start for the matched RL run's compute (:mod:`langrl.demo.control`);
-5. ``eval``          — every policy and best-of-n on held-out prompts, sampled (T=1) and near-greedy (T=1e-4): gold,
-                        proxy, KL to SFT, length, distinct-n;
+5. ``eval-NAME``     — each policy (and best-of-n) on held-out prompts as soon as it is trained, sampled (T=1) and
+                        near-greedy (T=1e-4): gold, proxy, KL to SFT, length, distinct-n;
 6. report.md, report.html, plots, metrics.json with the claims computed from those numbers.
 """
 from __future__ import annotations
@@ -52,12 +52,13 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
 
     cap = b.factqa_sft_steps if task == "factqa" else b.sft_steps
     every = b.factqa_sft_eval_every if task == "factqa" else b.sft_eval_every
+    patience = b.arithmetic_sft_patience if task == "arithmetic" else b.sft_patience
     tiny = cfg.model.startswith("tiny")
     lr = sft_lr(cfg, task)
     n_eval = SFT_EVAL_EXAMPLES // 5 if cfg.quick else SFT_EVAL_EXAMPLES
     examples = max(2000, 16 * cap) + n_eval
     settings = {"model": cfg.model, "data": SFT_DATA[task], "steps": cap, "lr": lr, "seed": cfg.seed,
-                "eval_every": every, "patience": b.sft_patience, "eval_examples": n_eval}
+                "eval_every": every, "patience": patience, "eval_examples": n_eval}
     if tiny:  # the embedded model is rebuilt when its build changes: so is everything trained from it
         from langrl.models.tiny import TinySettings
 
@@ -68,7 +69,7 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
                                    "max_steps": cap, "batch_size": 16, "micro_batch_size": 16,
                                    "task_examples": examples, "learning_rate": lr, "warmup_steps": 5,
                                    "eval_fraction": n_eval / examples, "eval_every": every,
-                                   "patience": b.sft_patience, "seed": cfg.seed, "overwrite": True})
+                                   "patience": patience, "seed": cfg.seed, "overwrite": True})
         return run_sft(sc, quiet=True)
 
     stages.run(f"policy-{task}", settings, run)
@@ -165,7 +166,7 @@ def stage_dpo(stages: Stages, cfg: DemoConfig, b: Budget, name: str, policy: str
 
 def run_demo(cfg: DemoConfig, log=print) -> dict:
     """Run every stage for the chosen task(s); write the report; return metrics.json's content."""
-    from langrl.demo.evaluate import stage_eval
+    from langrl.demo.evaluate import collect_evals, declare_evals
     from langrl.demo.report import write_report
     from langrl.models.specs import resolve_model_dir
 
@@ -232,12 +233,13 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
         if MATCHED_RUN[t] in runs:
             runs[f"control-{t}"] = {"task": t, "method": "sft-control",
                                     "path": stage_control(stages, cfg, t, sft_lr(cfg, t), SFT_DATA[t])}
-    stages.wait()  # with --jobs > 1: every stage so far has run (the evaluation reads them all)
+    evals = declare_evals(stages, cfg, b, runs, sft, rm_paths)  # each starts once its policy is trained
+    stages.wait()  # with --jobs > 1: every stage has run
     for name in [n for n in runs if f"run-{n}" in stages.errors and n not in skipped]:  # refused in a worker
         log(f"[demo] run-{name}: skipped: {stages.errors[f'run-{name}']}")
         skipped[name] = stages.errors[f"run-{name}"]
         del runs[name]
-    results = stage_eval(stages, cfg, b, runs, sft, rm_paths)
+    results = collect_evals(stages, evals)
     rm_quality = {name: {k[5:]: v for k, v in stages.results.get(f"rm-{name}", {}).items()
                          if k.startswith("eval_") and isinstance(v, (int, float))} for name in rm_paths}
     metrics = write_report(out, cfg, b, runs, results, stages.seconds, total_seconds=time.time() - t0,
