@@ -145,3 +145,17 @@ def test_cli_json_and_bad_input(tmp_path, capsys):
     assert main(["loop", "--compare", "none", "--compare", "random", "--out", str(tmp_path / "y")]) == 2
     assert main(["loop", "--drift", "switch", "--drift-round", "9", "--rounds", "3"]) == 2
     assert "field 'drift_round'" in capsys.readouterr().err
+
+
+def test_drifting_annotator_in_the_loop(tmp_path):
+    # rotate 30 degrees a round: rounds 0..3 judged at 0, 30, 60, 90 degrees; a switch at round 2 is a change there
+    rot = run(loop_args(tmp_path / "rot", POLICY, "--policy-update", "none", "--drift", "rotate", "--drift-angle", "30"))
+    assert [round(r["theta_deg"], 6) for r in rot["rounds"]] == [0, 30, 60, 90]
+    assert rot["claims"]["tracks_drift"]["changed_at"] == 1
+    sw = run(loop_args(tmp_path / "sw", POLICY, "--policy-update", "none", "--drift", "switch", "--drift-round", "2",
+                       "--recency-half-life", "1"))
+    assert [r["theta_deg"] for r in sw["rounds"]] == [0, 0, 180, 180]
+    td = sw["claims"]["tracks_drift"]
+    assert td["changed_at"] == 2 and td["value"] in (True, False) and "final_accuracy_uniform" in td
+    rows = [json.loads(line) for line in (tmp_path / "sw" / "rounds.jsonl").read_text().splitlines()]
+    assert rows[-1]["labels"] == 9 and rows[-1]["fitted_from_round"] in (0, 2, 3)
