@@ -48,8 +48,8 @@ class LoopConfig:
     window: int = arg(0, "reward model: fit on the judgements of the last N rounds only (0: all)")
     drift_threshold: float = arg(0.25, "drift monitor: alarm when the newest round's judgements are predicted this "
                                  "much worse than the older rounds' (each by the model fitted on the rounds before)")
-    drift_newest: int = arg(16, "drift monitor: judgements counted as the newest (at least the newest round's; "
-                            "a few are too noisy to compare)")
+    drift_newest: int = arg(0, "drift monitor: judgements counted as the newest, pooling the latest rounds when the "
+                            "newest round has fewer (0: the newest round's)")
     drift_z: float = arg(2.0, "drift monitor: the gap must also be this many standard errors (0: threshold only)")
     drift_response: str = arg("retrain", "after an alarm: retrain (fit only on judgements from the alarm's round on) "
                               "or warn (log only)", choices=("retrain", "warn"))
@@ -79,7 +79,7 @@ class LoopConfig:
             return InputError(f"loop: {what}", field=field)
 
         for name in ("rounds", "prompts_per_round", "labels_per_round", "eval_prompts", "rm_eval_prompts",
-                     "ensemble", "drift_newest"):
+                     "ensemble"):
             if getattr(self, name) < 1:
                 raise bad(name, f"expected >= 1, got {getattr(self, name)}")
         if self.samples_per_prompt < 2:
@@ -97,6 +97,8 @@ class LoopConfig:
                 raise bad("db", "--annotator app needs --db (the annotation app's database)")
             if self.shadows:
                 raise bad("compare", "shadow strategies need the simulated annotator; pass --compare none with app")
+        if self.drift_newest < 0:
+            raise bad("drift_newest", f"expected >= 0, got {self.drift_newest}")
         if self.prior_var <= 0:
             raise bad("prior_var", f"expected > 0, got {self.prior_var}")
         if self.recency_half_life < 0 or self.window < 0:
