@@ -95,3 +95,31 @@ def test_choose_orders_by_gain_and_random_is_seeded():
     assert el.choose("random", feats, 2, seed=5) == el.choose("random", feats, 2, seed=5)
     with pytest.raises(ValueError, match="unknown strategy"):
         el.choose("nope", feats, 1, seed=0)
+
+
+def test_greedy_batch_does_not_ask_the_same_question_twice():
+    # pairs 0 and 1 are the same uncertain direction, pair 2 another slightly less uncertain one: top-k would take
+    # 0 and 1; after asking 0 the direction is known better (variance 2 -> 2 / (1 + 0.25 * 2) = 1.333 < 1.5), so 2
+    mean = torch.zeros(2, dtype=torch.float64)
+    cov = torch.diag(torch.tensor([2.0, 1.5], dtype=torch.float64))
+    feats = torch.tensor([[[1., 0], [0, 0]], [[1., 0], [0, 0]], [[0, 1.], [0, 0]]])
+    gains = el.pair_eig(feats, mean, cov)
+    assert gains[0] == gains[1] > gains[2]
+    assert el.greedy_pair_eig(feats, mean, cov, 2) == [0, 2]
+    assert el.choose("eig", feats, 2, seed=0, mean=mean, cov=cov) == [0, 2]
+
+
+def test_predictive_variance_weighs_the_targets_by_hand():
+    # candidates (= targets) delta = e1, e1, e2; mean 0 so c = sigma'(0) = 0.25; cov = I.
+    # gain(j) = c * sum_t (delta_t' S delta_j)^2 / (1 + c delta_j' S delta_j): e1 -> 0.25 * 2 / 1.25 = 0.4,
+    # e2 -> 0.25 * 1 / 1.25 = 0.2: pick 0. Then S = I - 0.25 e1 e1' / 1.25 = diag(0.8, 1):
+    # e1 -> 0.25 * (0.8^2 + 0.8^2) / (1 + 0.25 * 0.8) = 0.266667 > e2 -> 0.2: pick 1 (two targets lie along e1),
+    # where eig, blind to the targets, takes e2 (variance 1 > 0.8)
+    feats = torch.tensor([[[1., 0], [0, 0]], [[1., 0], [0, 0]], [[0, 1.], [0, 0]]])
+    mean, cov = torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
+    assert el.greedy_pair_predictive(feats, mean, cov, 2) == [0, 1]
+    assert el.choose("predictive", feats, 2, seed=0, mean=mean, cov=cov) == [0, 1]
+    assert el.choose("eig", feats, 2, seed=0, mean=mean, cov=cov) == [0, 2]
+    # lists of 4 are scored by the sum over their pairs
+    lists = torch.randn(3, 4, 2, generator=torch.Generator().manual_seed(0))
+    assert sorted(el.choose("predictive", lists, 3, seed=0, mean=mean, cov=cov)) == [0, 1, 2]

@@ -66,3 +66,14 @@ def test_drift_check_fires_only_past_the_threshold():
     assert not drift_check(correct, times, newest=4, threshold=0.6)["alarm"]
     # no older judgements: no alarm
     assert not drift_check(correct[:3], times[:3], newest=4, threshold=0.0)["alarm"]
+
+
+def test_drift_check_with_a_standard_error_bar():
+    # new 7/13 = 0.538462, old 10/12 = 0.833333, gap 0.294872;
+    # se = sqrt(0.538462*0.461538/13 + 0.833333*0.166667/12) = sqrt(0.019117 + 0.011574) = 0.175189; z = 1.683168
+    correct = [True] * 10 + [False] * 2 + [True] * 7 + [False] * 6
+    times = [1] * 12 + [2] * 13
+    r = drift_check(correct, times, newest=13, threshold=0.25)
+    assert r["alarm"] and r["z"] == pytest.approx(1.683168, abs=1e-5)
+    assert not drift_check(correct, times, newest=13, threshold=0.25, z=2.0)["alarm"]
+    assert drift_check(correct, times, newest=13, threshold=0.25, z=1.5)["alarm"]

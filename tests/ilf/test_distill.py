@@ -76,7 +76,14 @@ def test_distillation_trains_on_the_teacher(tiny_dir, tmp_path, capsys, target):
     summary = json.loads(capsys.readouterr().out)
     teach = [json.loads(x) for x in open(out / "teacher.jsonl")]
     assert summary["teacher_examples"] == len(teach) > 0 and summary["annotator_actions"] == 6
-    assert all(t["teacher_prompt"].startswith(t["prompt"]) and "\nCritique: " in t["teacher_prompt"] for t in teach)
+    from langrl.train.ilf.prompt import refinement_prompt
+
+    # the teacher read the critique of an answer to the same question; the student is trained on the plain prompt
+    assert all(t["teacher_prompt"].endswith(t["prompt"].rpartition("\nQ: ")[2]) and
+               t["teacher_prompt"] != t["prompt"] and f"\nCritique: {t['critique']}\n" in t["teacher_prompt"]
+               for t in teach)
+    assert refinement_prompt(teach[0]["prompt"], " x", teach[0]["critique"]).endswith(
+        teach[0]["prompt"].rpartition("\nQ: ")[2])
     assert summary["loss_distill"] > 0 and summary["loss_sft"] > 0
     base = AutoModelForCausalLM.from_pretrained(tiny_dir).state_dict()
     tuned = AutoModelForCausalLM.from_pretrained(out).state_dict()

@@ -14,11 +14,18 @@ def test_refinement_prompt_renders_exactly():
     prompt = "Vorland is a small country.\nQ: What is the largest city of Vorland?\nA:"
     got = refinement_prompt(prompt, " The largest city of Vorland is Pim.",
                             "The first item is wrong:\n it is Kelm, not Pim.")
-    assert got == ("Vorland is a small country.\nQ: What is the largest city of Vorland?\nA: The largest city of "
-                   "Vorland is Pim.\nCritique: The first item is wrong: it is Kelm, not Pim.\n"
-                   "Q: Answer again and fix what the critique says.\nA:")  # the critique's newline becomes a space
+    assert got == ("Vorland is a small country.\nPrevious answer: The largest city of Vorland is Pim.\n"
+                   "Critique: The first item is wrong: it is Kelm, not Pim.\n"
+                   "Q: What is the largest city of Vorland?\nA:")  # the critique's newline becomes a space
+    # arithmetic prompts have no context before the question
+    assert refinement_prompt("Q: Ann has 3 pens. She buys 4 more. How many pens does she have now?\nA:",
+                             " 3 + 4 = 8. #### 8", "Step 1: 3 + 4 is 7, not 8.") == (
+        "Previous answer: 3 + 4 = 8. #### 8\nCritique: Step 1: 3 + 4 is 7, not 8.\n"
+        "Q: Ann has 3 pens. She buys 4 more. How many pens does she have now?\nA:")
     with pytest.raises(InputError, match="ending with"):
         refinement_prompt("no delimiter", " x", "bad")
+    with pytest.raises(InputError, match="'Q: ' line"):
+        refinement_prompt("no question\nA:", " x", "bad")
 
 
 def test_cosine_scores_and_selection_by_hand():
@@ -65,7 +72,7 @@ def test_ilf_runs_rounds_moves_weights_and_resumes(tiny_dir, tmp_path, capsys):
 
     out = tmp_path / "ilf"
     argv = ["ilf", "--model", str(tiny_dir), "--task", "factqa", "--rounds", "2", "--prompts-per-round", "6",
-            "--refinements", "2", "--max-steps", "2", "--batch-size", "4", "--micro-batch-size", "4",
+            "--refinements", "2", "--plain-candidates", "1", "--max-steps", "2", "--batch-size", "4", "--micro-batch-size", "4",
             "--max-new-tokens", "16", "--noise", "0", "--out", str(out), "--json"]
     assert main(argv + ["--stop-at", "1"]) == 0
     first = json.loads(capsys.readouterr().out)
@@ -73,6 +80,7 @@ def test_ilf_runs_rounds_moves_weights_and_resumes(tiny_dir, tmp_path, capsys):
     r0 = json.loads((out / "round-0" / "done.json").read_text())
     data = [json.loads(x) for x in open(out / "round-0" / "data.jsonl")]
     assert len(data) == r0["finetune_examples"] > 0 and all(d["completion"].startswith(" ") for d in data)
+    assert r0["candidates_sampled"] == 3 * r0["critiques_naming_a_problem"]  # 2 refinements + 1 plain answer each
     assert main(argv + ["--resume", str(out)]) == 0
     done = json.loads(capsys.readouterr().out)
     assert done["finished"] and done["rounds_done"] == 2 and done["rounds"][0] == r0  # round 0 read back, not redone
@@ -88,4 +96,4 @@ def test_ilf_refuses_bad_settings(capsys):
     assert main(["ilf", "--refinements", "2"]) == 2
     assert "--model POLICY is required" in capsys.readouterr().err
     assert main(["ilf", "--model", "tiny", "--refinements", "0"]) == 2
-    assert "'refinements': expected >= 1" in capsys.readouterr().err
+    assert "at least one candidate" in capsys.readouterr().err

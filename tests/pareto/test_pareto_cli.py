@@ -125,3 +125,19 @@ def test_claims_on_the_hh_task_with_a_population(toy_model_dir, tmp_path, capsys
     sweep, soups = report["fronts"]["sweep"]["gold"], report["fronts"]["soups"]["gold"]
     if sweep["hypervolume"] > 0:
         assert claims["soups_cover_front"]["ratio"] == pytest.approx(soups["hypervolume"] / sweep["hypervolume"])
+
+
+def test_resume_continues_a_stopped_sweep(toy_model_dir, prompts, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "stopped"
+    assert cli_main(args(toy_model_dir, prompts, out, "--no-soups")) == 0
+    first = (out / "w-1-0" / "done.json").stat().st_mtime_ns
+    shutil.rmtree(out / "w-0-1")  # as if the run had been killed during its second stage
+    (out / "pareto.json").unlink()
+    assert cli_main(args(toy_model_dir, prompts, tmp_path / "ignored", "--no-soups", "--resume", str(out))) == 0
+    assert (out / "w-1-0" / "done.json").stat().st_mtime_ns == first  # the finished stage was kept
+    assert (out / "w-0-1" / "done.json").is_file() and (out / "pareto.json").is_file()
+    assert not (tmp_path / "ignored").exists()
+    assert cli_main(args(toy_model_dir, prompts, out, "--resume", str(tmp_path))) == 2
+    assert "field 'resume'" in capsys.readouterr().err

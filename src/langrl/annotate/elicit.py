@@ -12,11 +12,17 @@ Plackett-Luce posterior, :func:`laplace_posterior`), or an ensemble standing in 
                    (Houlsby et al. 2011, "BALD"); for a pair under the Gaussian posterior z = theta . (x_a - x_b)
                    ~ N(mu, s^2) by Gauss-Hermite quadrature (:func:`eig_pair_gaussian`); for lists of 4 over the
                    4! = 24 Plackett-Luce orders with posterior samples (:func:`eig_from_samples`)
+    predictive     the expected reduction of the predictive variance of z = r(a) - r(b) summed over *target* pairs
+                   (all the candidates: the policy's current samples), sum_t c (delta_t' Sigma delta)^2 /
+                   (1 + c delta' Sigma delta) with c = sigma'(mu): transductive experimental design (Yu, Bi & Tresp
+                   2006; MacKay 1992's information gain at interpolation points) — eig asks where theta is unknown,
+                   this where not knowing it matters for the pairs the policy produces (:func:`greedy_pair_predictive`)
     coverage       the candidate farthest from every response already judged (greedy k-centre on the features of
                    the policy's current samples, :func:`coverage_pick`)
 
 Departures from the papers: the posterior is over a linear head on frozen features (not the whole network); a batch
-is the top-k scores, not a jointly optimised batch (BatchBALD), except ``coverage`` which is greedy by construction.
+of pairs is chosen greedily, each pick shrinking the covariance as its answer would (:func:`greedy_pair_eig`, not
+BatchBALD's joint gain); lists and disagreement take the top-k scores; ``coverage`` is greedy by construction.
 
 Legend: c candidates, m responses per candidate (2: a pair; 4: a list), d features, n judgements, S posterior samples,
 E ensemble members, K outcomes of one question (2 for a pair, m! for a list).
@@ -28,42 +34,60 @@ import math
 
 import torch
 
-STRATEGIES = ("random", "disagreement", "eig", "coverage")
+STRATEGIES = ("random", "disagreement", "eig", "predictive", "coverage")
 
 
 # ---------------------------------------------------------------------------------------------- the posterior
+def _log_posterior(x: torch.Tensor, w: torch.Tensor, theta: torch.Tensor, prior_var: float, derivatives: bool):
+    """The log posterior of :func:`laplace_posterior` at ``theta`` (and its gradient and Hessian)."""
+    n, m, d = x.shape
+    s = x @ theta  # (n, m)
+    value = -(theta @ theta) / (2 * prior_var)
+    grad = -theta / prior_var
+    hess = -torch.eye(d, dtype=x.dtype) / prior_var
+    for k in range(m - 1):  # stage k: item k chosen from items k..m-1
+        value = value + (w * (s[:, k] - torch.logsumexp(s[:, k:], dim=1))).sum()
+        if derivatives:
+            p = torch.softmax(s[:, k:], dim=1)  # (n, m - k)
+            xs = x[:, k:]  # (n, m - k, d)
+            mean_x = (p.unsqueeze(-1) * xs).sum(1)  # (n, d)
+            grad = grad + (w.unsqueeze(1) * (xs[:, 0] - mean_x)).sum(0)
+            a = (xs * (w.unsqueeze(1) * p).sqrt().unsqueeze(-1)).reshape(-1, d)  # rows sqrt(w_i p_ij) x_ij
+            b = mean_x * w.sqrt().unsqueeze(1)
+            hess = hess - a.T @ a + b.T @ b  # - sum_i w_i Cov_p(x) = - sum_i w_i (E_p[x x'] - E_p[x] E_p[x]')
+    return value, grad, hess
+
+
 def laplace_posterior(lists: torch.Tensor, weights: torch.Tensor | None = None, *, prior_var: float = 1.0,
-                      iters: int = 25) -> tuple[torch.Tensor, torch.Tensor]:
+                      iters: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
     """MAP and Laplace covariance of theta for a linear Plackett-Luce / Bradley-Terry reward model.
 
     ``lists`` (n, m, d): each judgement's response features ordered best first (a comparison is m = 2, [chosen,
     rejected]); ``weights`` (n,) multiply each judgement's log-likelihood (recency; default ones); prior
     theta ~ N(0, prior_var I). The log posterior is
         sum_i w_i sum_k [ theta.x_{i,k} - log sum_{j >= k} exp(theta.x_{i,j}) ] - |theta|^2 / (2 prior_var)
-    (Plackett 1975; with m = 2 the Bradley-Terry log sigma(theta.(x_c - x_r))). Newton's method; the precision is the
-    negative Hessian, sum_i w_i sum_k Cov_{softmax over j >= k}(x) + I / prior_var (Laplace approximation).
-    Returns (mean (d,), cov (d, d)), float64.
+    (Plackett 1975; with m = 2 the Bradley-Terry log sigma(theta.(x_c - x_r))), concave: Newton's method with step
+    halving until it rises. The precision is the negative Hessian at the MAP, sum_i w_i sum_k Cov_{softmax over
+    j >= k}(x) + I / prior_var (the Laplace approximation). Returns (mean (d,), cov (d, d)), float64.
     """
     x = lists.to(torch.float64)
     n, m, d = x.shape
     w = torch.ones(n, dtype=torch.float64) if weights is None else weights.to(torch.float64)
     theta = torch.zeros(d, dtype=torch.float64)
-    prec_prior = torch.eye(d, dtype=torch.float64) / prior_var
+    value, grad, hess = _log_posterior(x, w, theta, prior_var, True)
     for _ in range(iters):
-        grad, hess = -theta / prior_var, prec_prior.clone()
-        s = x @ theta  # (n, m)
-        for k in range(m - 1):  # stage k: item k chosen from items k..m-1
-            p = torch.softmax(s[:, k:], dim=1)  # (n, m - k)
-            xs = x[:, k:]  # (n, m - k, d)
-            mean_x = (p.unsqueeze(-1) * xs).sum(1)  # (n, d)
-            grad = grad + (w.unsqueeze(1) * (xs[:, 0] - mean_x)).sum(0)
-            second = torch.einsum("n,nj,njd,nje->de", w, p, xs, xs)
-            hess = hess + second - torch.einsum("n,nd,ne->de", w, mean_x, mean_x)  # sum_i w_i Cov_p(x)
-        step = torch.linalg.solve(hess, grad)
-        theta = theta + step
-        if step.abs().max() < 1e-10:
+        step = torch.linalg.solve(-hess, grad)  # Newton: theta - H^-1 g
+        t = 1.0
+        for _ in range(30):  # backtracking: a full step can overshoot on separable data
+            new = _log_posterior(x, w, theta + t * step, prior_var, False)[0]
+            if new >= value - 1e-12:
+                break
+            t /= 2
+        theta = theta + t * step
+        value, grad, hess = _log_posterior(x, w, theta, prior_var, True)
+        if (t * step).abs().max() < 1e-10:
             break
-    return theta, torch.linalg.inv(hess)  # at the MAP: (negative Hessian)^-1
+    return theta, torch.linalg.inv(-hess)  # at the MAP: (negative Hessian)^-1
 
 
 def sample_posterior(mean: torch.Tensor, cov: torch.Tensor, n: int, seed: int) -> torch.Tensor:
@@ -134,6 +158,54 @@ def pair_eig(feats: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torc
     return eig_pair_gaussian(delta @ mean, torch.einsum("cd,de,ce->c", delta, cov, delta))
 
 
+def greedy_pair_eig(feats: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor, k: int) -> list[int]:
+    """``k`` pairs by greedy information gain: after each pick the covariance shrinks as if its answer were in,
+    Sigma <- Sigma - c Sigma delta delta^T Sigma / (1 + c delta^T Sigma delta), c = sigma(mu)(1 - sigma(mu)) at the
+    posterior mean (the Laplace precision gains c delta delta^T whatever the answer; Sherman-Morrison), so the batch
+    does not ask k versions of one question. ``feats`` (c, 2, d). The first pick is the top of :func:`pair_eig`.
+    """
+    delta = (feats[:, 0] - feats[:, 1]).to(mean.dtype)  # (c, d)
+    mu = delta @ mean
+    cov = cov.clone()
+    picked: list[int] = []
+    for _ in range(min(k, len(delta))):
+        gain = eig_pair_gaussian(mu, torch.einsum("cd,de,ce->c", delta, cov, delta))
+        if picked:
+            gain[picked] = -1.0
+        best = int(torch.argmax(gain))  # the first maximum: ties go to the lower index
+        picked.append(best)
+        v = cov @ delta[best]
+        c = torch.sigmoid(mu[best]) * (1 - torch.sigmoid(mu[best]))
+        cov = cov - c * torch.outer(v, v) / (1 + c * (delta[best] @ v))  # Sherman-Morrison rank-one update
+    return picked
+
+
+def greedy_pair_predictive(feats: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor, k: int,
+                           targets: torch.Tensor | None = None) -> list[int]:
+    """``k`` pairs by greedy expected reduction of the predictive variance on target pairs (see ``predictive``).
+
+    ``feats`` (c, 2, d) candidates; ``targets`` (T, d) target differences x_a - x_b (default: the candidates'). The
+    covariance shrinks after each pick as in :func:`greedy_pair_eig`. Returns candidate indices, best first.
+    """
+    delta = (feats[:, 0] - feats[:, 1]).to(mean.dtype)  # (c, d)
+    tgt = delta if targets is None else targets.to(mean.dtype)  # (T, d)
+    mu = delta @ mean
+    c_all = torch.sigmoid(mu) * (1 - torch.sigmoid(mu))  # sigma'(mu): the Laplace precision one answer adds
+    cov = cov.clone()
+    picked: list[int] = []
+    for _ in range(min(k, len(delta))):
+        cross = tgt @ cov @ delta.T  # (T, c): Cov(z_t, z_c)
+        var = torch.einsum("cd,de,ce->c", delta, cov, delta)
+        gain = c_all * (cross ** 2).sum(0) / (1 + c_all * var)  # sum_t of the drop in Var(z_t) if c is asked
+        if picked:
+            gain[picked] = -1.0
+        best = int(torch.argmax(gain))
+        picked.append(best)
+        v = cov @ delta[best]
+        cov = cov - c_all[best] * torch.outer(v, v) / (1 + c_all[best] * (delta[best] @ v))  # Sherman-Morrison
+    return picked
+
+
 # ----------------------------------------------------------------------------------------------- disagreement
 def ensemble_disagreement(feats: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
     """Variance over members of P_e(a > b) = sigma(theta_e . (x_a - x_b)), averaged over the pairs of each list.
@@ -178,7 +250,7 @@ def choose(strategy: str, feats: torch.Tensor, k: int, *, seed: int, mean: torch
            samples: int = 256) -> list[int]:
     """The ``k`` candidates ``strategy`` asks about, best first (indices into ``feats`` (c, m, d)).
 
-    ``eig`` needs ``mean``/``cov`` (pairs: quadrature; lists: ``samples`` posterior draws); ``disagreement`` needs
+    ``eig`` and ``predictive`` need ``mean``/``cov`` (eig on lists: ``samples`` posterior draws); ``disagreement`` needs
     ``members`` (E, d); ``coverage`` uses ``seen`` (L, d). Ties keep the lower index first (a stable sort).
     """
     c = feats.shape[0]
@@ -188,9 +260,20 @@ def choose(strategy: str, feats: torch.Tensor, k: int, *, seed: int, mean: torch
         return torch.randperm(c, generator=g)[:k].tolist()
     if strategy == "coverage":
         return coverage_pick(feats, seen if seen is not None else feats.new_zeros((0, feats.shape[2])), k)
-    if strategy == "eig":
+    if strategy == "predictive":
+        m = feats.shape[1]
+        if m == 2:
+            return greedy_pair_predictive(feats, mean, cov, k)
+        pairs = list(itertools.combinations(range(m), 2))  # a list: the sum over its pairs, each alone (top-k)
+        flat = torch.stack([feats[:, [i, j]] for i, j in pairs], 1).reshape(-1, 2, feats.shape[2])  # (c*P, 2, d)
+        delta = (flat[:, 0] - flat[:, 1]).to(mean.dtype)
+        mu = delta @ mean
+        cc = torch.sigmoid(mu) * (1 - torch.sigmoid(mu))
+        gain = cc * ((delta @ cov @ delta.T) ** 2).sum(0) / (1 + cc * torch.einsum("cd,de,ce->c", delta, cov, delta))
+        score = gain.reshape(c, len(pairs)).sum(1)
+    elif strategy == "eig":
         if feats.shape[1] == 2:
-            score = pair_eig(feats, mean, cov)
+            return greedy_pair_eig(feats, mean, cov, k)
         else:
             score = eig_lists(feats, sample_posterior(mean, cov, samples, seed))
     elif strategy == "disagreement":

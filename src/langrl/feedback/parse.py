@@ -9,6 +9,7 @@ outside the response, with start >= end, or overlapping another span of the same
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 
@@ -85,6 +86,24 @@ def number_field(value, name: str, *, minimum: float | None = None) -> int | flo
     if minimum is not None and value < minimum:
         raise FieldError(name, f"expected a number >= {minimum:g}, got {show(value)}")
     return value
+
+
+def time_field(value, name: str = "time") -> float:
+    """When a judgement was made: an ISO 8601 string (no offset: UTC) or epoch seconds, as epoch seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise FieldError(name, f"expected an ISO 8601 time string or epoch seconds (a number), got {show(value)}")
+    if isinstance(value, str):
+        try:
+            t = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise FieldError(name, "expected an ISO 8601 time like \"2026-12-01T14:00:00Z\" or epoch seconds, "
+                                   f"got {show(value)}") from None
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=dt.timezone.utc)
+        return t.timestamp()
+    if not math.isfinite(value) or value < 0:
+        raise FieldError(name, f"expected epoch seconds (a finite number >= 0), got {show(value)}")
+    return float(value)
 
 
 def _responses(value, name: str = "responses", *, count: int | None = None, at_least: int = 2) -> list[str]:
@@ -329,9 +348,7 @@ def parse_record(d, kind: str | None = None) -> Record:
     kind = kind or detect_kind(d)
     rest = {k: v for k, v in d.items() if k != "kind"}
     if "time" in rest:  # optional, any kind: when the judgement was made (kept in extra as written)
-        from langrl.feedback.timing import parse_time
-
-        parse_time(rest["time"])
+        time_field(rest["time"])
     return _PARSERS[kind](rest)
 
 

@@ -20,26 +20,12 @@ import math
 from typing import Sequence
 
 from langrl.errors import InputError
+from langrl.feedback.parse import time_field
 
 
 def parse_time(value, name: str = "time") -> float:
-    """``value`` (ISO 8601 string or epoch seconds) as epoch seconds; :class:`FieldError` on ``name`` otherwise."""
-    from langrl.feedback.parse import FieldError, show
-
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise FieldError(name, f"expected an ISO 8601 time string or epoch seconds (a number), got {show(value)}")
-    if isinstance(value, str):
-        try:
-            t = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise FieldError(name, "expected an ISO 8601 time like \"2026-12-01T14:00:00Z\" or epoch seconds, "
-                                   f"got {show(value)}") from None
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=dt.timezone.utc)
-        return t.timestamp()
-    if not math.isfinite(value) or value < 0:
-        raise FieldError(name, f"expected epoch seconds (a finite number >= 0), got {show(value)}")
-    return float(value)
+    """``value`` (ISO 8601 string or epoch seconds) as epoch seconds; a ``FieldError`` on ``name`` otherwise."""
+    return time_field(value, name)
 
 
 def format_time(epoch: float) -> str:
@@ -101,13 +87,15 @@ def combined_weights(times: Sequence[float], *, half_life: float = 0.0, window: 
 
 
 def drift_check(correct: Sequence[bool], times: Sequence[float], *, newest: int, threshold: float,
-                min_older: int = 1) -> dict:
+                min_older: int = 1, z: float = 0.0) -> dict:
     """Does a reward model agree less with the newest judgements than with the older ones?
 
     ``correct`` (n,): whether the reward model orders judgement i as the annotator did; ``times`` (n,): when it was
     made. The ``newest`` judgements (by time; ties broken by position, later first) are compared with the rest:
-    the alarm fires when ``acc_old - acc_new > threshold`` and there are at least ``min_older`` older judgements.
-    Returns ``{"alarm", "acc_new", "acc_old", "gap", "n_new", "n_old"}`` (accuracies None when a side is empty).
+    the alarm fires when ``acc_old - acc_new > threshold`` and there are at least ``min_older`` older judgements,
+    and, with ``z`` > 0, when the gap is also at least ``z`` standard errors of a difference of two proportions,
+    se = sqrt(a_n (1 - a_n) / n_new + a_o (1 - a_o) / n_old) (a few judgements per round are noisy).
+    Returns ``{"alarm", "acc_new", "acc_old", "gap", "z", "n_new", "n_old"}`` (None where a side is empty).
     """
     if len(correct) != len(times):
         raise ValueError(f"correct ({len(correct)}) and times ({len(times)}) differ in length")
@@ -116,5 +104,10 @@ def drift_check(correct: Sequence[bool], times: Sequence[float], *, newest: int,
     acc_new = sum(bool(correct[i]) for i in new) / len(new) if new else None
     acc_old = sum(bool(correct[i]) for i in old) / len(old) if old else None
     gap = None if acc_new is None or acc_old is None else acc_old - acc_new
-    alarm = gap is not None and len(old) >= min_older and gap > threshold
-    return {"alarm": alarm, "acc_new": acc_new, "acc_old": acc_old, "gap": gap, "n_new": len(new), "n_old": len(old)}
+    score = None
+    if gap is not None:
+        se = math.sqrt(acc_new * (1 - acc_new) / len(new) + acc_old * (1 - acc_old) / len(old))
+        score = gap / se if se > 0 else (math.inf if gap > 0 else 0.0)
+    alarm = gap is not None and len(old) >= min_older and gap > threshold and (z <= 0 or score >= z)
+    return {"alarm": alarm, "acc_new": acc_new, "acc_old": acc_old, "gap": gap, "z": score, "n_new": len(new),
+            "n_old": len(old)}

@@ -2,8 +2,9 @@
 
 One round: sample an answer y0 per training prompt from the current policy; the simulated language annotator
 (:mod:`langrl.tasks.language`) critiques each (one annotator action per critique); for every critique that names a
-problem, the policy writes ``--refinements`` refinements conditioned on the critique (:mod:`.prompt`), and a scorer
-that never sees the gold (:mod:`.select`) keeps one; the policy is fine-tuned (``langrl sft``'s trainer) on (prompt,
+problem, the policy writes ``--refinements`` refinements conditioned on the critique (:mod:`.prompt`) and, with
+``--plain-candidates M``, M fresh answers to the plain prompt; a scorer that never sees the gold (:mod:`.select`)
+keeps one of these candidates; the policy is fine-tuned (``langrl sft``'s trainer) on (prompt,
 selected refinement), plus, with ``--approved``, (prompt, y0) for the answers the critique approves. The next round
 starts from the fine-tuned policy.
 
@@ -39,7 +40,9 @@ class ILFConfig(TrainerConfig, defaults={"out": "runs/ilf", "learning_rate": 1e-
                     choices=("factqa", "arithmetic"))
     rounds: int = arg(2, "rounds of sample -> critique -> refine -> select -> fine-tune")
     prompts_per_round: int = arg(64, "training prompts per round (one critique each: the annotator actions)")
-    refinements: int = arg(4, "refinements sampled per critique that names a problem")
+    refinements: int = arg(4, "refinements sampled per critique that names a problem, from the refinement prompt")
+    plain_candidates: int = arg(0, "also sample this many fresh answers to the plain prompt as candidates (the "
+                                   "critique then only selects)")
     scorer: str = arg("embedding", "selection without the gold: embedding (cos(critique, refinement), ILF's), change "
                                    "(cos(critique, words the refinement adds)), first (no selection)", choices=SCORERS)
     embedder: str = arg("minilm", "sentence-embedding model of the embedding and change scorers")
@@ -56,9 +59,12 @@ class ILFConfig(TrainerConfig, defaults={"out": "runs/ilf", "learning_rate": 1e-
         self.check_trainer("ilf")
         if not self.model:
             raise InputError("ilf: --model POLICY is required (e.g. an SFT policy directory)", field="model")
-        for name in ("rounds", "prompts_per_round", "refinements", "max_steps", "max_new_tokens"):
+        for name in ("rounds", "prompts_per_round", "max_steps", "max_new_tokens"):
             if getattr(self, name) < 1:
                 raise InputError(f"ilf: field '{name}': expected >= 1, got {getattr(self, name)}", field=name)
+        if self.refinements < 0 or self.plain_candidates < 0 or self.refinements + self.plain_candidates < 1:
+            raise InputError("ilf: fields 'refinements' and 'plain_candidates': expected >= 0 and at least one "
+                             "candidate", field="refinements")
         if not self.temperature > 0:
             raise InputError("ilf: field 'temperature': expected > 0", field="temperature")
         if self.batch_size % self.micro_batch_size:
@@ -110,14 +116,17 @@ def run_round(cfg: ILFConfig, r: int, policy: str, round_dir: Path, embed, quiet
     believed = [ann.believed(row, y)[0] for row, y in zip(rows, y0)]
     crits = [ann.critique(row, y)["critique"] for row, y in zip(rows, y0)]
     todo = [i for i, b in enumerate(believed) if b]
-    n = cfg.refinements
+    n, n_plain = cfg.refinements, cfg.plain_candidates
     refs: list[list[str]] = [[] for _ in rows]
-    if todo:
-        ro = sample(model, tok, [refinement_prompt(rows[i]["prompt"], y0[i], crits[i]) for i in todo], n=n,
-                    max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, stop=["\n"],
-                    max_prompt_tokens=cfg.max_prompt_tokens, seed=cfg.seed * 7919 + 2 * r + 1)
+    for k, (count, prompt_of) in enumerate([(n, lambda i: refinement_prompt(rows[i]["prompt"], y0[i], crits[i])),
+                                            (n_plain, lambda i: rows[i]["prompt"])]):
+        if not todo or not count:
+            continue
+        ro = sample(model, tok, [prompt_of(i) for i in todo], n=count, max_new_tokens=cfg.max_new_tokens,
+                    temperature=cfg.temperature, stop=["\n"], max_prompt_tokens=cfg.max_prompt_tokens,
+                    seed=cfg.seed * 7919 + 3 * r + 1 + k)
         for j, i in enumerate(todo):
-            refs[i] = [x if x.startswith(" ") else " " + x for x in ro.responses[j * n:(j + 1) * n]]
+            refs[i] += [x if x.startswith(" ") else " " + x for x in ro.responses[j * count:(j + 1) * count]]
     del model
     scores = score_refinements(cfg.scorer, embed, [crits[i] for i in todo], [y0[i] for i in todo],
                                [refs[i] for i in todo]) if todo else None
@@ -147,7 +156,7 @@ def run_round(cfg: ILFConfig, r: int, policy: str, round_dir: Path, embed, quiet
                             weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, eval_fraction=0.0,
                             eval_every=0, seed=cfg.seed + r, overwrite=True), quiet=True)
     metrics = {"round": r, "critiques": len(rows), "critiques_naming_a_problem": len(todo),
-               "refinements_sampled": len(todo) * n, "finetune_examples": len(data),
+               "candidates_sampled": len(todo) * (n + n_plain), "finetune_examples": len(data),
                "fixed_named": _mean(fixed), "fixed_named_first": _mean(fixed_first), "fixed_named_n": len(fixed),
                "gold_answers": _mean([gold(i, y0[i]) for i in range(len(rows))]),
                "gold_refined_originals": _mean(g_orig), "gold_selected": _mean(g_sel), "gold_first": _mean(g_first),

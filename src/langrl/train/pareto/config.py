@@ -52,12 +52,18 @@ class ParetoConfig:
     out: str = arg("runs/pareto", "output directory: one stage per weight vector and soup, pareto.json, front.png")
     seed: int = arg(0, "random seed (every stage's and the evaluation's)")
     overwrite: bool = arg(False, "start over in a non-empty --out that is not a pareto run")
+    resume: str | None = arg(None, "a pareto --out to continue: its finished stages are kept, the rest run (the same "
+                                   "as re-running the command with --out DIR)")
 
     def validate(self) -> None:
         def need(ok: bool, field: str, expected: str) -> None:
             if not ok:
                 raise InputError(f"pareto: field '{field}': expected {expected}, got {getattr(self, field)!r}")
 
+        if self.resume is not None:
+            from pathlib import Path
+
+            need((Path(self.resume) / "pareto_config.json").is_file(), "resume", "a pareto --out directory")
         need(len(self.reward) >= 2, "reward", "at least two reward specs (one per objective)")
         need(self.grid >= 1, "grid", ">= 1")
         for f in ("max_steps", "prompts_per_step", "eval_num", "max_new_tokens"):

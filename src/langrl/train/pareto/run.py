@@ -100,7 +100,7 @@ def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
             if label(w) not in {label(v) for v in vectors}:
                 vectors.append(w)
     ref = cfg.reference_point(len(names))
-    out = Path(cfg.out)
+    out = Path(cfg.resume or cfg.out)  # --resume DIR continues that run
     marker = out / "pareto_config.json"
     if out.is_dir() and any(out.iterdir()) and not marker.is_file() and not cfg.overwrite:
         raise InputError(f"pareto: field 'out': {out} is not empty and holds no pareto run; choose another --out "

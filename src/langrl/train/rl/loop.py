@@ -24,6 +24,9 @@ How this departs from the papers:
   past batch-mean returns (the first batch uses its own mean).
 - Missing-EOS penalty (TRL) and reward clipping act on the sequence score before the KL shaping, and so does the
   optional per-prompt leave-one-out baseline (``reward_baseline loo``: RLOO's baseline under PPO's critic).
+- Several rewards are a reward vector: ``--aggregation`` (GRPO/RLOO) sums it before the estimator, normalises each
+  objective in its group first (GDPO) or keeps a group advantage per objective (``losses/multiobjective.py``);
+  ``--condition`` writes a weight vector per prompt into its context and scores it w·r (``rewards/conditioning.py``).
 """
 from __future__ import annotations
 

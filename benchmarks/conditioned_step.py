@@ -1,0 +1,68 @@
+"""The preference-conditioned policy's training iteration vs a plain multi-objective one (target: within 5%).
+
+Both are ``langrl rl --algo grpo`` on ``task:hh`` with the two gold axes as objectives, from the same policy, prompts
+and seed: the plain run at fixed weights (0.5, 0.5), the conditioned one (``--condition true``) drawing w per prompt
+and writing the ``[w helpful=W harmless=W] `` prefix before it (~12 more prompt tokens). The runs alternate
+(plain, conditioned, plain, ...) so a load change on a shared machine hits both. Each iteration's ``time/step`` and
+``response_length`` come from ``metrics.csv``; a side's estimate is the fastest iteration after the first (other
+processes only ever add time), and also seconds per sampled token, since the two policies' responses can differ in
+length.
+
+Prints one JSON line: ``plain_s``, ``conditioned_s``, ``ratio`` = conditioned / plain (target <= 1.05), and the same per
+sampled token.
+
+    python benchmarks/conditioned_step.py [--model tiny|DIR] [--prompts 8] [--n 4] [--tokens 40] [--iters 6] [--rounds 2]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import tempfile
+from pathlib import Path
+
+REWARDS = ["gold:task=hh,score=helpful,name=helpful", "gold:task=hh,score=harmless,name=harmless"]
+
+
+def times(model: str, out: Path, condition: bool, a) -> list[tuple[float, float]]:
+    from langrl.config import from_dict
+    from langrl.train.rl.loop import RLConfig, run_rl
+
+    extra = {"condition": True} if condition else {"weights": "0.5,0.5"}
+    cfg = from_dict(RLConfig, dict(algo="grpo", policy=model, prompts="task:hh", reward=REWARDS, out=str(out),
+                                   max_steps=a.iters + 1, prompts_per_step=a.prompts, samples_per_prompt=a.n,
+                                   max_new_tokens=a.tokens, micro_batch_size=a.prompts * a.n, learning_rate=2e-5,
+                                   kl_coef=0.02, log_samples=0, overwrite=True, **extra))
+    run_rl(cfg, quiet=True)
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))[1:]  # the first iteration warms up
+    return [(float(r["time/step"]), float(r["response_length"])) for r in rows]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="tiny")
+    ap.add_argument("--prompts", type=int, default=8)
+    ap.add_argument("--n", type=int, default=4)
+    ap.add_argument("--tokens", type=int, default=40)
+    ap.add_argument("--iters", type=int, default=6)
+    ap.add_argument("--rounds", type=int, default=2)
+    a = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    got = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(a.rounds):
+            for cond in (False, True):
+                got[cond] += times(a.model, Path(tmp) / f"{int(cond)}-{r}", cond, a)
+    best = {c: min(t for t, _ in v) for c, v in got.items()}
+    per_tok = {c: min(t / max(n * a.prompts * a.n, 1.0) for t, n in v) for c, v in got.items()}
+    print(json.dumps({"benchmark": "conditioned_step", "model": a.model, "plain_s": round(best[False], 4),
+                      "conditioned_s": round(best[True], 4), "ratio": round(best[True] / best[False], 3),
+                      "plain_s_per_token": per_tok[False], "conditioned_s_per_token": per_tok[True],
+                      "ratio_per_token": round(per_tok[True] / per_tok[False], 3), "target_ratio": 1.05}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The feedback loop over time: ``langrl loop`` (see :mod:`langrl.loop.runner`)."""

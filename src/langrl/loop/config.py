@@ -1,0 +1,111 @@
+"""The typed config of ``langrl loop`` (one field per option, a doc line each)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langrl.annotate.elicit import STRATEGIES
+from langrl.config import arg
+from langrl.errors import InputError
+from langrl.tasks.drift import SCHEDULES, SECOND_UTILITIES
+
+
+@dataclass
+class LoopConfig:
+    out: str = arg("runs/loop", "loop directory: config, state, one folder per round, rounds.jsonl, metrics.json")
+    resume: bool = arg(False, "continue the loop in --out where it stopped (nothing asked twice, nothing lost)")
+    overwrite: bool = arg(False, "start over in an --out that already holds a loop")
+    task: str = arg("reviews", "built-in task: prompts, simulated annotators and the hidden gold",
+                    choices=("reviews", "factqa", "arithmetic"))
+    policy: str = arg("tiny", "starting policy: tiny, tiny:TASK, a policy directory (e.g. an SFT run's model)")
+    rounds: int = arg(4, "rounds of sample -> ask -> reward model -> policy -> evaluate")
+    prompts_per_round: int = arg(16, "training prompts sampled from the current policy each round")
+    samples_per_prompt: int = arg(4, "responses per prompt (a list is all of them; pairs are any two)")
+    max_new_tokens: int = arg(0, "response tokens (0: the task's demo budget)")
+    unit: str = arg("pair", "what one judgement is about: a pair of responses, or the list of all a prompt's "
+                    "responses (a ranking)", choices=("pair", "list"))
+    labels_per_round: int = arg(16, "judgements asked each round (the round's quota)")
+    strategy: str = arg("eig", "what to ask: random, disagreement (ensemble), eig (expected information gain), "
+                        "predictive (expected drop of the predictive variance on the policy's pairs), coverage (of "
+                        "the policy's samples)", choices=STRATEGIES)
+    compare: list[str] = arg(["random"], "strategies shadowed on the same candidates, judged by the simulated "
+                             "annotator, for the label-efficiency curves (repeat the flag for several; none: no "
+                             "shadows; simulated annotators only)")
+    annotator: str = arg("simulated", "who judges: the task's simulated annotator, or people through the annotation "
+                         "app (--db)", choices=("simulated", "app"))
+    annotator_temperature: float = arg(0.05, "simulated annotator: Bradley-Terry temperature on the utility")
+    annotator_flip: float = arg(0.05, "simulated annotator: probability a judgement is flipped")
+    drift: str = arg("none", "simulated preference drift: none, switch (at --drift-round), rotate (per round)",
+                     choices=SCHEDULES)
+    drift_round: int = arg(2, "switch: the first round judged with the new preferences")
+    drift_angle: float = arg(180.0, "switch: rotation in degrees (180 reverses the preferences); rotate: per round")
+    drift_target: str = arg("brevity", "the second utility the preferences rotate toward",
+                            choices=tuple(SECOND_UTILITIES))
+    features: str = arg("minilm", "reward-model features: minilm (sentence embedding + log length) or bow "
+                        "(hashed bag of words + log length; fast, for tests)", choices=("minilm", "bow"))
+    prior_var: float = arg(1.0, "reward model: Gaussian prior variance of each weight (the L2 strength's inverse)")
+    ensemble: int = arg(5, "reward model: bootstrap members (disagreement uses them)")
+    recency_half_life: float = arg(0.0, "reward model: weight a judgement k rounds old by 2^(-k / half-life) (0: off)")
+    window: int = arg(0, "reward model: fit on the judgements of the last N rounds only (0: all)")
+    drift_threshold: float = arg(0.25, "drift monitor: alarm when the newest round's judgements are predicted this "
+                                 "much worse than the older rounds' (each by the model fitted on the rounds before)")
+    drift_newest: int = arg(0, "drift monitor: judgements counted as the newest, pooling the latest rounds when the "
+                            "newest round has fewer (0: the newest round's)")
+    drift_z: float = arg(2.0, "drift monitor: the gap must also be this many standard errors (0: threshold only)")
+    drift_response: str = arg("retrain", "after an alarm: retrain (fit only on judgements from the alarm's round on) "
+                              "or warn (log only)", choices=("retrain", "warn"))
+    policy_update: str = arg("dpo", "policy step each round: iterated DPO on the round's new pairs, or none",
+                             choices=("dpo", "none"))
+    dpo_steps: int = arg(10, "DPO optimizer steps per round")
+    dpo_beta: float = arg(0.1, "DPO beta")
+    learning_rate: float = arg(1e-4, "DPO learning rate")
+    dpo_reference: str = arg("round", "DPO reference: the round's starting policy (iterated DPO) or the loop's start",
+                             choices=("round", "start"))
+    eval_prompts: int = arg(32, "held-out prompts for the policy's gold and KL after every round")
+    rm_eval_prompts: int = arg(32, "held-out prompts whose start-policy samples give the reward model's gold pairs")
+    db: str = arg("", "annotator app: the annotation app's database URL, as for langrl annotate (sqlite:///FILE, "
+                  "postgresql://...)")
+    deadline_s: float = arg(0.0, "annotator app: give up waiting for a round's quota after this many seconds "
+                            "(0: wait until judged); whatever was judged is used")
+    poll_s: float = arg(2.0, "annotator app: seconds between progress checks")
+    seed: int = arg(0, "seed of every step")
+
+    @property
+    def shadows(self) -> list[str]:
+        """The ``--compare`` strategies (``none``: no shadows), the main strategy left out."""
+        return [s for s in self.compare if s not in ("none", self.strategy)]
+
+    def validate(self) -> None:
+        def bad(field: str, what: str) -> InputError:
+            return InputError(f"loop: {what}", field=field)
+
+        for name in ("rounds", "prompts_per_round", "labels_per_round", "eval_prompts", "rm_eval_prompts",
+                     "ensemble"):
+            if getattr(self, name) < 1:
+                raise bad(name, f"expected >= 1, got {getattr(self, name)}")
+        if self.samples_per_prompt < 2:
+            raise bad("samples_per_prompt", f"expected >= 2 responses per prompt, got {self.samples_per_prompt}")
+        if self.unit == "list" and self.samples_per_prompt > 5:
+            raise bad("samples_per_prompt", "lists of more than 5 make expected information gain enumerate too many "
+                                            f"orders ({self.samples_per_prompt}!); use <= 5")
+        if "none" in self.compare and len(self.compare) > 1:
+            raise bad("compare", f"expected 'none' alone or strategies, got {self.compare}")
+        for s in self.shadows:
+            if s not in STRATEGIES:
+                raise bad("compare", f"expected strategies from {', '.join(STRATEGIES)}, got {s!r}")
+        if self.annotator == "app":
+            if not self.db:
+                raise bad("db", "--annotator app needs --db (the annotation app's database)")
+            if self.shadows:
+                raise bad("compare", "shadow strategies need the simulated annotator; pass --compare none with app")
+        if self.drift_newest < 0:
+            raise bad("drift_newest", f"expected >= 0, got {self.drift_newest}")
+        if self.prior_var <= 0:
+            raise bad("prior_var", f"expected > 0, got {self.prior_var}")
+        if self.recency_half_life < 0 or self.window < 0:
+            raise bad("recency_half_life" if self.recency_half_life < 0 else "window", "expected >= 0 (0: off)")
+        if self.drift == "switch" and not 1 <= self.drift_round <= self.rounds:
+            raise bad("drift_round", f"expected a round in 1..{self.rounds}, got {self.drift_round}")
+        if self.dpo_steps < 1 or self.dpo_beta <= 0 or self.learning_rate <= 0:
+            raise bad("dpo_steps", "expected dpo_steps >= 1, dpo_beta > 0 and learning_rate > 0")
+        if self.deadline_s < 0 or self.poll_s <= 0:
+            raise bad("deadline_s", "expected deadline_s >= 0 and poll_s > 0")
