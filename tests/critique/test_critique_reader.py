@@ -90,6 +90,7 @@ def test_label_and_eval_with_the_rule_parser(tmp_path, capsys):
     assert ev["gold_missing_accuracy"] == 0.5 and ev["gold_exact"] == 0.5
 
 
+@pytest.mark.slow
 def test_train_a_reader_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     from langrl.models.rm.model import load_reward_model
     from langrl.models.specs import resolve_model_dir

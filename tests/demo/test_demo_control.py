@@ -1,6 +1,5 @@
 """The continued-SFT control spends the matched RL run's policy forward+backward sequences on SFT instead."""
 import shutil
-from pathlib import Path
 from types import SimpleNamespace
 
 import yaml
@@ -48,25 +47,3 @@ def test_control_stage_continues_sft_from_the_start_for_the_matched_compute(tmp_
     _fake_rl_stage(st, "run-grpo", 1, 4, 4, 2)
     stage_control(st, SimpleNamespace(seed=0), "arithmetic", 1e-3, "task:arithmetic")
     assert st.results["control-arithmetic"]["steps"] == 2  # 32 sequences
-
-
-def test_full_budget_arithmetic_sft_waits_longer_for_its_plateau():
-    """The full demo's arithmetic SFT stops only after 10 measurements (250 steps) without a new best; factqa and
-    reviews keep 3 (their stage settings, hence their cached results, are unchanged)."""
-    from langrl.demo.config import FULL, QUICK, DemoConfig
-    from langrl.demo.pipeline import stage_sft
-
-    seen = {}
-
-    class Recorder:  # stands in for Stages: records each stage's settings instead of running it
-        out = Path("/nonexistent")
-
-        def run(self, name, settings, fn, inputs=()):
-            seen[name] = settings
-
-    cfg = DemoConfig()
-    for task in ("factqa", "reviews", "arithmetic"):
-        stage_sft(Recorder(), cfg, FULL, task)
-    assert {t: seen[f"policy-{t}"]["patience"] for t in ("factqa", "reviews", "arithmetic")} == \
-        {"factqa": 3, "reviews": 3, "arithmetic": 10}
-    assert QUICK.arithmetic_sft_patience == QUICK.sft_patience  # the quick demo is unchanged

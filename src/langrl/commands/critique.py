@@ -15,7 +15,7 @@ from langrl.commands._common import finish
 from langrl.config import arg, parse_config
 from langrl.errors import InputError
 
-USAGE = """usage: langrl critique {annotate,train,label,eval} [--key value ...] [--json]
+USAGE = """usage: langrl critique {annotate,train,label,eval,critic-data} [--key value ...] [--json]
 
   annotate  a simulated annotator writes varied natural-language critiques (partial or wrong at --noise) of the
             responses in a JSONL file (the annotation app's critique export shape), and its span marks
@@ -23,6 +23,7 @@ USAGE = """usage: langrl critique {annotate,train,label,eval} [--key value ...] 
             wrong_step / wrong_answer) and a count of missing items, from (critique, span marks) pairs
   label     read critiques into span-feedback records (for `langrl rm train --loss spans`) and completeness pairs
   eval      a critique reader (or the rule parser: --model rules) against the task's gold labels
+  critic-data  SFT records (critic prompt -> critique) for a critique model, the reward `critic:path=DIR`
 
 `langrl critique SUBCOMMAND --help` lists every option."""
 
@@ -89,6 +90,33 @@ def annotate(cfg: AnnotateConfig) -> dict:
             "partial": modes["partial"], "wrong": modes["wrong"], "out": cfg.out, "spans_out": cfg.spans_out}
 
 
+@dataclass
+class CriticDataConfig:
+    data: list[str] = arg([], "critique file(s): prompt, response, critique per line (repeat for several)")
+    out: str = arg("", "SFT records {prompt, completion} written here (train the critic with `langrl sft --data`)")
+
+    def validate(self) -> None:
+        if not self.data or not self.out:
+            raise InputError("critique critic-data: --data FILE and --out FILE are required", field="data")
+
+
+def critic_data(cfg: CriticDataConfig) -> dict:
+    from langrl.io import atomic_write_jsonl
+    from langrl.jsonl import input_flag, read_jsonl, text_field
+    from langrl.rewards.critic import critic_prompt
+
+    out = []
+    for path in cfg.data:
+        with input_flag("--data"):
+            lines = read_jsonl(path)
+        for line, rec in lines:
+            prompt, critique = text_field(rec, "prompt", path, line), text_field(rec, "critique", path, line)
+            response = text_field(rec, "response", path, line, empty_ok=True)
+            out.append({"prompt": critic_prompt(prompt, response), "completion": " " + " ".join(critique.split())})
+    atomic_write_jsonl(cfg.out, out)
+    return {"command": "critique critic-data", "records": len(out), "out": cfg.out}
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -98,6 +126,10 @@ def main(argv: list[str]) -> int:
         cfg, flags = parse_config(AnnotateConfig, rest, prog="langrl critique annotate",
                                   summary="A simulated annotator writes natural-language critiques of responses.")
         return finish(annotate(cfg), flags["json"], "critique annotate")
+    if sub == "critic-data":
+        cfg, flags = parse_config(CriticDataConfig, rest, prog="langrl critique critic-data",
+                                  summary="SFT records for a critique model (the reward critic:path=DIR).")
+        return finish(critic_data(cfg), flags["json"], "critique critic-data")
     if sub in ("train", "label", "eval"):
         from langrl.train import critique_reader as reader
 

@@ -66,19 +66,16 @@ class Budget:
     sft_eval_every: int = 25
     factqa_sft_eval_every: int = 100
     sft_patience: int = 3
-    # arithmetic: a stop after 3 measurements (75 steps) came at step 325 of the 1000-step cosine, its learning rate
-    # still 80% of the peak, and continued SFT then raised held-out gold 0.255 -> 0.410 (seed 0): short of a plateau
-    arithmetic_sft_patience: int = 3
 
 
 QUICK = Budget(sft_steps=20, factqa_sft_steps=20, feedback_prompts=24, responses_per_prompt=4, rm_steps=20,
                holistic_rm_steps=10, spans_rm_steps=4, completeness_rm_steps=3, rl_steps=4, prompts_per_step=8,
                dpo_steps=10, eval_prompts=16, eval_every=2, best_of_n=4, sft_eval_every=10, factqa_sft_eval_every=10,
-               sft_patience=2, arithmetic_sft_patience=2, factqa_rl_samples=2, grpo_steps=4, ppo_kl_prompts_per_step=8)
+               sft_patience=2, factqa_rl_samples=2, grpo_steps=4, ppo_kl_prompts_per_step=8)
 FULL = Budget(sft_steps=1000, factqa_sft_steps=3000, feedback_prompts=400, responses_per_prompt=4, rm_steps=150,
               holistic_rm_steps=100, spans_rm_steps=60, completeness_rm_steps=40, rl_steps=40, prompts_per_step=16,
               dpo_steps=80, eval_prompts=200, eval_every=5, best_of_n=8, factqa_rl_samples=4, grpo_steps=80,
-              ppo_kl_prompts_per_step=32, arithmetic_sft_patience=10)
+              ppo_kl_prompts_per_step=32)
 
 
 def budget_for(cfg: DemoConfig) -> Budget:
