@@ -47,3 +47,35 @@ def test_control_stage_continues_sft_from_the_start_for_the_matched_compute(tmp_
     _fake_rl_stage(st, "run-grpo", 1, 4, 4, 2)
     stage_control(st, SimpleNamespace(seed=0), "arithmetic", 1e-3, "task:arithmetic")
     assert st.results["control-arithmetic"]["steps"] == 2  # 32 sequences
+
+
+def test_arithmetic_sft_patience_option_reaches_only_the_arithmetic_sft_stage():
+    """--arithmetic-sft-patience N (the README's arithmetic lever) changes the arithmetic SFT stage's patience and no
+    other stage's settings; 0 keeps the budget's (full 3, quick 2); a negative value is refused."""
+    from pathlib import Path
+
+    import pytest
+
+    from langrl.demo.config import DemoConfig, budget_for
+    from langrl.demo.pipeline import stage_sft
+    from langrl.errors import InputError
+
+    def patience(cfg):
+        seen = {}
+
+        class Recorder:  # stands in for Stages: records each stage's settings instead of running it
+            out = Path("/nonexistent")
+
+            def run(self, name, settings, fn, inputs=()):
+                seen[name] = settings["patience"]
+
+        for task in ("factqa", "reviews", "arithmetic"):
+            stage_sft(Recorder(), cfg, budget_for(cfg), task)
+        return seen
+
+    assert patience(DemoConfig()) == {"policy-factqa": 3, "policy-reviews": 3, "policy-arithmetic": 3}
+    assert patience(DemoConfig(arithmetic_sft_patience=10)) == \
+        {"policy-factqa": 3, "policy-reviews": 3, "policy-arithmetic": 10}
+    assert budget_for(DemoConfig(quick=True)).arithmetic_sft_patience == 2
+    with pytest.raises(InputError, match="arithmetic_sft_patience"):
+        DemoConfig(arithmetic_sft_patience=-1).validate()

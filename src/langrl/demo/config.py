@@ -18,12 +18,16 @@ class DemoConfig:
     out: str = arg("runs/demo", "output directory: one folder per stage, report.md, report.html, metrics.json, plots")
     model: str = arg("tiny", "starting model: tiny (built in-process), smollm2, or a HF model directory")
     seed: int = arg(0, "seed of every stage")
-    eval_prompts: int = arg(0, "held-out prompts per task for the final evaluation (0 = the budget's default)")
+    eval_prompts: int = arg(0, "held-out prompts per task for each policy's evaluation (0 = the budget's default)")
     rl_steps: int = arg(0, "online RL iterations per run (0 = the budget's default)")
     kl_coef: float = arg(0.05, "β of the KL-regularised factqa and arithmetic runs")
     reviews_kl_coef: float = arg(0.5, "β of the reviews PPO-KL run (the no-KL hacking run uses 0): the keyword-"
                                       "stuffing hack is inside the SFT policy's support, so β must outweigh VADER's "
                                       "gain from it")
+
+    arithmetic_sft_patience: int = arg(0, "held-out-loss measurements (every 25 steps) the arithmetic SFT waits for a "
+                                          "new best before stopping (0 = the budget's: 3 full, 2 quick); 10 runs it "
+                                          "to its 1,000-step cap (the README's arithmetic lever)")
 
     jobs: int = arg(0, "stages run at once, each in its own worker process with cores/jobs torch threads, as soon as "
                        "the stages it reads are done (0 = 2 on a machine with 2 or more cores, else 1; 1 = one after "
@@ -32,8 +36,8 @@ class DemoConfig:
     def validate(self) -> None:
         if self.jobs < 0:
             raise InputError(f"demo: field 'jobs': expected >= 0, got {self.jobs}")
-        if self.eval_prompts < 0 or self.rl_steps < 0:
-            raise InputError("demo: eval_prompts and rl_steps must be >= 0")
+        if self.eval_prompts < 0 or self.rl_steps < 0 or self.arithmetic_sft_patience < 0:
+            raise InputError("demo: eval_prompts, rl_steps and arithmetic_sft_patience must be >= 0")
         if self.kl_coef < 0 or self.reviews_kl_coef < 0:
             raise InputError("demo: kl_coef and reviews_kl_coef must be >= 0")
 
@@ -66,12 +70,13 @@ class Budget:
     sft_eval_every: int = 25
     factqa_sft_eval_every: int = 100
     sft_patience: int = 3
+    arithmetic_sft_patience: int = 3  # the arithmetic SFT's (--arithmetic-sft-patience)
 
 
 QUICK = Budget(sft_steps=20, factqa_sft_steps=20, feedback_prompts=24, responses_per_prompt=4, rm_steps=20,
                holistic_rm_steps=10, spans_rm_steps=4, completeness_rm_steps=3, rl_steps=4, prompts_per_step=8,
                dpo_steps=10, eval_prompts=16, eval_every=2, best_of_n=4, sft_eval_every=10, factqa_sft_eval_every=10,
-               sft_patience=2, factqa_rl_samples=2, grpo_steps=4, ppo_kl_prompts_per_step=8)
+               sft_patience=2, arithmetic_sft_patience=2, factqa_rl_samples=2, grpo_steps=4, ppo_kl_prompts_per_step=8)
 FULL = Budget(sft_steps=1000, factqa_sft_steps=3000, feedback_prompts=400, responses_per_prompt=4, rm_steps=150,
               holistic_rm_steps=100, spans_rm_steps=60, completeness_rm_steps=40, rl_steps=40, prompts_per_step=16,
               dpo_steps=80, eval_prompts=200, eval_every=5, best_of_n=8, factqa_rl_samples=4, grpo_steps=80,
@@ -85,4 +90,6 @@ def budget_for(cfg: DemoConfig) -> Budget:
         updates["eval_prompts"] = cfg.eval_prompts
     if cfg.rl_steps:
         updates["rl_steps"] = updates["grpo_steps"] = cfg.rl_steps
+    if cfg.arithmetic_sft_patience:
+        updates["arithmetic_sft_patience"] = cfg.arithmetic_sft_patience
     return Budget(**{**base.__dict__, **updates})

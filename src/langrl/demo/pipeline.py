@@ -52,12 +52,13 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
 
     cap = b.factqa_sft_steps if task == "factqa" else b.sft_steps
     every = b.factqa_sft_eval_every if task == "factqa" else b.sft_eval_every
+    patience = b.arithmetic_sft_patience if task == "arithmetic" else b.sft_patience
     tiny = cfg.model.startswith("tiny")
     lr = sft_lr(cfg, task)
     n_eval = SFT_EVAL_EXAMPLES // 5 if cfg.quick else SFT_EVAL_EXAMPLES
     examples = max(2000, 16 * cap) + n_eval
     settings = {"model": cfg.model, "data": SFT_DATA[task], "steps": cap, "lr": lr, "seed": cfg.seed,
-                "eval_every": every, "patience": b.sft_patience, "eval_examples": n_eval}
+                "eval_every": every, "patience": patience, "eval_examples": n_eval}
     if tiny:  # the embedded model is rebuilt when its build changes: so is everything trained from it
         from langrl.models.tiny import TinySettings
 
@@ -68,7 +69,7 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
                                    "max_steps": cap, "batch_size": 16, "micro_batch_size": 16,
                                    "task_examples": examples, "learning_rate": lr, "warmup_steps": 5,
                                    "eval_fraction": n_eval / examples, "eval_every": every,
-                                   "patience": b.sft_patience, "seed": cfg.seed, "overwrite": True})
+                                   "patience": patience, "seed": cfg.seed, "overwrite": True})
         return run_sft(sc, quiet=True)
 
     stages.run(f"policy-{task}", settings, run)
