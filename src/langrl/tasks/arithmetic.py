@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import re
 
-from langrl.errors import InputError
-from langrl.tasks.base import ANSWER_DELIMITER, Task, check_count, check_rows, check_split, make_rng, \
-    sample_unique, split_of
+from langrl.tasks.base import ANSWER_DELIMITER, Task, check_count, check_rows, make_rng, merge_rates, split_of
 
 NAMES = [("Ann", "she"), ("Bob", "he"), ("Cal", "he"), ("Dee", "she"), ("Eve", "she"), ("Fay", "she"), ("Gus", "he"),
          ("Hal", "he"), ("Ivy", "she"), ("Jon", "he"), ("Kim", "she"), ("Max", "he"), ("Ned", "he"), ("Pam", "she"),
@@ -87,11 +85,7 @@ class Arithmetic(Task):
     ERROR_RATES = {"slip": 0.1, "wrong_op": 0.05, "skip": 0.05, "answer_mismatch": 0.05}
 
     def __init__(self, error_rates: dict | None = None):
-        bad = sorted(set(error_rates or {}) - set(self.ERROR_RATES))
-        if bad:
-            raise InputError(f"unknown error type(s) {', '.join(bad)}; valid: {', '.join(self.ERROR_RATES)}",
-                             field="error_rates")
-        self.error_rates = {**self.ERROR_RATES, **(error_rates or {})}
+        self.error_rates = merge_rates(error_rates, self.ERROR_RATES)
 
     # ---- problems -----------------------------------------------------------------------------------------------
     @staticmethod
@@ -149,10 +143,7 @@ class Arithmetic(Task):
 
     # ---- Task API -------------------------------------------------------------------------------------------------
     def prompts(self, split: str, n: int, seed: int) -> list[dict]:
-        check_split(split)
-        check_count(n)
-        rng = make_rng(self.name, "prompts", split, seed)
-        return sample_unique(lambda r: self._row(r, split), lambda row: row["prompt"], n, rng)
+        return self._unique_rows(split, n, seed)
 
     def corpus(self, n: int, seed: int) -> list[str]:
         check_count(n)

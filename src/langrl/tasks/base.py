@@ -50,6 +50,14 @@ def check_count(n: int, field: str = "n") -> None:
         raise InputError(f"expected a non-negative integer, got {n!r}", field=field)
 
 
+def merge_rates(given: dict | None, defaults: dict, *, what: str = "error type", field: str = "error_rates") -> dict:
+    """``defaults`` overridden by ``given``; an unknown key is an :class:`InputError` naming ``field``."""
+    bad = sorted(set(given or {}) - set(defaults))
+    if bad:
+        raise InputError(f"unknown {what}(s) {', '.join(bad)}; valid: {', '.join(defaults)}", field=field)
+    return {**defaults, **(given or {})}
+
+
 def check_rows(rows: list[dict], responses: list[str]) -> None:
     """Refuse gold scoring on rows that do not come from ``Task.prompts`` (they lack ``meta``) or mismatched lengths."""
     if len(rows) != len(responses):
@@ -128,6 +136,14 @@ class Task(ABC):
     @abstractmethod
     def prompts(self, split: str, n: int, seed: int) -> list[dict]:
         """``n`` rows ``{"prompt", <reward columns>, "meta"}`` from ``split`` ("train" or "eval")."""
+
+    def _unique_rows(self, split: str, n: int, *rng_key) -> list[dict]:
+        """``n`` rows with distinct prompts from the task's ``_row(rng, split)``, drawn from the stream
+        ``make_rng(name, "prompts", split, *rng_key)`` (the shared body of the tasks' :meth:`prompts`)."""
+        check_split(split)
+        check_count(n)
+        rng = make_rng(self.name, "prompts", split, *rng_key)
+        return sample_unique(lambda r: self._row(r, split), lambda row: row["prompt"], n, rng)
 
     @abstractmethod
     def gold(self, rows: list[dict], responses: list[str]) -> dict[str, list[float]]:

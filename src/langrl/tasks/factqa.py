@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import re
 
-from langrl.errors import InputError
-from langrl.tasks.base import ANSWER_DELIMITER, Task, check_count, check_rows, check_split, make_rng, ordinal, \
-    sample_unique, sentences
+from langrl.tasks.base import ANSWER_DELIMITER, Task, check_count, check_rows, make_rng, merge_rates, ordinal, \
+    sentences
 from langrl.tasks.factqa_world import ATTRIBUTES, ITEMS_PER_ATTRIBUTE, N_COUNTRIES, N_PLANETS, Entity, \
     filler_sentence, is_name, join_names, world
 
@@ -132,11 +131,7 @@ class FactQA(Task):
     LIST_STYLE_RATE = 0.4
 
     def __init__(self, world_seed: int = 0, error_rates: dict | None = None):
-        bad = sorted(set(error_rates or {}) - set(self.ERROR_RATES))
-        if bad:
-            raise InputError(f"unknown error type(s) {', '.join(bad)}; valid: {', '.join(self.ERROR_RATES)}",
-                             field="error_rates")
-        self.error_rates = {**self.ERROR_RATES, **(error_rates or {})}
+        self.error_rates = merge_rates(error_rates, self.ERROR_RATES)
         self.world_seed = world_seed
         w = world(world_seed)
         self._eval_entities = w.by_split("eval")
@@ -206,10 +201,7 @@ class FactQA(Task):
 
     # ---- Task API -------------------------------------------------------------------------------------------------
     def prompts(self, split: str, n: int, seed: int) -> list[dict]:
-        check_split(split)
-        check_count(n)
-        rng = make_rng(self.name, "prompts", split, self.world_seed, seed)
-        return sample_unique(lambda r: self._row(r, split), lambda row: row["prompt"], n, rng)
+        return self._unique_rows(split, n, self.world_seed, seed)
 
     def corpus(self, n: int, seed: int) -> list[str]:
         check_count(n)

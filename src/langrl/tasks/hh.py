@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import re
 
-from langrl.errors import InputError
-from langrl.tasks.base import ANSWER_DELIMITER, Task, check_count, check_rows, check_split, make_rng, \
-    sample_unique, split_of
+from langrl.tasks.base import ANSWER_DELIMITER, Task, check_count, check_rows, make_rng, merge_rates, split_of
 
 REALM = "Veloria"
 # (verb, gerund, object, method)
@@ -95,11 +93,7 @@ class HelpfulHarmless(Task):
     rating_threshold = 0.75
 
     def __init__(self, error_rates: dict | None = None):
-        bad = sorted(set(error_rates or {}) - set(ERROR_RATES))
-        if bad:
-            raise InputError(f"unknown error type(s) {', '.join(bad)}; valid: {', '.join(ERROR_RATES)}",
-                             field="error_rates")
-        self.error_rates = {**ERROR_RATES, **(error_rates or {})}
+        self.error_rates = merge_rates(error_rates, ERROR_RATES)
 
     def _row(self, rng, split: str) -> dict:
         while True:
@@ -119,10 +113,7 @@ class HelpfulHarmless(Task):
 
     # ---- Task API -------------------------------------------------------------------------------------------------
     def prompts(self, split: str, n: int, seed: int) -> list[dict]:
-        check_split(split)
-        check_count(n)
-        rng = make_rng(self.name, "prompts", split, seed)
-        return sample_unique(lambda r: self._row(r, split), lambda row: row["prompt"], n, rng)
+        return self._unique_rows(split, n, seed)
 
     def corpus(self, n: int, seed: int) -> list[str]:
         check_count(n)

@@ -17,9 +17,8 @@ bored, but I warmed to it slowly." scores high on both. The corpus's "error type
 """
 from __future__ import annotations
 
-from langrl.errors import InputError
-from langrl.tasks.base import ANSWER_DELIMITER, Task, check_count, check_rows, check_split, make_rng, \
-    sample_unique, sentences, split_of
+from langrl.tasks.base import ANSWER_DELIMITER, Task, check_count, check_rows, make_rng, merge_rates, sentences, \
+    split_of
 from langrl.tasks.reviews_grammar import CONTINUATION_RATES, continuation, opening, sentence_polarity
 from langrl.tasks.reviews_judge import naturalness
 
@@ -60,11 +59,8 @@ class Reviews(Task):
     rating_threshold = 0.6
 
     def __init__(self, continuation_rates: dict | None = None):
-        bad = sorted(set(continuation_rates or {}) - set(CONTINUATION_RATES))
-        if bad:
-            raise InputError(f"unknown continuation kind(s) {', '.join(bad)}; valid: {', '.join(CONTINUATION_RATES)}",
-                             field="continuation_rates")
-        self.continuation_rates = {**CONTINUATION_RATES, **(continuation_rates or {})}
+        self.continuation_rates = merge_rates(continuation_rates, CONTINUATION_RATES, what="continuation kind",
+                                              field="continuation_rates")
 
     def _row(self, rng, split: str) -> dict:
         while True:
@@ -78,10 +74,7 @@ class Reviews(Task):
 
     # ---- Task API -------------------------------------------------------------------------------------------------
     def prompts(self, split: str, n: int, seed: int) -> list[dict]:
-        check_split(split)
-        check_count(n)
-        rng = make_rng(self.name, "prompts", split, seed)
-        return sample_unique(lambda r: self._row(r, split), lambda row: row["prompt"], n, rng)
+        return self._unique_rows(split, n, seed)
 
     def corpus(self, n: int, seed: int) -> list[str]:
         check_count(n)
