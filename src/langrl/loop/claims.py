@@ -93,11 +93,12 @@ def write_metrics(loop) -> dict:
             rms.append(rm)
             pol = json.loads((loop.rdir(r) / "policy.json").read_text())
             row.update(labels=rm["labels"], rm_accuracy=rm["rm_accuracy"],
-                       rm_accuracy_uniform=rm["rm_accuracy_uniform"], dpo_pairs=pol["pairs"],
+                       rm_accuracy_uniform=rm["rm_accuracy_uniform"], dpo_pairs=pol.get("pairs", 0),
                        drift_alarm=bool(rm["drift"] and rm["drift"]["alarm"]),
                        drift_gap=rm["drift"]["gap"] if rm["drift"] else None, fitted_from_round=rm["reset"],
                        **{f"shadow/{s}/rm_accuracy": v["rm_accuracy"] for s, v in rm["shadow"].items()},
-                       **{f"shadow/{s}/labels": v["labels"] for s, v in rm["shadow"].items()})
+                       **{f"shadow/{s}/labels": v["labels"] for s, v in rm["shadow"].items()},
+                       **{f"rl_{k}": pol[k] for k in ("final_reward", "final_kl") if k in pol})  # grpo/rloo
         rows.append(row)
     curves = {cfg.strategy: [(rm["labels"], rm["rm_accuracy"]) for rm in rms]}
     for s in cfg.shadows:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from langrl.annotate.elicit import STRATEGIES
 from langrl.config import arg
 from langrl.errors import InputError
+from langrl.loop.policy import POLICY_UPDATES
 from langrl.tasks.drift import SCHEDULES, SECOND_UTILITIES
 
 
@@ -53,11 +54,16 @@ class LoopConfig:
     drift_z: float = arg(2.0, "drift monitor: the gap must also be this many standard errors (0: threshold only)")
     drift_response: str = arg("retrain", "after an alarm: retrain (fit only on judgements from the alarm's round on) "
                               "or warn (log only)", choices=("retrain", "warn"))
-    policy_update: str = arg("dpo", "policy step each round: iterated DPO on the round's new pairs, or none",
-                             choices=("dpo", "none"))
+    policy_update: str = arg("dpo", "policy step each round: iterated DPO on the round's new pairs, GRPO or RLOO "
+                             "(langrl rl) on the round's reward model, or none", choices=POLICY_UPDATES)
     dpo_steps: int = arg(10, "DPO optimizer steps per round")
     dpo_beta: float = arg(0.1, "DPO beta")
-    learning_rate: float = arg(1e-4, "DPO learning rate")
+    learning_rate: float = arg(1e-4, "policy step learning rate (DPO, GRPO, RLOO)")
+    rl_steps: int = arg(4, "grpo/rloo: RL iterations per round on the round's reward model")
+    rl_prompts_per_step: int = arg(0, "grpo/rloo: prompts per RL iteration, drawn from the round's training prompts "
+                                   "(0: all of them)")
+    rl_samples_per_prompt: int = arg(4, "grpo/rloo: responses per prompt in each RL iteration (the group)")
+    rl_kl_coef: float = arg(0.05, "grpo/rloo: KL coefficient beta toward the round's starting policy")
     dpo_reference: str = arg("round", "DPO reference: the round's starting policy (iterated DPO) or the loop's start",
                              choices=("round", "start"))
     eval_prompts: int = arg(32, "held-out prompts for the policy's gold and KL after every round")
@@ -107,5 +113,16 @@ class LoopConfig:
             raise bad("drift_round", f"expected a round in 1..{self.rounds}, got {self.drift_round}")
         if self.dpo_steps < 1 or self.dpo_beta <= 0 or self.learning_rate <= 0:
             raise bad("dpo_steps", "expected dpo_steps >= 1, dpo_beta > 0 and learning_rate > 0")
+        if self.policy_update in ("grpo", "rloo"):
+            if self.rl_steps < 1:
+                raise bad("rl_steps", f"expected >= 1, got {self.rl_steps}")
+            if self.rl_samples_per_prompt < 2:
+                raise bad("rl_samples_per_prompt", f"{self.policy_update} needs a group of >= 2 responses per "
+                                                   f"prompt, got {self.rl_samples_per_prompt}")
+            if self.rl_prompts_per_step < 0:
+                raise bad("rl_prompts_per_step", f"expected >= 0 (0: all the round's prompts), got "
+                                                 f"{self.rl_prompts_per_step}")
+            if self.rl_kl_coef < 0:
+                raise bad("rl_kl_coef", f"expected >= 0, got {self.rl_kl_coef}")
         if self.deadline_s < 0 or self.poll_s <= 0:
             raise bad("deadline_s", "expected deadline_s >= 0 and poll_s > 0")

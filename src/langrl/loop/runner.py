@@ -7,16 +7,19 @@ Round r (1..R), each step's output written atomically under ``out/rounds/rNN/`` 
     collect   judgements.jsonl  the judgements, with ``round``, ``question_id`` and ``time`` (ISO 8601)
     rm        rm.json           the reward model refitted on every judgement so far (recency weights, window, drift
                                 monitor), its accuracy against gold pairs, the shadows' and a uniform model's
-    policy    policy.json       iterated DPO on the round's new pairs (model in policy/), or the policy kept
+    reward    reward.json       that model's weights (a reward: --reward loop-rm:path=..., :mod:`langrl.loop.reward`)
+    policy    policy.json       iterated DPO on the round's new pairs, or GRPO/RLOO on reward.json (model in
+                                policy/; :mod:`langrl.loop.policy`), or the policy kept
     eval      eval.json         the policy's gold, gold under the round's preferences, and KL to the start
 
 Round 0 holds the start policy's evaluation and the reward model's gold pool (``pool.json``). A restarted loop
 (``--resume``) skips every step whose file exists: a question is written to asked.json before it is asked and never
 chosen again (keys of every earlier round are excluded), and judgements are only ever added (in the app's database
 until exported). The reward model is linear in fixed features (:mod:`langrl.loop.rm`), so refitting is cheap and its
-posterior gives the information gain; the policy learns only from what was asked (online iterative DPO, as OpenRLHF's
-iterative DPO but with the pairs chosen actively). Departures: no PPO/GRPO step on the reward model (the policy step
-is DPO on judged pairs); simulated judgement times are one hour per round from 2026-01-01.
+posterior gives the information gain; the policy learns from what was asked (online iterative DPO, as OpenRLHF's
+iterative DPO but with the pairs chosen actively) or from the reward model (GRPO/RLOO through ``langrl rl``'s loop).
+Departures: no PPO step (GRPO/RLOO need no value function); simulated judgement times are one hour per round from
+2026-01-01.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from langrl.config import from_dict, to_dict
+from langrl.config import to_dict
 from langrl.errors import InputError
 from langrl.io import atomic_write_json, atomic_write_jsonl
 from langrl.loop import rm as lrm
@@ -267,6 +270,7 @@ class Loop:
         self.step("collect-shadow", r, d / "shadow.json",
                   lambda: {s: self.ask_simulated(q, samples, r) for s, q in asked["shadow"].items()})
         self.step("rm", r, d / "rm.json", lambda: self.refit(r, pool, reset))
+        self.step("reward", r, d / "reward.json", lambda: self.reward_model(r, samples))
         self.step("policy", r, d / "policy.json", lambda: self.update_policy(r))
         ev = self.step("eval", r, d / "eval.json", lambda: self.evaluate(r))
         return ev
@@ -281,7 +285,7 @@ class Loop:
             if monitor["alarm"] and cfg.drift_response == "retrain":
                 reset = r
         xa, xb, ua, ub = self.gold_pairs(pool, r)
-        fit = lrm.fit(lists, self.weights(rounds, r, reset), cfg.prior_var, self.feat.dim)[0]
+        fit = self.main_fit(lists, rounds, r, reset)
         uniform = lrm.fit(lists, torch.ones(len(rounds), dtype=torch.float64), cfg.prior_var, self.feat.dim)[0]
         out = {"labels": len(self.judgements(r)), "fitted": int((self.weights(rounds, r, reset) > 0).sum()),
                "rm_accuracy": lrm.gold_accuracy(fit, xa, xb, ua, ub),
@@ -293,6 +297,21 @@ class Loop:
             out["shadow"][s] = {"labels": len(self.judgements(r, s)), "rm_accuracy": lrm.gold_accuracy(theta, xa, xb,
                                                                                                       ua, ub)}
         return out
+
+    def main_fit(self, lists: torch.Tensor, rounds: torch.Tensor, r: int, reset: int) -> torch.Tensor:
+        """(d,) the main reward model's posterior mean at round ``r`` (recency weights, window, drift reset)."""
+        return lrm.fit(lists, self.weights(rounds, r, reset), self.cfg.prior_var, self.feat.dim)[0]
+
+    def reward_model(self, r: int, samples: dict) -> dict:
+        """reward.json: round ``r``'s reward model (the fit rm.json scored), standardised on the round's samples."""
+        from langrl.loop.reward import reward_record
+
+        lists, rounds = lrm.judgement_lists(self.judgements(r), self.feat)
+        reset = json.loads((self.rdir(r) / "rm.json").read_text())["reset"]
+        theta = self.main_fit(lists, rounds, r, reset)
+        texts = [y for resps in samples["responses"] for y in resps]
+        return reward_record(theta, self.cfg.features, self.feat(texts) @ theta, round=r, reset=reset,
+                             labels=len(self.judgements(r)))
 
     def gold_pairs(self, pool: dict, r: int):
         """The gold pool's pairs: features (P, d) twice and utilities under the preferences of round ``r``."""
@@ -308,30 +327,9 @@ class Loop:
         return self.feat(a_txt), self.feat(b_txt), ua, ub
 
     def update_policy(self, r: int) -> dict:
-        from langrl.feedback import ranking_to_comparisons, read_feedback
+        from langrl.loop.policy import update_policy
 
-        cfg, d = self.cfg, self.rdir(r)
-        prev = self.policy_at(r - 1)
-        if cfg.policy_update == "none":
-            return {"path": prev, "pairs": 0}
-        pairs = []
-        for rec in read_feedback(d / "judgements.jsonl").records:
-            comps = ranking_to_comparisons(rec) if rec.kind == "ranking" else [rec]
-            pairs += [{"prompt": c.prompt, "chosen": c.chosen, "rejected": c.rejected} for c in comps if not c.tie]
-        if not pairs:
-            return {"path": prev, "pairs": 0}
-        atomic_write_jsonl(d / "dpo.jsonl", pairs)
-        from langrl.train.dpo.loop import DPOConfig, run_dpo
-
-        b = min(16, len(pairs))
-        ref = prev if cfg.dpo_reference == "round" else self.start_policy
-        summary = run_dpo(from_dict(DPOConfig, {
-            "policy": prev, "ref": ref, "data": str(d / "dpo.jsonl"), "out": str(d / "policy"), "overwrite": True,
-            "max_steps": cfg.dpo_steps, "batch_size": b, "micro_batch_size": b, "learning_rate": cfg.learning_rate,
-            "beta": cfg.dpo_beta, "eval_fraction": 0.0, "eval_every": 0, "seed": cfg.seed + r, "ref_cache": False}),
-            quiet=True)
-        (d / "policy" / "langrl_state.pt").unlink(missing_ok=True)  # the optimizer state: never resumed here
-        return {"path": str(d / "policy"), "pairs": len(pairs), "final_loss": summary.get("final_loss")}
+        return update_policy(self, r)
 
     # ------------------------------------------------------------------------------------------------ the loop
     def run(self) -> dict:

@@ -28,7 +28,8 @@ COMMON_KEYS = {"weight": "weight of the objective(s) in the total (default 1)",
                "normalize": "running mean/std normalisation before weighting (true/false)",
                "name": "objective name (default: the reward's name)"}
 # modules that register rewards when imported (imported on first use of the registry; missing ones are skipped)
-PLUGIN_MODULES: list[str] = ["langrl.rewards.learned", "langrl.rewards.critic"]  # modules that register rewards on import
+PLUGIN_MODULES: list[str] = [  # modules that register rewards on import
+    "langrl.rewards.learned", "langrl.rewards.critic", "langrl.loop.reward"]
 
 
 @dataclass
