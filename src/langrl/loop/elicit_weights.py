@@ -117,8 +117,7 @@ def read_answers(path: Path, names: list[str]) -> list[tuple[int, int, int]]:
     return out
 
 
-def serving(cfg: ElicitWeightsConfig, report: dict | None, axes: list[str], names: list[str], chosen: str,
-            w: list[float]) -> dict:
+def serving(cfg: ElicitWeightsConfig, report: dict | None, axes: list[str], chosen: str, w: list[float]) -> dict:
     """How to serve the elicited weight: the conditioned policy's ``langrl sample --weights`` or the selected
     point's own policy, when the pareto run's directory holds them."""
     if report is None:
@@ -196,7 +195,7 @@ def run_elicit_weights(cfg: ElicitWeightsConfig) -> dict:
     chosen = names[we.best_point(points, w_hat)]
     result.update(weights=dict(zip(axes, w_hat.tolist())), selected=chosen,
                   selected_scores=dict(zip(axes, points[names.index(chosen)].tolist())))
-    result.update(serving(cfg, report, axes, names, chosen, w_hat.tolist()))
+    result.update(serving(cfg, report, axes, chosen, w_hat.tolist()))
     if cfg.out:
         atomic_write_json(Path(cfg.out), result)
     return result
