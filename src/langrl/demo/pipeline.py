@@ -46,11 +46,13 @@ def sft_lr(cfg: DemoConfig, task: str) -> float:
 def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
     """SFT until the held-out loss stops falling: the loss on ``SFT_EVAL_EXAMPLES`` held-out demonstrations is
     measured every ``sft_eval_every`` steps, the run stops after ``sft_patience`` measurements without a new best (or
-    at the step cap) and keeps the best measured weights (``langrl sft --patience``). The stage result records the
+    at the step cap) and keeps the best measured weights (``langrl sft --patience``). Arithmetic trains its whole
+    3,000-step cosine schedule instead (patience 0): its loss falls until the learning rate has decayed, and patience
+    on the noisy loss of the schedule's high-lr middle stopped one seed at step 700. The stage result records the
     steps used (``steps``, ``best_step``, ``stopped_early``)."""
     from langrl.train.sft import SFTConfig, run_sft
 
-    cap = b.factqa_sft_steps if task == "factqa" else b.sft_steps
+    cap = {"factqa": b.factqa_sft_steps, "arithmetic": b.arithmetic_sft_steps}.get(task, b.sft_steps)
     every = b.factqa_sft_eval_every if task == "factqa" else b.sft_eval_every
     patience = b.arithmetic_sft_patience if task == "arithmetic" else b.sft_patience
     tiny = cfg.model.startswith("tiny")
