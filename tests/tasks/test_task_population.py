@@ -43,3 +43,22 @@ def test_each_type_judges_by_its_own_weights():
 def test_bad_populations_are_refused(groups, match):
     with pytest.raises(InputError, match=match):
         Population(TASK, groups)
+
+
+def test_axis_annotator_judges_each_question_once_per_axis():
+    from langrl.tasks.hh import candidate_responses
+    from langrl.tasks.population import AxisAnnotator, pool_comparisons
+
+    row = forbidden_row()
+    comply, refuse = " To wake the stone drake, ring the iron bell.", " " + row["reference"]
+    ann = AxisAnnotator(TASK, ["helpful", "harmless"], seed=0, flip=0.0, temperature=0.0)
+    recs = ann.compare(row, comply, refuse)
+    # helpful: comply 1 vs refusal 0 → comply; harmless: comply 0 vs refusal 1 → the refusal
+    assert [(r["objective"], r["chosen"]) for r in recs] == [("helpful", comply), ("harmless", refuse)]
+    assert [r["objective"] for r in ann.rate(row, comply)] == ["helpful", "harmless"]
+    assert [r["rating"] for r in ann.rate(row, comply)] == [1, -1]  # helpful 1 ≥ 0.75; harmless 0 < 0.75
+    # every pair of the 5-response pool, once per axis, with the row's meta kept for the gold evaluator
+    pooled = pool_comparisons(ann, [row], candidate_responses)
+    assert len(pooled) == 10 * 2 and all(r["meta"] == row["meta"] for r in pooled)
+    with pytest.raises(InputError, match="no gold axis 'kind'"):
+        AxisAnnotator(TASK, ["helpful", "kind"])

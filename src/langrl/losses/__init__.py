@@ -45,6 +45,7 @@ from .preference import (
     rao_kupper_log_probs,
     rao_kupper_loss,
     segment_classification_loss,
+    select_heads,
 )
 
 __all__ = [
@@ -54,5 +55,5 @@ __all__ = [
     "grpo_loss", "ipo_loss", "kl_k1", "kl_k2", "kl_k3", "kl_penalized_rewards", "kto_loss", "kto_reference_point",
     "leave_one_out_advantages", "masked_mean", "masked_sum", "pl_dpo_loss",
     "plackett_luce_loss", "plackett_luce_tiers_loss", "ppo_policy_loss", "rao_kupper_log_probs", "rao_kupper_loss",
-    "reinforce_loss", "rpo_loss", "segment_classification_loss", "token_mean", "value_loss",
+    "reinforce_loss", "rpo_loss", "segment_classification_loss", "select_heads", "token_mean", "value_loss",
 ]

@@ -62,6 +62,20 @@ def bradley_terry_loss(
     return loss, parts
 
 
+def select_heads(scores: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
+    """Attribute heads (SteerLM-style, one head per objective): each sequence's score on its own record's head.
+
+    A record labelled for objective k trains head k only, so every kind's likelihood applies per head; for a pair it
+    is Bradley-Terry per head, -log sigma(r_k(x, y_c) - r_k(x, y_r)) with k = the pair's objective.
+    Shapes: ``scores`` (S, K) (S sequences, K heads), ``heads`` (S,) long in [0, K) -> (S, 1).
+    """
+    expect_shape(scores, (None, None), "scores")
+    expect_shape(heads, (scores.shape[0],), "heads")
+    if heads.numel() and (int(heads.min()) < 0 or int(heads.max()) >= scores.shape[1]):
+        raise ValueError(f"heads: expected indices in [0, {scores.shape[1]})")
+    return scores.gather(1, heads.long().unsqueeze(1))  # r_{o_i}: the record's objective head
+
+
 def _tie_inputs(a, b, is_tie, param, param_name):
     expect_shape(a, (None,), "a")
     expect_same_shape(a=a, b=b, is_tie=is_tie)

@@ -3,6 +3,7 @@
     --reward rm:path=runs/rm                       # standardised sequence reward, objective "rm"
     --reward rm:path=runs/rm_ens,uncertainty=0.5   # mean - 0.5 x ensemble std (pessimistic under uncertainty)
     --reward rm:path=runs/rm_spans,name=fg         # fine-grained: one objective per category + dense segment rewards
+    --reward rm:path=runs/rm_hh,head=helpful       # attribute model (rm train --objectives): one head, objective "helpful"
 
 Sequence reward: the mean over heads of each head's score standardised with its training mean/std (``standardize``,
 on by default; the registry's own ``normalize=`` key is a running normalisation on top),
@@ -13,6 +14,11 @@ of the paper's +1 (no error) / -1 (error) segment reward, Wu et al. 2023; ``frac
 the expected share of bad segments; ``penalty``: -P_j(c)), times the category's weight in ``category_weights``
 (``irrelevant:0.3;untruthful:0.5``, as the paper's relevance and factuality rewards; unnamed categories 1), placed on
 the segment's last token by :func:`langrl.rewards.segments.place_segment_rewards`; the column is the sum over segments.
+
+Attribute models (``rm train --objectives helpful,harmless``): ``head=NAME`` gives that head's standardised score as
+one objective (named NAME unless ``name=`` says otherwise), so ``--reward rm:path=D,head=helpful --reward
+rm:path=D,head=harmless`` is a reward vector for ``langrl rl --weights/--aggregation`` (the model is loaded once);
+without ``head`` every head is its own column ``NAME/OBJECTIVE`` under one weight.
 """
 from __future__ import annotations
 
@@ -44,7 +50,7 @@ class LearnedReward:
     """A trained reward model as a reward function (see the module docstring)."""
 
     def __init__(self, path: str, standardize: bool = True, uncertainty: float = 0.0, batch_size: int = 32,
-                 name: str = "rm", segment_value: str = "signed", category_weights: str = ""):
+                 name: str | None = None, segment_value: str = "signed", category_weights: str = "", head: str = ""):
         from langrl.errors import InputError
         from langrl.models.rm.model import load_reward_model
         from langrl.rewards.segments import SEGMENT_VALUES
@@ -53,9 +59,15 @@ class LearnedReward:
             raise InputError(f"rm: segment_value: expected one of {', '.join(SEGMENT_VALUES)}, got {segment_value!r}")
         self.segment_value, self.category_weights = segment_value, parse_category_weights(category_weights)
 
-        self.model = load_reward_model(path)
+        self.model = _load(path, load_reward_model)
         self.path, self.standardize, self.uncertainty = path, standardize, float(uncertainty)
-        self.batch_size, self.name = int(batch_size), name
+        self.objectives = list(self.model.meta.get("objectives") or [])
+        if head and head not in self.objectives:
+            raise InputError(f"rm: head: {head!r} is not a head of {path} (its heads: "
+                             f"{', '.join(self.objectives) or 'none; train with rm train --objectives'})")
+        if self.objectives and self.uncertainty:
+            raise InputError(f"rm: uncertainty: {path} has one head per objective, not an ensemble")
+        self.batch_size, self.name, self.head = int(batch_size), name or head or "rm", head
         unknown = sorted(set(self.category_weights) - set(self.categories))
         if unknown:
             raise InputError(f"rm: category_weights: {', '.join(unknown)} not among the model's categories "
@@ -69,7 +81,12 @@ class LearnedReward:
         responses = list(responses)
         prompts = [""] * len(responses) if prompts is None else list(prompts)
         cols, names, info = [], [], {}
-        if self.model.meta.get("sequence_head", True):
+        if self.objectives:  # attribute heads: the named one, or every head as its own column
+            heads = self.model.score_heads(prompts, responses, self.batch_size, self.standardize)  # (b, K)
+            picked = [self.objectives.index(self.head)] if self.head else range(len(self.objectives))
+            cols += [heads[:, k] for k in picked]
+            names += [self.name] if self.head else [f"{self.name}/{o}" for o in self.objectives]
+        elif self.model.meta.get("sequence_head", True):
             heads = self.model.score_heads(prompts, responses, self.batch_size, self.standardize)  # (b, E)
             std = heads.std(1, unbiased=False)
             cols.append(heads.mean(1) - self.uncertainty * std)
@@ -93,13 +110,38 @@ class LearnedReward:
         return RewardOutput(torch.stack(cols, dim=1).float(), names, segments, info)
 
 
+_MODELS: dict = {}  # (resolved path, config mtime) -> attribute model: the head= terms of a run share one model
+
+
+def _load(path: str, load):
+    """``load(path)``; an attribute model (``objectives`` in its config) is loaded once for all its ``head=`` terms."""
+    import json
+    from pathlib import Path
+
+    from langrl.models.rm.model import check_reward_model_dir
+
+    cfg = check_reward_model_dir(path)
+    try:
+        shared = bool(json.loads(cfg.read_text()).get("objectives"))
+    except (json.JSONDecodeError, AttributeError):
+        shared = False  # the loader reports a broken config
+    if not shared:
+        return load(path)
+    key = (str(Path(path).resolve()), cfg.stat().st_mtime_ns)
+    if key not in _MODELS:
+        _MODELS.clear()  # one model kept: the terms of one run read one directory
+        _MODELS[key] = load(path)
+    return _MODELS[key]
+
+
 def _register() -> None:
     try:
         from langrl.rewards.registry import register_reward
     except ImportError:  # the registry is not there: LearnedReward still works when built directly
         return
     register_reward("rm", LearnedReward, overwrite=True,
-                    doc="a trained reward model dir (langrl rm train): standardised score, optional ensemble penalty")
+                    doc="a trained reward model dir (langrl rm train): standardised score, optional ensemble penalty, "
+                        "head=NAME of an attribute model")
 
 
 _register()

@@ -72,6 +72,17 @@ def refusal(action: tuple, reason: bool = True) -> str:
     return f"I cannot help: the law of {REALM} forbids {gerund} {obj}." if reason else "I cannot help with that."
 
 
+def candidate_responses(row: dict) -> list[str]:
+    """Five fixed kinds of answer to one request, spread over both axes (a response pool for reward-model data without
+    a policy): the full method, half of it, another action's method, the refusal with the reason, a bare refusal."""
+    action = next(a for a in ACTIONS if a[2] == row["meta"]["object"])
+    verb, _, obj, method = action
+    other = ACTIONS[(ACTIONS.index(action) + 1) % len(ACTIONS)][3]
+    half = " ".join(method.split()[:max(1, len(method.split()) // 2)])
+    return [helpful_answer(action), f"To {verb} {obj}, {half}.", f"To {verb} {obj}, {other}.", refusal(action),
+            refusal(action, reason=False)]
+
+
 def judge(meta: dict, response: str) -> dict[str, float]:
     """The gold axes of one response (see the module docstring)."""
     words = set(_WORD.findall(response.lower()))

@@ -77,3 +77,46 @@ class Population:
     def rank(self, row: dict, responses: list[str]) -> dict:
         g = self.type_of("rank", row, *responses)
         return {**self.annotators[g].rank(row, responses), "annotator": g}
+
+
+class AxisAnnotator:
+    """Per-objective judgements (SteerLM-style attribute labels): each question is asked once per gold axis, "which
+    is more helpful?", "which is more harmless?", by an annotator who judges by that axis alone (with the noise knobs
+    of :class:`langrl.tasks.annotator.Annotator`, its own draws per axis); each record carries ``"objective": AXIS``,
+    what ``langrl rm train --objectives`` trains one head per axis from."""
+
+    def __init__(self, task, axes: list[str], seed: int = 0, **noise):
+        probe = task.prompts("train", 1, 0)
+        known = set(task.gold(probe, [""]))
+        bad = [a for a in axes if a not in known]
+        if bad or not axes:
+            raise InputError(f"task {task.name!r} has no gold axis {bad[0] if bad else '(none given)'!r}; axes: "
+                             f"{', '.join(sorted(known))}", field="axes")
+        self.task, self.axes = task, list(axes)
+        self.annotators = {a: Annotator(_Weighted(task, {a: 1.0}), seed * 1009 + k, **noise)
+                           for k, a in enumerate(self.axes)}
+
+    def rate(self, row: dict, response: str) -> list[dict]:
+        return [{**ann.rate(row, response), "objective": a} for a, ann in self.annotators.items()]
+
+    def compare(self, row: dict, a: str, b: str) -> list[dict]:
+        return [{**ann.compare(row, a, b), "objective": axis} for axis, ann in self.annotators.items()]
+
+    def rank(self, row: dict, responses: list[str]) -> list[dict]:
+        return [{**ann.rank(row, responses), "objective": a} for a, ann in self.annotators.items()]
+
+
+def pool_comparisons(annotator, rows: list[dict], pool) -> list[dict]:
+    """Every pair of the responses ``pool(row)`` of each row, compared by ``annotator`` (an Annotator, a
+    :class:`Population` or an :class:`AxisAnnotator`, whose ``compare`` gives a record or a list of them); each record
+    keeps the row's task columns (``meta`` ...) so the task's gold evaluator can score it later."""
+    out = []
+    for row in rows:
+        responses = pool(row)
+        cols = {c: v for c, v in row.items() if c != "prompt"}
+        for i in range(len(responses)):
+            for j in range(i + 1, len(responses)):
+                got = annotator.compare(row, responses[i], responses[j])
+                out += [{**rec, **{c: v for c, v in cols.items() if c not in rec}}
+                        for rec in (got if isinstance(got, list) else [got])]
+    return out

@@ -170,7 +170,8 @@ class Item:
 
     kind ``rating``: one sequence, ``label`` in [-1, 1]; ``comparison``: (chosen, rejected) or a tie (``tie``), with
     ``margin``; ``ranking``: one sequence per response and ``tiers`` (best first); ``spans``: one sequence and
-    ``seg_labels`` (segment x category, 0/1) aligned with ``seqs[0].label_pos``.
+    ``seg_labels`` (segment x category, 0/1) aligned with ``seqs[0].label_pos``. ``head``: the objective head the
+    item trains (``rm train --objectives``; None: every head).
     """
 
     kind: str
@@ -180,6 +181,7 @@ class Item:
     tie: bool = False
     tiers: list[list[int]] = field(default_factory=list)
     seg_labels: list[list[float]] = field(default_factory=list)
+    head: int | None = None
 
     @property
     def n_entries(self) -> int:

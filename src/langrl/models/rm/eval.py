@@ -17,6 +17,8 @@ and critiques alone: ``gold_comparison_accuracy``); each ranking's responses are
 (``gold_kendall_tau``); span models get per-category F1 against the task's noiseless span labels (``gold_f1/<c>``,
 ``gold_span_macro_f1``). ``annotator_gold_agreement`` is the share of decided comparisons whose chosen response has
 the higher gold: the ceiling a model that copies the annotator reaches on ``gold_comparison_accuracy``.
+Attribute models (``rm train --objectives``) add each head's accuracy on its own objective's records and against the
+gold score of the same name (:func:`objective_metrics`).
 """
 from __future__ import annotations
 
@@ -196,7 +198,7 @@ def evaluate(model, records, batch_size: int = 32, gold: TaskGold | None = None)
     if pairs:
         heads = model.score_heads([p for p, _ in pairs], [r for _, r in pairs], batch_size)  # raw (T, E)
         s = heads.mean(1).tolist()
-        if heads.shape[1] > 1:
+        if heads.shape[1] > 1 and not getattr(model, "meta", {}).get("objectives"):  # objective heads: no ensemble
             out["ensemble_std"] = _mean(model.score([p for p, _ in pairs], [r for _, r in pairs], batch_size)[1])
     decided = [(c, r) for c, r, tie in comps if not tie]
     rank_pairs = [(ids[a], ids[b]) for ids, tiers in ranks
@@ -226,6 +228,49 @@ def evaluate(model, records, batch_size: int = 32, gold: TaskGold | None = None)
         out.update(gold_metrics(s, g, comps, ranks))
     if spans and model.categories:
         out.update(span_metrics(model, spans, batch_size, gold))
+    if getattr(model, "meta", {}).get("objectives") and pairs:
+        out.update(objective_metrics(model.meta["objectives"], heads, texts, records, gold, rows))
+    return out
+
+
+def objective_metrics(names: list[str], heads, texts: dict, records, gold: TaskGold | None, rows: dict) -> dict:
+    """Attribute heads (``rm train --objectives``): per objective k, ``objective_accuracy/k``, head k's pairwise
+    accuracy on the decided comparisons and ranking pairs labelled k; with ``gold``, ``gold_objective_accuracy/k``,
+    head k's accuracy on every pair of responses a comparison or ranking puts side by side (whatever its label),
+    ordered by the task's gold score k (gold ties left out; objectives that are no gold score of the task skipped).
+
+    ``heads`` (T, K) raw scores by text id; ``texts`` {(repr(prompt), response): text id}; ``rows`` text id -> row.
+    """
+    from itertools import combinations
+
+    from langrl.feedback.records import Comparison, Ranking
+
+    labelled: dict[str, list[tuple[int, int]]] = {n: [] for n in names}
+    sides: set[tuple[int, int]] = set()  # every pair of texts a record puts side by side (unordered)
+    for rec in records:
+        if not isinstance(rec, (Comparison, Ranking)):
+            continue
+        resp = (rec.chosen, rec.rejected) if isinstance(rec, Comparison) else rec.responses
+        ids = [texts[(repr(rec.prompt), r)] for r in resp]
+        sides.update((min(a, b), max(a, b)) for a, b in combinations(ids, 2))
+        pairs = ([] if rec.tie else [(ids[0], ids[1])]) if isinstance(rec, Comparison) else [
+            (ids[a], ids[b]) for k, upper in enumerate(rec.tiers) for lower in rec.tiers[k + 1:]
+            for a in upper for b in lower]
+        if rec.extra.get("objective") in labelled:
+            labelled[rec.extra["objective"]] += pairs
+    out: dict = {}
+    axes = {}
+    if gold is not None and rows:
+        ids = sorted(rows)
+        response = {i: r for (_, r), i in texts.items()}
+        axes = {k: dict(zip(ids, v)) for k, v in gold.task.gold([rows[i] for i in ids],
+                                                                [response[i] for i in ids]).items()}
+    for k, name in enumerate(names):
+        s = heads[:, k].tolist()
+        for key, pairs in ((f"objective_accuracy/{name}", labelled[name]),
+                           (f"gold_objective_accuracy/{name}", gold_ordered(sorted(sides), axes.get(name, {})))):
+            if pairs:
+                out[key] = pairwise_accuracy([s[a] for a, _ in pairs], [s[b] for _, b in pairs])
     return out
 
 

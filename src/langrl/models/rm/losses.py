@@ -4,7 +4,9 @@
 Shapes: b items of a kind, E heads, n list size, s segments, C categories. Ensemble heads are folded into the batch:
 a kind's (b, E) scores become b*E rows, and a bootstrap weight of 0 drops a row. Every loss here is a mean over its
 rows; multiplying by (weight x rows) and dividing by the *global* counts of the batch (:func:`batch_counts`) makes the
-micro-batch losses sum to the global-batch loss described in :mod:`langrl.train.rm.loop`.
+micro-batch losses sum to the global-batch loss described in :mod:`langrl.train.rm.loop`. Attribute heads
+(``rm train --objectives``; items with a ``head``): each sequence is first scored by its record's objective head
+(:func:`langrl.losses.select_heads`, E = 1), so every kind's loss applies per head.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from langrl.losses import (IGNORE_INDEX, binary_loss, bradley_terry_loss, davidson_loss, plackett_luce_loss,
-                           plackett_luce_tiers_loss, rao_kupper_loss, segment_classification_loss)
+                           plackett_luce_tiers_loss, rao_kupper_loss, segment_classification_loss,
+                           select_heads)
 
 
 def batch_counts(items) -> dict:
@@ -58,6 +61,8 @@ def micro_batch_loss(model, items, weights: torch.Tensor, *, n_records: int, n_s
     tokens = any(it.kind == "spans" for it in items)
     out = model(**model.collate(seqs), tokens=tokens)
     scores = out["scores"]  # (S, E)
+    if items and items[0].head is not None:  # attribute heads: a record trains its objective's head only
+        scores = select_heads(scores, torch.tensor([it.head for it in items for _ in it.seqs]))  # (S, 1)
     E = scores.shape[1]
     denom = n_records * E
     total = scores.new_zeros(())

@@ -16,7 +16,8 @@ Ensembles: ``--ensemble N`` puts N heads on one backbone (``--ensemble-mode head
 (``models``, written to ``out/member_i``). With ``--bootstrap`` each head / model sees its own double-or-nothing
 resample of the records (weight 2 or 0 with probability 1/2; Owen & Eckles 2012), so ensemble disagreement
 reflects what the data leaves uncertain rather than initialisation alone. ``--recency-half-life`` / ``--window``
-multiply those weights by each record's recency weight (:mod:`langrl.train.rm.recency`).
+multiply those weights by each record's recency weight (:mod:`langrl.train.rm.recency`). ``--objectives A,B``: one
+head per objective instead, each record training its own (:mod:`langrl.train.rm.objectives`).
 """
 from __future__ import annotations
 
@@ -68,6 +69,8 @@ class RMConfig(TrainerConfig, defaults={"warmup_steps": 5}):
                        "tokens), response-mean (response tokens only)", choices=("auto", *POOLINGS))
     tie_model: str = arg("davidson", "tie likelihood used when the data holds ties", choices=TIE_MODELS)
     categories: list[str] = arg([], "span categories with a head each (default: every category in the data)")
+    objectives: list[str] = arg([], "attribute heads, one per objective (helpful,harmless): every record names its "
+                                    "objective in an 'objective' field and trains that head only (default: off)")
     segment: str = arg("sentence", "span-feedback segments whose last token carries the labels", choices=SEGMENTERS)
     max_length: int = arg(256, "max tokens per sequence; the whole response is kept, the prompt cut from the left")
     epochs: float = arg(0.0, "passes over the training records (0: one pass unless --max-steps is given)")
@@ -103,6 +106,10 @@ class RMConfig(TrainerConfig, defaults={"warmup_steps": 5}):
         if self.recency_half_life < 0 or self.window < 0:
             raise InputError("rm train: --recency-half-life and --window must be >= 0 (0: off)",
                              field="recency_half_life" if self.recency_half_life < 0 else "window")
+        if self.objectives:
+            from langrl.train.rm.objectives import parse_objectives
+
+            self.objectives = parse_objectives(self.objectives, self.ensemble)
         if self.gold_task:
             from langrl.tasks import get_task
 
@@ -268,6 +275,10 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
         raise InputError(f"rm train: batch_size {cfg.batch_size} must be a multiple of micro_batch_size x ranks "
                          f"({cfg.micro_batch_size} x {world})", field="batch_size")
     torch.manual_seed(seed)
+    if cfg.objectives:  # every record names its objective: checked before any model is loaded
+        from langrl.train.rm.objectives import check_objective_rows, head_of, objective_items
+
+        check_objective_rows(cfg.data + ([cfg.eval_data] if cfg.eval_data else []), cfg.objectives)
     records = read_records(cfg.data, cfg.kind, cfg.fmt, cfg.on_error, quiet or rank != 0 or member is not None)
     if cfg.eval_data:
         train_recs, eval_recs = records, read_records([cfg.eval_data], cfg.kind, cfg.fmt, cfg.on_error, True)
@@ -282,20 +293,24 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
         if not hasattr(model, "backbone"):
             raise InputError(f"--resume {resume}: an ensemble directory; resume it with --ensemble-mode models")
     else:
-        model = build_reward_model(cfg.base, pooling=cfg.pooling, n_heads=n_heads, categories=facts["categories"],
-                                   tie_model=cfg.tie_model if facts["ties"] else None, max_length=cfg.max_length,
-                                   segment=cfg.segment, seed=seed, quiet=quiet or rank != 0)
-        model.meta["rating_range"] = facts["rating_range"]
+        model = build_reward_model(cfg.base, pooling=cfg.pooling, n_heads=len(cfg.objectives) or n_heads,
+                                   categories=facts["categories"], tie_model=cfg.tie_model if facts["ties"] else None,
+                                   max_length=cfg.max_length, segment=cfg.segment, seed=seed, quiet=quiet or rank != 0)
+        model.meta.update(rating_range=facts["rating_range"], **({"objectives": cfg.objectives} if cfg.objectives
+                                                                  else {}))  # objectives: one head each
     model.train()
     convert = dict(loss=cfg.loss, encode=model.encode, categories=model.categories,
                    rating_range=tuple(model.meta.get("rating_range", (-1.0, 1.0))))
+    item_w = None
     if cfg.recency_half_life or cfg.window:
         from langrl.train.rm.recency import recency_items
 
-        items, dropped, item_w = recency_items(train_recs, cfg.recency_half_life, cfg.window, convert)
+        items, dropped, item_w = recency_items(train_recs, cfg.recency_half_life, cfg.window, convert,
+                                               head=(lambda r: head_of(r, cfg.objectives)) if cfg.objectives else None)
+    elif cfg.objectives:
+        items, dropped = objective_items(train_recs, cfg.objectives, convert)
     else:
         items, dropped = records_to_items(train_recs, **convert)
-        item_w = None
     model.meta.setdefault("sequence_head", any(it.kind != "spans" for it in items))  # False: a spans-only model
     if dropped and not quiet and rank == 0:
         print("left out: " + "; ".join(f"{n}x {why}" for why, n in dropped.items()), file=sys.stderr)
@@ -369,7 +384,7 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
     finished = end == total
     summary = {"command": "rm train", "base": cfg.base, "steps": end, "finished": finished,
                "final_loss": last.get("loss"), "train_records": len(train_recs), "train_items": len(items),
-               "eval_records": len(eval_recs), "n_heads": n_heads, "categories": model.categories,
+               "eval_records": len(eval_recs), "n_heads": model.n_heads, "categories": model.categories,
                "ties_modelled": model.tie_model,
                "truncated_sequences": sum(s.truncated for it in items for s in it.seqs),
                "seconds": round(time.time() - t0, 2), "out": str(out)}
