@@ -118,3 +118,37 @@ def test_sft_summary_of_a_run_without_early_stopping_reports_its_last_step_and_l
              "seconds": 140.0}
     assert _sft_summary(early) == {"steps": 700, "best_step": 450, "best_eval_loss": 0.217, "stopped_early": True,
                                    "seconds": 140.0}
+
+
+def test_factqa_sft_data_option_reaches_only_factqa_s_sft_and_control():
+    """--factqa-sft-data corpus (the README's factqa lever) trains factqa's SFT start, and its continued-SFT control,
+    on the task's corpus; the other tasks' data and the default are unchanged; an unknown value is refused."""
+    from pathlib import Path
+
+    import pytest
+
+    from langrl.config import from_dict
+    from langrl.demo.config import DemoConfig, budget_for
+    from langrl.demo.pipeline import sft_data, stage_sft
+    from langrl.errors import InputError
+
+    def data(cfg):
+        seen = {}
+
+        class Recorder:  # stands in for Stages: records each stage's settings instead of running it
+            out = Path("/nonexistent")
+
+            def run(self, name, settings, fn, inputs=()):
+                seen[name] = settings["data"]
+
+        for task in ("factqa", "reviews", "arithmetic"):
+            stage_sft(Recorder(), cfg, budget_for(cfg), task)
+        return seen
+
+    base = {"policy-reviews": "task:reviews:corpus", "policy-arithmetic": "task:arithmetic:corpus"}
+    assert data(DemoConfig()) == {"policy-factqa": "task:factqa", **base}
+    corpus = DemoConfig(factqa_sft_data="corpus")
+    assert data(corpus) == {"policy-factqa": "task:factqa:corpus", **base}
+    assert sft_data(corpus, "factqa") == "task:factqa:corpus"  # the control continues on the start's own data
+    with pytest.raises(InputError, match="factqa_sft_data"):
+        from_dict(DemoConfig, {"factqa_sft_data": "clean"})

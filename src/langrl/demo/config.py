@@ -29,6 +29,11 @@ class DemoConfig:
                                           "new best before stopping (0 = the budget's: full runs its whole "
                                           "3,000-step schedule, quick stops after 2)")
 
+    factqa_sft_data: str = arg("demonstrations", "factqa's SFT data: the task's clean demonstrations, or its corpus "
+                                                 "(irrelevant and redundant sentences, wrong and missing items at the "
+                                                 "task's rates: habits RL can train away; the README's factqa lever)",
+                               choices=("demonstrations", "corpus"))
+
     jobs: int = arg(0, "stages run at once, each in its own worker process with cores/jobs torch threads, as soon as "
                        "the stages it reads are done (0 = 2 on a machine with 2 or more cores, else 1; 1 = one after "
                        "another in this process)")
