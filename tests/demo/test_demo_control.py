@@ -49,29 +49,36 @@ def test_control_stage_continues_sft_from_the_start_for_the_matched_compute(tmp_
     assert st.results["control-arithmetic"]["steps"] == 2  # 32 sequences
 
 
+def _sft_settings(cfg, field: str) -> dict:
+    """{stage name: settings[field]} of the three SFT stages ``cfg`` declares, recorded instead of run."""
+    from pathlib import Path
+
+    from langrl.demo.config import budget_for
+    from langrl.demo.pipeline import stage_sft
+
+    seen = {}
+
+    class Recorder:  # stands in for Stages: records each stage's settings instead of running it
+        out = Path("/nonexistent")
+
+        def run(self, name, settings, fn, inputs=()):
+            seen[name] = settings[field]
+
+    for task in ("factqa", "reviews", "arithmetic"):
+        stage_sft(Recorder(), cfg, budget_for(cfg), task)
+    return seen
+
+
 def test_arithmetic_sft_patience_option_reaches_only_the_arithmetic_sft_stage():
     """--arithmetic-sft-patience N (the README's arithmetic lever) changes the arithmetic SFT stage's patience and no
     other stage's settings; 0 keeps the budget's (full 0: the whole schedule, quick 2); a negative value is refused."""
-    from pathlib import Path
-
     import pytest
 
     from langrl.demo.config import DemoConfig, budget_for
-    from langrl.demo.pipeline import stage_sft
     from langrl.errors import InputError
 
     def patience(cfg):
-        seen = {}
-
-        class Recorder:  # stands in for Stages: records each stage's settings instead of running it
-            out = Path("/nonexistent")
-
-            def run(self, name, settings, fn, inputs=()):
-                seen[name] = settings["patience"]
-
-        for task in ("factqa", "reviews", "arithmetic"):
-            stage_sft(Recorder(), cfg, budget_for(cfg), task)
-        return seen
+        return _sft_settings(cfg, 'patience')
 
     assert patience(DemoConfig()) == {"policy-factqa": 3, "policy-reviews": 3, "policy-arithmetic": 0}
     assert patience(DemoConfig(arithmetic_sft_patience=4)) == \
@@ -84,23 +91,10 @@ def test_arithmetic_sft_patience_option_reaches_only_the_arithmetic_sft_stage():
 def test_each_sft_stage_gets_its_task_s_step_cap():
     """The full budget caps factqa's SFT at 3,000 steps, arithmetic's at 3,000 (at 1,000 its held-out loss still fell
     on seeds 0, 1 and 2) and reviews' at 1,000; the quick budget caps each at 20."""
-    from pathlib import Path
-
-    from langrl.demo.config import DemoConfig, budget_for
-    from langrl.demo.pipeline import stage_sft
+    from langrl.demo.config import DemoConfig
 
     def caps(cfg):
-        seen = {}
-
-        class Recorder:  # stands in for Stages: records each stage's settings instead of running it
-            out = Path("/nonexistent")
-
-            def run(self, name, settings, fn, inputs=()):
-                seen[name] = settings["steps"]
-
-        for task in ("factqa", "reviews", "arithmetic"):
-            stage_sft(Recorder(), cfg, budget_for(cfg), task)
-        return seen
+        return _sft_settings(cfg, 'steps')
 
     assert caps(DemoConfig()) == {"policy-factqa": 3000, "policy-reviews": 1000, "policy-arithmetic": 3000}
     assert caps(DemoConfig(quick=True)) == {"policy-factqa": 20, "policy-reviews": 20, "policy-arithmetic": 20}
@@ -123,27 +117,15 @@ def test_sft_summary_of_a_run_without_early_stopping_reports_its_last_step_and_l
 def test_factqa_sft_data_option_reaches_only_factqa_s_sft_and_control():
     """--factqa-sft-data corpus (the README's factqa lever) trains factqa's SFT start, and its continued-SFT control,
     on the task's corpus; the other tasks' data and the default are unchanged; an unknown value is refused."""
-    from pathlib import Path
-
     import pytest
 
     from langrl.config import from_dict
-    from langrl.demo.config import DemoConfig, budget_for
-    from langrl.demo.pipeline import sft_data, stage_sft
+    from langrl.demo.config import DemoConfig
+    from langrl.demo.pipeline import sft_data
     from langrl.errors import InputError
 
     def data(cfg):
-        seen = {}
-
-        class Recorder:  # stands in for Stages: records each stage's settings instead of running it
-            out = Path("/nonexistent")
-
-            def run(self, name, settings, fn, inputs=()):
-                seen[name] = settings["data"]
-
-        for task in ("factqa", "reviews", "arithmetic"):
-            stage_sft(Recorder(), cfg, budget_for(cfg), task)
-        return seen
+        return _sft_settings(cfg, 'data')
 
     base = {"policy-reviews": "task:reviews:corpus", "policy-arithmetic": "task:arithmetic:corpus"}
     assert data(DemoConfig()) == {"policy-factqa": "task:factqa", **base}
