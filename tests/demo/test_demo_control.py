@@ -51,7 +51,7 @@ def test_control_stage_continues_sft_from_the_start_for_the_matched_compute(tmp_
 
 def test_arithmetic_sft_patience_option_reaches_only_the_arithmetic_sft_stage():
     """--arithmetic-sft-patience N (the README's arithmetic lever) changes the arithmetic SFT stage's patience and no
-    other stage's settings; 0 keeps the budget's (full 3, quick 2); a negative value is refused."""
+    other stage's settings; 0 keeps the budget's (full 0: the whole schedule, quick 2); a negative value is refused."""
     from pathlib import Path
 
     import pytest
@@ -73,9 +73,82 @@ def test_arithmetic_sft_patience_option_reaches_only_the_arithmetic_sft_stage():
             stage_sft(Recorder(), cfg, budget_for(cfg), task)
         return seen
 
-    assert patience(DemoConfig()) == {"policy-factqa": 3, "policy-reviews": 3, "policy-arithmetic": 3}
-    assert patience(DemoConfig(arithmetic_sft_patience=10)) == \
-        {"policy-factqa": 3, "policy-reviews": 3, "policy-arithmetic": 10}
+    assert patience(DemoConfig()) == {"policy-factqa": 3, "policy-reviews": 3, "policy-arithmetic": 0}
+    assert patience(DemoConfig(arithmetic_sft_patience=4)) == \
+        {"policy-factqa": 3, "policy-reviews": 3, "policy-arithmetic": 4}
     assert budget_for(DemoConfig(quick=True)).arithmetic_sft_patience == 2
     with pytest.raises(InputError, match="arithmetic_sft_patience"):
         DemoConfig(arithmetic_sft_patience=-1).validate()
+
+
+def test_each_sft_stage_gets_its_task_s_step_cap():
+    """The full budget caps factqa's SFT at 3,000 steps, arithmetic's at 3,000 (at 1,000 its held-out loss still fell
+    on seeds 0, 1 and 2) and reviews' at 1,000; the quick budget caps each at 20."""
+    from pathlib import Path
+
+    from langrl.demo.config import DemoConfig, budget_for
+    from langrl.demo.pipeline import stage_sft
+
+    def caps(cfg):
+        seen = {}
+
+        class Recorder:  # stands in for Stages: records each stage's settings instead of running it
+            out = Path("/nonexistent")
+
+            def run(self, name, settings, fn, inputs=()):
+                seen[name] = settings["steps"]
+
+        for task in ("factqa", "reviews", "arithmetic"):
+            stage_sft(Recorder(), cfg, budget_for(cfg), task)
+        return seen
+
+    assert caps(DemoConfig()) == {"policy-factqa": 3000, "policy-reviews": 1000, "policy-arithmetic": 3000}
+    assert caps(DemoConfig(quick=True)) == {"policy-factqa": 20, "policy-reviews": 20, "policy-arithmetic": 20}
+
+
+def test_sft_summary_of_a_run_without_early_stopping_reports_its_last_step_and_loss():
+    """The arithmetic SFT trains its whole schedule (no patience): its summary has no best_step, so the report keeps
+    its last step and last held-out loss; an early-stopped run keeps its own best."""
+    from langrl.demo.report import _sft_summary
+
+    full = {"steps": 3000, "eval_loss": 0.105, "seconds": 900.0}
+    assert _sft_summary(full) == {"steps": 3000, "best_step": 3000, "best_eval_loss": 0.105, "stopped_early": False,
+                                  "seconds": 900.0}
+    early = {"steps": 700, "best_step": 450, "best_eval_loss": 0.217, "eval_loss": 0.217, "stopped_early": True,
+             "seconds": 140.0}
+    assert _sft_summary(early) == {"steps": 700, "best_step": 450, "best_eval_loss": 0.217, "stopped_early": True,
+                                   "seconds": 140.0}
+
+
+def test_factqa_sft_data_option_reaches_only_factqa_s_sft_and_control():
+    """--factqa-sft-data corpus (the README's factqa lever) trains factqa's SFT start, and its continued-SFT control,
+    on the task's corpus; the other tasks' data and the default are unchanged; an unknown value is refused."""
+    from pathlib import Path
+
+    import pytest
+
+    from langrl.config import from_dict
+    from langrl.demo.config import DemoConfig, budget_for
+    from langrl.demo.pipeline import sft_data, stage_sft
+    from langrl.errors import InputError
+
+    def data(cfg):
+        seen = {}
+
+        class Recorder:  # stands in for Stages: records each stage's settings instead of running it
+            out = Path("/nonexistent")
+
+            def run(self, name, settings, fn, inputs=()):
+                seen[name] = settings["data"]
+
+        for task in ("factqa", "reviews", "arithmetic"):
+            stage_sft(Recorder(), cfg, budget_for(cfg), task)
+        return seen
+
+    base = {"policy-reviews": "task:reviews:corpus", "policy-arithmetic": "task:arithmetic:corpus"}
+    assert data(DemoConfig()) == {"policy-factqa": "task:factqa", **base}
+    corpus = DemoConfig(factqa_sft_data="corpus")
+    assert data(corpus) == {"policy-factqa": "task:factqa:corpus", **base}
+    assert sft_data(corpus, "factqa") == "task:factqa:corpus"  # the control continues on the start's own data
+    with pytest.raises(InputError, match="factqa_sft_data"):
+        from_dict(DemoConfig, {"factqa_sft_data": "clean"})

@@ -34,6 +34,12 @@ PROXY = {"reviews": "vader", "arithmetic": "math"}  # factqa's proxy is the holi
 SFT_EVAL_EXAMPLES = 320  # held-out demonstrations the SFT stage's early stopping measures (a fifth with --quick)
 
 
+def sft_data(cfg: DemoConfig, task: str) -> str:
+    """The task's SFT data source: ``SFT_DATA``, or for factqa with ``--factqa-sft-data corpus`` its corpus (the
+    lecture's error types at the task's rates: irrelevant and redundant sentences, wrong and missing items)."""
+    return "task:factqa:corpus" if task == "factqa" and cfg.factqa_sft_data == "corpus" else SFT_DATA[task]
+
+
 def _tasks(cfg: DemoConfig) -> list[str]:
     return ["factqa", "reviews", "arithmetic"] if cfg.task == "all" else [cfg.task]
 
@@ -46,18 +52,20 @@ def sft_lr(cfg: DemoConfig, task: str) -> float:
 def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
     """SFT until the held-out loss stops falling: the loss on ``SFT_EVAL_EXAMPLES`` held-out demonstrations is
     measured every ``sft_eval_every`` steps, the run stops after ``sft_patience`` measurements without a new best (or
-    at the step cap) and keeps the best measured weights (``langrl sft --patience``). The stage result records the
+    at the step cap) and keeps the best measured weights (``langrl sft --patience``). Arithmetic trains its whole
+    3,000-step cosine schedule instead (patience 0): its loss falls until the learning rate has decayed, and patience
+    on the noisy loss of the schedule's high-lr middle stopped one seed at step 700. The stage result records the
     steps used (``steps``, ``best_step``, ``stopped_early``)."""
     from langrl.train.sft import SFTConfig, run_sft
 
-    cap = b.factqa_sft_steps if task == "factqa" else b.sft_steps
+    cap = {"factqa": b.factqa_sft_steps, "arithmetic": b.arithmetic_sft_steps}.get(task, b.sft_steps)
     every = b.factqa_sft_eval_every if task == "factqa" else b.sft_eval_every
     patience = b.arithmetic_sft_patience if task == "arithmetic" else b.sft_patience
     tiny = cfg.model.startswith("tiny")
     lr = sft_lr(cfg, task)
     n_eval = SFT_EVAL_EXAMPLES // 5 if cfg.quick else SFT_EVAL_EXAMPLES
     examples = max(2000, 16 * cap) + n_eval
-    settings = {"model": cfg.model, "data": SFT_DATA[task], "steps": cap, "lr": lr, "seed": cfg.seed,
+    settings = {"model": cfg.model, "data": sft_data(cfg, task), "steps": cap, "lr": lr, "seed": cfg.seed,
                 "eval_every": every, "patience": patience, "eval_examples": n_eval}
     if tiny:  # the embedded model is rebuilt when its build changes: so is everything trained from it
         from langrl.models.tiny import TinySettings
@@ -65,7 +73,7 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
         settings["tiny_build"] = TinySettings().key()
 
     def run(d: Path) -> dict:
-        sc = from_dict(SFTConfig, {"model": cfg.model, "data": SFT_DATA[task], "out": str(d / "model"),
+        sc = from_dict(SFTConfig, {"model": cfg.model, "data": sft_data(cfg, task), "out": str(d / "model"),
                                    "max_steps": cap, "batch_size": 16, "micro_batch_size": 16,
                                    "task_examples": examples, "learning_rate": lr, "warmup_steps": 5,
                                    "eval_fraction": n_eval / examples, "eval_every": every,
@@ -232,7 +240,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     for t in tasks:  # continued SFT from the same start for the matched RL run's compute, evaluated like every run
         if MATCHED_RUN[t] in runs:
             runs[f"control-{t}"] = {"task": t, "method": "sft-control",
-                                    "path": stage_control(stages, cfg, t, sft_lr(cfg, t), SFT_DATA[t])}
+                                    "path": stage_control(stages, cfg, t, sft_lr(cfg, t), sft_data(cfg, t))}
     evals = declare_evals(stages, cfg, b, runs, sft, rm_paths)  # each starts once its policy is trained
     stages.wait()  # with --jobs > 1: every stage has run
     for name in [n for n in runs if f"run-{n}" in stages.errors and n not in skipped]:  # refused in a worker

@@ -109,11 +109,20 @@ RM_GOLD_KEYS = [("gold_pairwise_accuracy", "pairwise accuracy"), ("n_gold_pairs"
                 ("gold_f1/irrelevant", "F1 irrelevant"), ("annotator_gold_agreement", "annotator agrees with gold")]
 
 
+def _sft_summary(result: dict) -> dict:
+    """An SFT stage's steps, best step, held-out loss and early stop; a run without early stopping (it trains its
+    whole schedule and keeps its last weights) reports its last step and last held-out loss as the kept ones."""
+    row = {k: result.get(k) for k in SFT_KEYS}
+    if row["best_step"] is None and row["steps"] is not None:
+        row.update(best_step=row["steps"], best_eval_loss=result.get("eval_loss"), stopped_early=False)
+    return row
+
+
 def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dict, total_seconds: float,
                  skipped: dict | None = None, reward_models: dict | None = None, sft: dict | None = None) -> dict:
     """``sft``: per task, its SFT stage's result (steps used, best step and held-out loss, stopped early)."""
     claims = compute_claims(results)
-    sft = {t: {k: r.get(k) for k in SFT_KEYS} for t, r in (sft or {}).items()}
+    sft = {t: _sft_summary(r) for t, r in (sft or {}).items()}
     metrics = {"config": {"task": cfg.task, "quick": cfg.quick, "model": cfg.model, "seed": cfg.seed},
                "budget": budget.__dict__, "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
                "total_seconds": round(total_seconds, 1), "pipeline_seconds": round(sum(seconds.values()), 1),

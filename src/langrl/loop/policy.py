@@ -17,6 +17,8 @@ not carried from round to round (as the DPO step's).
 """
 from __future__ import annotations
 
+import json
+
 from langrl.config import from_dict
 from langrl.io import atomic_write_jsonl
 
@@ -50,8 +52,6 @@ def dpo_step(loop, r: int) -> dict:
 
 def rl_step(loop, r: int) -> dict:
     """``--rl-steps`` iterations of GRPO/RLOO on round ``r``'s reward model over its training prompts."""
-    import json
-
     from langrl.loop.reward import LoopReward
     from langrl.train.rl.loop import RLConfig, run_rl
 
