@@ -167,3 +167,12 @@ def test_recency_weighted_items_keep_their_objective_head():
     items, _, w = recency_items(recs, 10.0, 0.0, convert, head=lambda r: head_of(r, AXES))
     # half-life 10 s: the record 10 s older than the newest weighs 2^-1
     assert [it.head for it in items] == [1, 0] and w.tolist() == [0.5, 1.0]
+
+
+def test_rm_score_gives_one_score_per_objective(two_head_rm, tmp_path, capsys):
+    path, _ = two_head_rm
+    data = write_jsonl(tmp_path / "rows.jsonl", [{"prompt": "Q: x?\nA:", "response": "I cannot help with that."}])
+    assert main(["rm", "score", "--model", path, "--data", data, "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert set(row["objectives"]) == set(AXES) and "std" not in row
+    assert row["score"] == pytest.approx(sum(row["objectives"].values()) / 2, abs=1e-5)

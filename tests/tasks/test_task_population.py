@@ -62,3 +62,14 @@ def test_axis_annotator_judges_each_question_once_per_axis():
     assert len(pooled) == 10 * 2 and all(r["meta"] == row["meta"] for r in pooled)
     with pytest.raises(InputError, match="no gold axis 'kind'"):
         AxisAnnotator(TASK, ["helpful", "kind"])
+
+
+def test_group_accuracy_counts_agreeing_pairs_and_skips_indifference():
+    from langrl.tasks.population import group_accuracy
+
+    scores = [3.0, 1.0, 2.0, 2.0]
+    utility = [1.0, 0.0, 0.0, 0.5]
+    # (0,1): du 1, ds 2 → agree; (1,2): du 0 → left out; (2,3): du -0.5, ds 0 → 1/2; (1,3): du -0.5, ds -1 → agree
+    assert group_accuracy(scores, utility, [(0, 1), (1, 2), (2, 3), (1, 3)]) == (2.5 / 3, 3)
+    acc, n = group_accuracy(scores, utility, [(1, 2)])
+    assert n == 0 and acc != acc  # NaN: no pair the type cares about

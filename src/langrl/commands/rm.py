@@ -86,13 +86,15 @@ def _text(value, path: str, line: int, field: str) -> str:
 
 
 def score_rows(model, rows: list[tuple[int, dict]], path: str, normalize: bool, batch_size: int) -> list[dict]:
-    """One output dict per input row: ``score`` (and ``std``), or ``scores``; per-category values for span models."""
+    """One output dict per input row: ``score`` (and ``std``), or ``scores``; per-category values for span models,
+    per-objective ``objectives`` for attribute models."""
     parsed = [(line, *_responses(rec, path, line)) for line, rec in rows]
     prompts = [p for _, p, rs, _ in parsed for _ in rs]
     responses = [r for _, _, rs, _ in parsed for r in rs]
     sequence = model.meta.get("sequence_head", True) if hasattr(model, "meta") else True
     heads = model.score_heads(prompts, responses, batch_size, normalize) if sequence else None
     segs = model.segment_probs(prompts, responses, batch_size) if model.categories else None
+    objectives = getattr(model, "meta", {}).get("objectives") or []
     out, k = [], 0
     for line, _, rs, shape in parsed:
         vals = []
@@ -100,7 +102,9 @@ def score_rows(model, rows: list[tuple[int, dict]], path: str, normalize: bool, 
             v: dict = {}
             if heads is not None:
                 v["score"] = heads[k + j].mean().item()
-                if heads.shape[1] > 1:
+                if objectives:  # attribute heads: one score per objective (the mean above weighs them equally)
+                    v["objectives"] = dict(zip(objectives, heads[k + j].tolist()))
+                elif heads.shape[1] > 1:
                     v["std"] = heads[k + j].std(unbiased=False).item()
             if segs is not None:
                 v.update(category_values(segs[k + j], model.categories, rs[j]))

@@ -120,3 +120,19 @@ def pool_comparisons(annotator, rows: list[dict], pool) -> list[dict]:
                 out += [{**rec, **{c: v for c, v in cols.items() if c not in rec}}
                         for rec in (got if isinstance(got, list) else [got])]
     return out
+
+
+def group_accuracy(scores: list[float], utility: list[float], pairs: list[tuple[int, int]],
+                   tie: float = 1e-9) -> tuple[float, int]:
+    """How well a reward model's ``scores`` serve one annotator type: the share of ``pairs`` (i, j) of responses
+    whose order by score agrees with the type's utility ``utility`` (u_g, by response index), pairs the type is
+    indifferent between (|u_i − u_j| ≤ ``tie``) left out, a score tie counting 1/2. Returns (accuracy or NaN, pairs
+    counted)."""
+    hits, n = 0.0, 0
+    for i, j in pairs:
+        du, ds = utility[i] - utility[j], scores[i] - scores[j]
+        if abs(du) <= tie:
+            continue
+        n += 1
+        hits += 0.5 if ds == 0 else float((ds > 0) == (du > 0))
+    return (hits / n if n else float("nan")), n
