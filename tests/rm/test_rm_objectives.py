@@ -164,7 +164,7 @@ def test_recency_weighted_items_keep_their_objective_head():
     convert = dict(loss="auto", encode=lambda p, r, s: r, categories=[], rating_range=(-1.0, 1.0))
     from langrl.train.rm.objectives import head_of
 
-    items, _, w = recency_items(recs, 10.0, 0.0, convert, head=lambda r: head_of(r, AXES))
+    items, _, w = recency_items(recs, 10.0, 0.0, {**convert, "head": lambda r: head_of(r, AXES)})
     # half-life 10 s: the record 10 s older than the newest weighs 2^-1
     assert [it.head for it in items] == [1, 0] and w.tolist() == [0.5, 1.0]
 

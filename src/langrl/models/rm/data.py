@@ -201,12 +201,13 @@ def rating_label(value, lo: float, hi: float) -> float:
 
 
 def records_to_items(records, *, loss: str, encode, categories: list[str],
-                     rating_range: tuple[float, float]) -> tuple[list[Item], dict]:
+                     rating_range: tuple[float, float], head=None) -> tuple[list[Item], dict]:
     """Feedback records -> training items for ``loss`` (``auto`` lets each record use its own loss).
 
     ``encode(prompt, response, with_segments)`` tokenises one pair. ``bt`` turns rankings into all pairs (tied tiers
     into tied pairs), critiques with a refinement and span feedback with a correction into one pair each; ``pl`` turns
-    comparisons into rankings of two. Returns (items, counts of what was
+    comparisons into rankings of two. ``head(record) -> int`` (attribute models, ``rm train --objectives``) tags every
+    item a record becomes with that record's objective head (``Item.head``). Returns (items, counts of what was
     left out and why).
     """
     from langrl.feedback import comparison_to_ranking, ranking_to_comparisons, to_comparisons
@@ -219,6 +220,7 @@ def records_to_items(records, *, loss: str, encode, categories: list[str],
         dropped[why] = dropped.get(why, 0) + 1
 
     for rec in records:
+        start = len(out)
         if loss == "bt" and isinstance(rec, (Ranking, Critique, SpanFeedback)):
             pairs = ranking_to_comparisons(rec, ties=True) if isinstance(rec, Ranking) else to_comparisons([rec])
             if not pairs:
@@ -243,6 +245,9 @@ def records_to_items(records, *, loss: str, encode, categories: list[str],
             out.append(Item("spans", [seq], seg_labels=segment_labels(seq.segments, rec.spans, categories)))
         else:
             drop(f"{rec.kind} record under --loss {loss}")
+        if head is not None:
+            for it in out[start:]:
+                it.head = head(rec)
     return out, dropped
 
 

@@ -276,7 +276,7 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
                          f"({cfg.micro_batch_size} x {world})", field="batch_size")
     torch.manual_seed(seed)
     if cfg.objectives:  # every record names its objective: checked before any model is loaded
-        from langrl.train.rm.objectives import check_objective_rows, head_of, objective_items
+        from langrl.train.rm.objectives import check_objective_rows, head_of
 
         check_objective_rows(cfg.data + ([cfg.eval_data] if cfg.eval_data else []), cfg.objectives)
     records = read_records(cfg.data, cfg.kind, cfg.fmt, cfg.on_error, quiet or rank != 0 or member is not None)
@@ -300,15 +300,13 @@ def _train_one(cfg: RMConfig, out, resume, seed: int, n_heads: int, member, quie
                                                                   else {}))  # objectives: one head each
     model.train()
     convert = dict(loss=cfg.loss, encode=model.encode, categories=model.categories,
-                   rating_range=tuple(model.meta.get("rating_range", (-1.0, 1.0))))
+                   rating_range=tuple(model.meta.get("rating_range", (-1.0, 1.0))),
+                   head=(lambda rec: head_of(rec, cfg.objectives)) if cfg.objectives else None)
     item_w = None
     if cfg.recency_half_life or cfg.window:
         from langrl.train.rm.recency import recency_items
 
-        items, dropped, item_w = recency_items(train_recs, cfg.recency_half_life, cfg.window, convert,
-                                               head=(lambda r: head_of(r, cfg.objectives)) if cfg.objectives else None)
-    elif cfg.objectives:
-        items, dropped = objective_items(train_recs, cfg.objectives, convert)
+        items, dropped, item_w = recency_items(train_recs, cfg.recency_half_life, cfg.window, convert)
     else:
         items, dropped = records_to_items(train_recs, **convert)
     model.meta.setdefault("sequence_head", any(it.kind != "spans" for it in items))  # False: a spans-only model

@@ -12,7 +12,6 @@ labels are whatever per-objective judgements the data holds (pairs, ratings, ran
 from __future__ import annotations
 
 from langrl.errors import InputError
-from langrl.models.rm.data import records_to_items
 
 OBJECTIVE_FIELD = "objective"
 
@@ -64,17 +63,3 @@ def head_of(rec, names: list[str]) -> int:
                          f"{', '.join(names)}", field=OBJECTIVE_FIELD)
     return names.index(value)
 
-
-def objective_items(records, names: list[str], convert: dict):
-    """Training items, each tagged with its record's head (``Item.head``); (items, dropped) as
-    :func:`langrl.models.rm.data.records_to_items`, one record at a time so a ranking's pairs keep its objective."""
-    items, dropped = [], {}
-    for rec in records:
-        head = head_of(rec, names)
-        its, d = records_to_items([rec], **convert)
-        for it in its:
-            it.head = head
-        items += its
-        for why, k in d.items():
-            dropped[why] = dropped.get(why, 0) + k
-    return items, dropped

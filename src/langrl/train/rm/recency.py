@@ -13,12 +13,12 @@ from langrl.errors import InputError
 from langrl.models.rm.data import records_to_items
 
 
-def recency_items(records, half_life: float, window: float, convert: dict, head=None):
+def recency_items(records, half_life: float, window: float, convert: dict):
     """Training items with each record's recency weight (items, dropped, weights (n_items,)).
 
     Weights are :func:`langrl.feedback.timing.combined_weights` of the records' ``time`` fields, relative to the
     newest; records outside the window are left out. A record that becomes several items (a ranking under --loss bt)
-    gives each its weight. ``head(record) -> int`` tags each item with its objective head (``--objectives``).
+    gives each its weight (and, with ``convert['head']``, its record's objective head).
     """
     from langrl.feedback.timing import combined_weights, record_time
 
@@ -36,8 +36,6 @@ def recency_items(records, half_life: float, window: float, convert: dict, head=
             dropped["outside --window"] = dropped.get("outside --window", 0) + 1
             continue
         its, d = records_to_items([rec], **convert)  # one record at a time: the same items as one call
-        for it in its if head is not None else ():
-            it.head = head(rec)
         items += its
         item_w += [w] * len(its)
         for why, k in d.items():
