@@ -128,11 +128,7 @@ def group_accuracy(scores: list[float], utility: list[float], pairs: list[tuple[
     whose order by score agrees with the type's utility ``utility`` (u_g, by response index), pairs the type is
     indifferent between (|u_i − u_j| ≤ ``tie``) left out, a score tie counting 1/2. Returns (accuracy or NaN, pairs
     counted)."""
-    hits, n = 0.0, 0
-    for i, j in pairs:
-        du, ds = utility[i] - utility[j], scores[i] - scores[j]
-        if abs(du) <= tie:
-            continue
-        n += 1
-        hits += 0.5 if ds == 0 else float((ds > 0) == (du > 0))
-    return (hits / n if n else float("nan")), n
+    from langrl.models.rm.eval import pairwise_accuracy
+
+    ordered = [(i, j) if utility[i] > utility[j] else (j, i) for i, j in pairs if abs(utility[i] - utility[j]) > tie]
+    return pairwise_accuracy([scores[a] for a, _ in ordered], [scores[b] for _, b in ordered]), len(ordered)
