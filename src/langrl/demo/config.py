@@ -82,12 +82,14 @@ class Budget:
     arithmetic_sft_patience: int = 0
 
 
-QUICK = Budget(sft_steps=20, arithmetic_sft_steps=20, factqa_sft_steps=20, feedback_prompts=24, responses_per_prompt=4, rm_steps=20,
-               holistic_rm_steps=10, spans_rm_steps=4, completeness_rm_steps=3, rl_steps=4, prompts_per_step=8,
+QUICK = Budget(sft_steps=20, arithmetic_sft_steps=20, factqa_sft_steps=20, feedback_prompts=24,
+               responses_per_prompt=4, rm_steps=20, holistic_rm_steps=10, spans_rm_steps=4, completeness_rm_steps=3,
+               rl_steps=4, prompts_per_step=8,
                dpo_steps=10, eval_prompts=16, eval_every=2, best_of_n=4, sft_eval_every=10, factqa_sft_eval_every=10,
                sft_patience=2, arithmetic_sft_patience=2, factqa_rl_samples=2, grpo_steps=4, ppo_kl_prompts_per_step=8)
-FULL = Budget(sft_steps=1000, arithmetic_sft_steps=3000, factqa_sft_steps=3000, feedback_prompts=400, responses_per_prompt=4, rm_steps=150,
-              holistic_rm_steps=100, spans_rm_steps=60, completeness_rm_steps=40, rl_steps=40, prompts_per_step=16,
+FULL = Budget(sft_steps=1000, arithmetic_sft_steps=3000, factqa_sft_steps=3000, feedback_prompts=400,
+              responses_per_prompt=4, rm_steps=150, holistic_rm_steps=100, spans_rm_steps=60, completeness_rm_steps=40,
+              rl_steps=40, prompts_per_step=16,
               dpo_steps=80, eval_prompts=200, eval_every=5, best_of_n=8, factqa_rl_samples=4, grpo_steps=80,
               ppo_kl_prompts_per_step=32)
 
