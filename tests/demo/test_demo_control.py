@@ -134,3 +134,29 @@ def test_factqa_sft_data_option_reaches_only_factqa_s_sft_and_control():
     assert sft_data(corpus, "factqa") == "task:factqa:corpus"  # the control continues on the start's own data
     with pytest.raises(InputError, match="factqa_sft_data"):
         from_dict(DemoConfig, {"factqa_sft_data": "clean"})
+
+
+def test_factqa_step_options_reach_only_factqa_s_sft_cap_and_online_runs():
+    """--factqa-sft-steps N sets the factqa SFT's cap (the others keep theirs); --factqa-rl-steps N runs factqa's
+    online runs N iterations on N x prompts_per_step prompts, each prompt once (120 x 16 = 1920; 10 x 16 = 160 keeps
+    the floor of 512); unset, the runs keep the budget's iterations and the 512-prompt draw; negatives are refused."""
+    import pytest
+
+    from langrl.demo.config import DemoConfig, budget_for
+    from langrl.demo.pipeline import factqa_rl_settings
+    from langrl.errors import InputError
+
+    assert _sft_settings(DemoConfig(factqa_sft_steps=6000), 'steps') == \
+        {"policy-factqa": 6000, "policy-reviews": 1000, "policy-arithmetic": 3000}
+    plain = DemoConfig()
+    assert factqa_rl_settings(plain, budget_for(plain)) == {"samples_per_prompt": 4, "reward_baseline": "loo",
+                                                           "lam": 1.0}
+    long = DemoConfig(factqa_rl_steps=120)
+    assert factqa_rl_settings(long, budget_for(long)) == {"samples_per_prompt": 4, "reward_baseline": "loo",
+                                                         "lam": 1.0, "max_steps": 120, "task_prompts": 1920}
+    assert budget_for(long).rl_steps == 40 and budget_for(long).grpo_steps == 80  # the other tasks' runs unchanged
+    short = DemoConfig(factqa_rl_steps=10)
+    assert factqa_rl_settings(short, budget_for(short))["task_prompts"] == 512
+    for field in ("factqa_sft_steps", "factqa_rl_steps"):
+        with pytest.raises(InputError, match=field):
+            DemoConfig(**{field: -1}).validate()

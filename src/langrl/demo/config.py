@@ -34,6 +34,12 @@ class DemoConfig:
                                                  "task's rates: habits RL can train away; the README's factqa lever)",
                                choices=("demonstrations", "corpus"))
 
+    factqa_sft_steps: int = arg(0, "factqa SFT's step cap (0 = the budget's: 3,000 full, 20 quick); the run still "
+                                   "stops early when its held-out loss stops falling")
+    factqa_rl_steps: int = arg(0, "factqa's online RL iterations (0 = --rl-steps, else the budget's); when set, each "
+                                  "run draws factqa_rl_steps x prompts_per_step training prompts, so no prompt "
+                                  "repeats (the default runs keep their 512-prompt draw)")
+
     jobs: int = arg(0, "stages run at once, each in its own worker process with cores/jobs torch threads, as soon as "
                        "the stages it reads are done (0 = 2 on a machine with 2 or more cores, else 1; 1 = one after "
                        "another in this process)")
@@ -41,8 +47,9 @@ class DemoConfig:
     def validate(self) -> None:
         if self.jobs < 0:
             raise InputError(f"demo: field 'jobs': expected >= 0, got {self.jobs}")
-        if self.eval_prompts < 0 or self.rl_steps < 0 or self.arithmetic_sft_patience < 0:
-            raise InputError("demo: eval_prompts, rl_steps and arithmetic_sft_patience must be >= 0")
+        for name in ("eval_prompts", "rl_steps", "arithmetic_sft_patience", "factqa_sft_steps", "factqa_rl_steps"):
+            if getattr(self, name) < 0:
+                raise InputError(f"demo: field '{name}': expected >= 0, got {getattr(self, name)}")
         if self.kl_coef < 0 or self.reviews_kl_coef < 0:
             raise InputError("demo: kl_coef and reviews_kl_coef must be >= 0")
 
@@ -103,4 +110,6 @@ def budget_for(cfg: DemoConfig) -> Budget:
         updates["rl_steps"] = updates["grpo_steps"] = cfg.rl_steps
     if cfg.arithmetic_sft_patience:
         updates["arithmetic_sft_patience"] = cfg.arithmetic_sft_patience
+    if cfg.factqa_sft_steps:
+        updates["factqa_sft_steps"] = cfg.factqa_sft_steps
     return Budget(**{**base.__dict__, **updates})

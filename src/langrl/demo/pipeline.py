@@ -158,6 +158,20 @@ def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: st
     return str(stages.out / f"run-{name}" / "model")
 
 
+def factqa_rl_settings(cfg: DemoConfig, b: Budget) -> dict:
+    """The overrides of factqa's online runs (PPO-holistic, PPO-fine-grained, NLPO) on :func:`stage_online`'s base.
+
+    n samples per prompt, each scored against the mean of its prompt's others (two thirds of the holistic RM's
+    variance is between prompts, which tiny's value head cannot predict); λ = 1: the weak critic's errors do not enter
+    the advantages (scripts/ppo-levers measures each of these). ``--factqa-rl-steps N`` runs N iterations on
+    N × prompts_per_step training prompts, every prompt once: repeated prompts are memorised (the oracle levers'
+    training reward is flat over the first pass and jumps on the second)."""
+    out = {"samples_per_prompt": b.factqa_rl_samples, "reward_baseline": "loo", "lam": 1.0}
+    if cfg.factqa_rl_steps:
+        out.update(max_steps=cfg.factqa_rl_steps, task_prompts=max(512, cfg.factqa_rl_steps * b.prompts_per_step))
+    return out
+
+
 def stage_dpo(stages: Stages, cfg: DemoConfig, b: Budget, name: str, policy: str, data: Path, loss: str) -> str:
     from langrl.train.dpo.loop import DPOConfig, run_dpo
 
@@ -201,10 +215,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
         fine = [f"rm:path={rm_paths['spans']},name=fg,segment_value=fraction,"
                 f"category_weights=irrelevant:0.3;untruthful:0.5",
                 f"rm:path={rm_paths['completeness']},name=completeness,weight=0.3"]
-        # n samples per prompt, each scored against the mean of its prompt's others (two thirds of the holistic
-        # RM's variance is between prompts, which tiny's value head cannot predict); λ = 1: the weak critic's errors
-        # do not enter the advantages (scripts/ppo-levers measures each of these)
-        holistic_rl = {"samples_per_prompt": b.factqa_rl_samples, "reward_baseline": "loo", "lam": 1.0}
+        holistic_rl = factqa_rl_settings(cfg, b)
         runs["ppo-holistic"] = {"task": "factqa", "method": "ppo", "path": stage_online(
             stages, cfg, b, "ppo-holistic", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",),
             **holistic_rl)}
