@@ -137,7 +137,7 @@ def test_factqa_sft_data_option_reaches_only_factqa_s_sft_and_control():
 
 
 def test_factqa_step_options_reach_only_factqa_s_sft_cap_and_online_runs():
-    """--factqa-sft-steps N sets the factqa SFT's cap (the others keep theirs); --factqa-rl-steps N runs factqa's
+    """--factqa-sft-steps N sets the factqa SFT's cap (the others keep theirs) and --factqa-sft-patience its patience; --factqa-rl-steps N runs factqa's
     online runs N iterations on N x prompts_per_step prompts, each prompt once (120 x 16 = 1920; 10 x 16 = 160 keeps
     the floor of 512); unset, the runs keep the budget's iterations and the 512-prompt draw; negatives are refused."""
     import pytest
@@ -157,6 +157,12 @@ def test_factqa_step_options_reach_only_factqa_s_sft_cap_and_online_runs():
     assert budget_for(long).rl_steps == 40 and budget_for(long).grpo_steps == 80  # the other tasks' runs unchanged
     short = DemoConfig(factqa_rl_steps=10)
     assert factqa_rl_settings(short, budget_for(short))["task_prompts"] == 512
+    # --factqa-sft-patience: -1 keeps the budget's 3, 0 trains the whole schedule; only the factqa SFT changes
+    assert _sft_settings(DemoConfig(factqa_sft_patience=0), 'patience') == \
+        {"policy-factqa": 0, "policy-reviews": 3, "policy-arithmetic": 0}
+    assert _sft_settings(DemoConfig(), 'patience')["policy-factqa"] == 3
+    with pytest.raises(InputError, match="factqa_sft_patience"):
+        DemoConfig(factqa_sft_patience=-2).validate()
     for field in ("factqa_sft_steps", "factqa_rl_steps"):
         with pytest.raises(InputError, match=field):
             DemoConfig(**{field: -1}).validate()

@@ -60,7 +60,7 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
 
     cap = {"factqa": b.factqa_sft_steps, "arithmetic": b.arithmetic_sft_steps}.get(task, b.sft_steps)
     every = b.factqa_sft_eval_every if task == "factqa" else b.sft_eval_every
-    patience = b.arithmetic_sft_patience if task == "arithmetic" else b.sft_patience
+    patience = {"arithmetic": b.arithmetic_sft_patience, "factqa": b.factqa_sft_patience}.get(task, b.sft_patience)
     tiny = cfg.model.startswith("tiny")
     lr = sft_lr(cfg, task)
     n_eval = SFT_EVAL_EXAMPLES // 5 if cfg.quick else SFT_EVAL_EXAMPLES
