@@ -28,6 +28,9 @@ class LoopConfig:
     strategy: str = arg("eig", "what to ask: random, disagreement (ensemble), eig (expected information gain), "
                         "predictive (expected drop of the predictive variance on the policy's pairs), coverage (of "
                         "the policy's samples)", choices=STRATEGIES)
+    warmup_rounds: int = arg(0, "rounds whose questions every strategy picks at random (the cold start: before any "
+                             "judgement the posterior is the prior, and eig/predictive/disagreement rank by feature "
+                             "distance alone)")
     compare: list[str] = arg(["random"], "strategies shadowed on the same candidates, judged by the simulated "
                              "annotator, for the label-efficiency curves (repeat the flag for several; none: no "
                              "shadows; simulated annotators only)")
@@ -104,6 +107,8 @@ class LoopConfig:
                 raise bad("db", "--annotator app needs --db (the annotation app's database)")
             if self.shadows:
                 raise bad("compare", "shadow strategies need the simulated annotator; pass --compare none with app")
+        if self.warmup_rounds < 0:
+            raise bad("warmup_rounds", f"expected >= 0, got {self.warmup_rounds}")
         if self.drift_newest < 0:
             raise bad("drift_newest", f"expected >= 0, got {self.drift_newest}")
         if self.prior_var <= 0:

@@ -111,10 +111,12 @@ class Loop:
                                  "over", field="out")
             else:
                 saved = json.loads(meta.read_text())["config"]
+                defaults = to_dict(LoopConfig())
                 for k, v in mine.items():
-                    if saved.get(k) != v:
-                        raise InputError(f"--resume: {k} was {saved.get(k)!r} in {meta}, got {v!r}; a resumed loop "
-                                         "keeps its settings (only rounds, deadline_s and poll_s may change)", field=k)
+                    if saved.get(k, defaults[k]) != v:  # a setting newer than the loop: its default then
+                        raise InputError(f"--resume: {k} was {saved.get(k, defaults[k])!r} in {meta}, got {v!r}; a "
+                                         "resumed loop keeps its settings (only rounds, deadline_s and poll_s may "
+                                         "change)", field=k)
                 return
         elif self.out.exists() and any(self.out.iterdir()) and not self.cfg.overwrite:
             raise InputError(f"{self.out} exists and is not a loop directory; choose another --out", field="out")
@@ -211,6 +213,8 @@ class Loop:
         open_ = [c for c in cands if c["key"] not in asked]
         if not open_:
             return []
+        if r <= cfg.warmup_rounds:  # the cold start: every strategy asks the same seeded random questions
+            strategy = "random"
         feats = torch.stack([self.feat([samples["responses"][c["prompt"]][j] for j in c["indices"]]) for c in open_])
         lists, rounds = lrm.judgement_lists(past, self.feat)
         w = self.weights(rounds, r - 1, reset)
