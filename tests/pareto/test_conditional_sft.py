@@ -27,8 +27,9 @@ def test_best_per_weight_by_hand():
 
 
 def test_offline_iterations_by_hand():
-    # ceil(64 · 8 / 32) + 100 = 16 + 100; ceil(4 · 2 / 16) + 2 = 1 + 2
-    assert offline_iterations(64, 8, 100, 32) == 116 and offline_iterations(4, 2, 2, 16) == 3
+    # sampling in whole iterations, an SFT step as half of one: ceil(64 · 8 / 32) + ceil(150 / 2) = 16 + 75;
+    # ceil(4 · 2 / 16) + ceil(3 / 2) = 1 + 2
+    assert offline_iterations(64, 8, 150, 32) == 91 and offline_iterations(4, 2, 3, 16) == 3
 
 
 def test_conditional_sft_then_conditioned_rl_end_to_end(toy_model_dir, prompts, tmp_path, capsys):  # noqa: F811
@@ -39,10 +40,11 @@ def test_conditional_sft_then_conditioned_rl_end_to_end(toy_model_dir, prompts, 
              "2", "--cond-sft-steps", "2", "--no-soups", "--max-steps", "4", "--json"]
     assert cli_main(args(toy_model_dir, prompts, out, *extra)) == 0, capsys.readouterr().err
     report = json.loads((out / "pareto.json").read_text())
-    # the sweep: 2 vectors × 4 iterations = 8; offline: ceil(4 prompts · 2 samples / (4 · 4)) + 2 steps = 3; online 5
-    assert report["compute"] == {"sweep_iterations": 8, "offline_iterations": 3, "online_iterations": 5,
+    # the sweep: 2 vectors × 4 iterations = 8; offline: ceil(4 prompts · 2 samples / (4 · 4)) + ceil(2 steps / 2) = 2;
+    # online 6
+    assert report["compute"] == {"sweep_iterations": 8, "offline_iterations": 2, "online_iterations": 6,
                                  "sequences_per_iteration": 16}
-    assert report["results"]["conditioned"]["steps"] == 5
+    assert report["results"]["conditioned"]["steps"] == 6
     assert list(report["fronts"]["conditioned_sft"]["objectives"]["points"]) == ["csft-1-0", "csft-0-1"]
     assert list(report["fronts"]["conditioned"]["objectives"]["points"]) == ["cond-1-0", "cond-0-1"]
     # every (prompt, w of the grid of twentieths, pareto's default) is one record: its w's prefix, then the candidate
@@ -65,13 +67,13 @@ def test_conditional_sft_then_conditioned_rl_end_to_end(toy_model_dir, prompts, 
     assert any(not torch.equal(a, b) for a, b in zip(start, sft))
     cfg = (out / "conditioned" / "policy" / "langrl_config.yaml").read_text()
     assert f"policy: {out / 'cond-sft' / 'policy'}" in cfg and "condition_format: compact" in cfg
-    assert "max_steps: 5" in cfg and "condition_steps: 20" in cfg
+    assert "max_steps: 6" in cfg and "condition_steps: 20" in cfg
 
 
 def test_an_offline_stage_larger_than_the_sweep_is_refused(toy_model_dir, prompts, tmp_path, capsys):  # noqa: F811
     code = cli_main(args(toy_model_dir, prompts, tmp_path / "big", "--conditioned", "true", "--conditioned-sft",
                          "true", "--cond-sft-steps", "50"))
     err = capsys.readouterr().err.strip()
-    # the defaults' 64 prompts × 8 samples over 4 × 4 per iteration: ceil(512 / 16) + 50 steps = 82 > 2 × 2 = 4
-    assert code == 2 and "cond_sft_steps" in err and "costs 82 RL iterations" in err and "total is 4" in err and len(err.splitlines()) == 1
+    # the defaults' 64 prompts × 8 samples over 4 × 4 per iteration: ceil(512 / 16) + ceil(50 / 2) = 57 > 2 × 2 = 4
+    assert code == 2 and "cond_sft_steps" in err and "costs 57 RL iterations" in err and "total is 4" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "big").exists() or not any((tmp_path / "big").iterdir())

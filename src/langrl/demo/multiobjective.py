@@ -42,7 +42,7 @@ class MOBudget:
 
 
 FULL = MOBudget(sft_steps=200, max_steps=30, eval_num=128, prompts_per_step=8, samples_per_prompt=4,
-                max_new_tokens=40, cond_sft_prompts=64, cond_sft_samples=8, cond_sft_steps=40)
+                max_new_tokens=40, cond_sft_prompts=64, cond_sft_samples=8, cond_sft_steps=150)
 QUICK = MOBudget(sft_steps=20, max_steps=2, eval_num=8, prompts_per_step=4, samples_per_prompt=2, max_new_tokens=8,
                  cond_sft_prompts=8, cond_sft_samples=2, cond_sft_steps=2)
 
@@ -164,8 +164,8 @@ def report(m: dict) -> str:
         k = m["compute"]
         lines += ["", "## Compute", "",
                   f"In RL iterations of {k['sequences_per_iteration']} sequences: the sweep {k['sweep_iterations']}; "
-                  f"the conditioned policy {k['offline_iterations']} offline (sampling + conditional SFT, counted "
-                  f"as iterations) + {k['online_iterations']} online = the same."]
+                  f"the conditioned policy {k['offline_iterations']} offline (its samples in whole iterations, an "
+                  f"SFT step as half of one) + {k['online_iterations']} online = the same."]
     lines += ["", "## Stage times (seconds)", "", "| stage | s |", "|---|---|"]
     lines += [f"| {n} | {s:.0f} |" for n, s in m["stage_seconds"].items()]
     lines += ["", f"Total: {m['total_seconds']:.0f} s (cached stages are not re-run).", ""]

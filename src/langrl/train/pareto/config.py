@@ -35,8 +35,9 @@ class ParetoConfig:
                                       "sweep's compute")
     cond_sft_prompts: int = arg(64, "conditioned_sft: training prompts sampled")
     cond_sft_samples: int = arg(8, "conditioned_sft: responses sampled per prompt (the candidates)")
-    cond_sft_steps: int = arg(40, "conditioned_sft: SFT steps, each on prompts_per_step × samples_per_prompt records")
-    cond_sft_learning_rate: float = arg(5e-4, "conditioned_sft: SFT learning rate")
+    cond_sft_steps: int = arg(150, "conditioned_sft: SFT steps, each on prompts_per_step × samples_per_prompt records "
+                                   "(counted as half an RL iteration each)")
+    cond_sft_learning_rate: float = arg(1e-3, "conditioned_sft: SFT learning rate")
     condition_format: str = arg("compact", "conditioned: the prefix format (langrl rl --condition-format); w is "
                                            "drawn from the grid of twentieths (--rl-option condition_steps=N)",
                                 choices=("compact", "names"))
