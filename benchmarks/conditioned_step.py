@@ -11,8 +11,8 @@ length.
 
 Prints one JSON line: ``plain_s``, ``conditioned_s``, ``ratio`` = conditioned / plain (target <= 1.05), the same per
 sampled token, each phase's fastest wall time, and ``cpu_ratio``: the process CPU seconds per iteration (a run of
-``iters`` + 1 iterations minus a run of 1, so set-up and warm-up cancel; one torch thread), which other processes on a
-shared machine disturb far less than wall time.
+``iters`` + 1 iterations minus a run of 1, so set-up and warm-up cancel, after one throw-away run per side; one torch
+thread), which other processes on a shared machine disturb less than wall time.
 
     python benchmarks/conditioned_step.py [--model tiny|DIR] [--format compact|names] [--prompts 8] [--n 4]
         [--tokens 40] [--iters 6] [--rounds 2]
@@ -66,6 +66,8 @@ def main() -> None:
     rows = {False: [], True: []}
     cpu = {False: [], True: []}
     with tempfile.TemporaryDirectory() as tmp:
+        for cond in (False, True):  # first-use costs (imports, caches) land in neither side's figures
+            run(a.model, Path(tmp) / f"warm-{int(cond)}", cond, a, 1)
         for r in range(a.rounds):
             for cond in (False, True):
                 short, _ = run(a.model, Path(tmp) / f"{int(cond)}-{r}-s", cond, a, 1)
