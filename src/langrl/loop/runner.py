@@ -8,7 +8,7 @@ Round r (1..R), each step's output written atomically under ``out/rounds/rNN/`` 
     rm        rm.json           the reward model refitted on every judgement so far (recency weights, window, drift
                                 monitor), its accuracy against gold pairs, the shadows' and a uniform model's
     reward    reward.json       that model's weights (a reward: --reward loop-rm:path=..., :mod:`langrl.loop.reward`)
-    policy    policy.json       iterated DPO on the round's new pairs, or GRPO/RLOO on reward.json (model in
+    policy    policy.json       iterated DPO on the round's new pairs, or GRPO/RLOO/PPO on reward.json (model in
                                 policy/; :mod:`langrl.loop.policy`), or the policy kept
     eval      eval.json         the policy's gold, gold under the round's preferences, and KL to the start
 
@@ -17,9 +17,9 @@ Round 0 holds the start policy's evaluation and the reward model's gold pool (``
 chosen again (keys of every earlier round are excluded), and judgements are only ever added (in the app's database
 until exported). The reward model is linear in fixed features (:mod:`langrl.loop.rm`), so refitting is cheap and its
 posterior gives the information gain; the policy learns from what was asked (online iterative DPO, as OpenRLHF's
-iterative DPO but with the pairs chosen actively) or from the reward model (GRPO/RLOO through ``langrl rl``'s loop).
-Departures: no PPO step (GRPO/RLOO need no value function); simulated judgement times are one hour per round from
-2026-01-01.
+iterative DPO but with the pairs chosen actively) or from the reward model (GRPO/RLOO/PPO through ``langrl rl``'s
+loop). Departures: PPO's value head is carried between rounds, no optimizer state is; simulated judgement times are
+one hour per round from 2026-01-01.
 """
 from __future__ import annotations
 
@@ -111,10 +111,12 @@ class Loop:
                                  "over", field="out")
             else:
                 saved = json.loads(meta.read_text())["config"]
+                defaults = to_dict(LoopConfig())
                 for k, v in mine.items():
-                    if saved.get(k) != v:
-                        raise InputError(f"--resume: {k} was {saved.get(k)!r} in {meta}, got {v!r}; a resumed loop "
-                                         "keeps its settings (only rounds, deadline_s and poll_s may change)", field=k)
+                    if saved.get(k, defaults[k]) != v:  # a setting newer than the loop: its default then
+                        raise InputError(f"--resume: {k} was {saved.get(k, defaults[k])!r} in {meta}, got {v!r}; a "
+                                         "resumed loop keeps its settings (only rounds, deadline_s and poll_s may "
+                                         "change)", field=k)
                 return
         elif self.out.exists() and any(self.out.iterdir()) and not self.cfg.overwrite:
             raise InputError(f"{self.out} exists and is not a loop directory; choose another --out", field="out")
@@ -211,6 +213,8 @@ class Loop:
         open_ = [c for c in cands if c["key"] not in asked]
         if not open_:
             return []
+        if r <= cfg.warmup_rounds:  # the cold start: every strategy asks the same seeded random questions
+            strategy = "random"
         feats = torch.stack([self.feat([samples["responses"][c["prompt"]][j] for j in c["indices"]]) for c in open_])
         lists, rounds = lrm.judgement_lists(past, self.feat)
         w = self.weights(rounds, r - 1, reset)

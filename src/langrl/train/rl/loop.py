@@ -113,7 +113,7 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
         cfg.policy, resume=cfg.resume, state=state, quiet=quiet or rank != 0,
         value_model=cfg.value_model if algo.uses_value else None, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
         mask_settings=dict(top_p=cfg.mask_top_p, min_tokens=cfg.mask_min_tokens,
-                           temperature=cfg.temperature) if algo.uses_mask else None)
+                           temperature=cfg.temperature) if algo.uses_mask else None, value_init=cfg.value_init)
     sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
                     stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens,
                     chat_template=cfg.chat_template, system=cfg.system_prompt)
