@@ -28,6 +28,9 @@ class LoopConfig:
     strategy: str = arg("eig", "what to ask: random, disagreement (ensemble), eig (expected information gain), "
                         "predictive (expected drop of the predictive variance on the policy's pairs), coverage (of "
                         "the policy's samples)", choices=STRATEGIES)
+    warmup_rounds: int = arg(0, "rounds whose questions every strategy picks at random (the cold start: before any "
+                             "judgement the posterior is the prior, and eig/predictive/disagreement rank by feature "
+                             "distance alone)")
     compare: list[str] = arg(["random"], "strategies shadowed on the same candidates, judged by the simulated "
                              "annotator, for the label-efficiency curves (repeat the flag for several; none: no "
                              "shadows; simulated annotators only)")
@@ -69,6 +72,10 @@ class LoopConfig:
                              choices=("round", "start"))
     eval_prompts: int = arg(32, "held-out prompts for the policy's gold and KL after every round")
     rm_eval_prompts: int = arg(32, "held-out prompts whose start-policy samples give the reward model's gold pairs")
+    front: str = arg("", "also elicit a person's weight vector over this langrl pareto run's front (pareto.json or a "
+                     "front JSON, as langrl loop elicit-weights --front): --front-questions comparisons a round")
+    front_questions: int = arg(2, "front: comparisons between front points asked each round (chosen by EIG)")
+    front_weights: str = arg("", "front: the simulated person's true weights W1,W2,... in the front's axis order")
     db: str = arg("", "annotator app: the annotation app's database URL, as for langrl annotate (sqlite:///FILE, "
                   "postgresql://...)")
     deadline_s: float = arg(0.0, "annotator app: give up waiting for a round's quota after this many seconds "
@@ -104,6 +111,16 @@ class LoopConfig:
                 raise bad("db", "--annotator app needs --db (the annotation app's database)")
             if self.shadows:
                 raise bad("compare", "shadow strategies need the simulated annotator; pass --compare none with app")
+        if self.front:
+            if self.annotator == "app":
+                raise bad("front", "the front's questions are asked of a simulated person only; with people use "
+                                   "langrl loop elicit-weights --answers")
+            if not self.front_weights:
+                raise bad("front_weights", "--front needs the simulated person's --front-weights W1,W2,...")
+            if self.front_questions < 1:
+                raise bad("front_questions", f"expected >= 1, got {self.front_questions}")
+        if self.warmup_rounds < 0:
+            raise bad("warmup_rounds", f"expected >= 0, got {self.warmup_rounds}")
         if self.drift_newest < 0:
             raise bad("drift_newest", f"expected >= 0, got {self.drift_newest}")
         if self.prior_var <= 0:

@@ -33,8 +33,11 @@ class RLConfig(TrainerConfig, defaults={"out": "runs/rl"}):
                                   "group, weighted sum, batch-normalised; grpo); per_objective = each objective's own "
                                   "group advantage, A = Σ w_k A_k", choices=AGGREGATIONS)
     condition: bool = arg(False, "one preference-conditioned policy (Rewards-in-Context): each prompt gets a weight "
-                                 "vector w from the simplex grid, written before it as '[w NAME=W ...] '; its reward "
+                                 "vector w from the simplex grid, written before it (--condition-format); its reward "
                                  "is w·r (the reward functions never see the prefix)")
+    condition_format: str = arg("compact", "condition: the prefix: compact = one letter per objective for w in "
+                                           "twentieths ('[p,f] ' is w = 0.75, 0.25; 2k + 2 tokens); names = "
+                                           "'[w NAME=W ...] '", choices=("compact", "names"))
     condition_steps: int = arg(10, "condition: steps of the simplex grid w is drawn from (2 objectives, 10: w_1 in "
                                    "0, 0.1, ..., 1)")
     # ---- budget and batch shape

@@ -180,7 +180,7 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
         step_rows = [rows[i] for i in global_batch_indices(len(rows), cfg.prompts_per_step, j, cfg.seed)]
         if cfg.condition:  # a weight vector per prompt, written before it (rewards/conditioning.py)
             step_rows = condition_rows(step_rows, reward.objective_names, seed=cfg.seed, step=j,
-                                       steps=cfg.condition_steps)
+                                       steps=cfg.condition_steps, fmt=cfg.condition_format)
         extra = {"progress": _sampling_progress(live["bar"], j)} if live["bar"] is not None else {}
         merged, t_start = merge.merged(), time.time()
         with merged_for_sampling(getattr(engine, "model", policy), merged):
