@@ -2,16 +2,20 @@
 
 Both are ``langrl rl --algo grpo`` on ``task:hh`` with the two gold axes as objectives, from the same policy, prompts
 and seed: the plain run at fixed weights (0.5, 0.5), the conditioned one (``--condition true``) drawing w per prompt
-and writing the ``[w helpful=W harmless=W] `` prefix before it (~12 more prompt tokens). The runs alternate
+and writing its prefix before it: ``--format compact`` (the default: ``[p,f] ``, 6 more prompt tokens on ``tiny``) or
+``names`` (``[w helpful=W harmless=W] ``, 24 more). The runs alternate
 (plain, conditioned, plain, ...) so a load change on a shared machine hits both. Each iteration's ``time/step`` and
 ``response_length`` come from ``metrics.csv``; a side's estimate is the fastest iteration after the first (other
 processes only ever add time), and also seconds per sampled token, since the two policies' responses can differ in
 length.
 
-Prints one JSON line: ``plain_s``, ``conditioned_s``, ``ratio`` = conditioned / plain (target <= 1.05), and the same per
-sampled token.
+Prints one JSON line: ``plain_s``, ``conditioned_s``, ``ratio`` = conditioned / plain (target <= 1.05), the same per
+sampled token, each phase's fastest wall time, and ``cpu_ratio``: the process CPU seconds per iteration (a run of
+``iters`` + 1 iterations minus a run of 1, so set-up and warm-up cancel, after one throw-away run per side; one torch
+thread), which other processes on a shared machine disturb less than wall time.
 
-    python benchmarks/conditioned_step.py [--model tiny|DIR] [--prompts 8] [--n 4] [--tokens 40] [--iters 6] [--rounds 2]
+    python benchmarks/conditioned_step.py [--model tiny|DIR] [--format compact|names] [--prompts 8] [--n 4]
+        [--tokens 40] [--iters 6] [--rounds 2]
 """
 from __future__ import annotations
 
@@ -19,29 +23,37 @@ import argparse
 import csv
 import json
 import tempfile
+import time
 from pathlib import Path
 
 REWARDS = ["gold:task=hh,score=helpful,name=helpful", "gold:task=hh,score=harmless,name=harmless"]
 
 
-def times(model: str, out: Path, condition: bool, a) -> list[tuple[float, float]]:
+PHASES = ("time/step", "time/sample", "time/score", "time/logprobs", "time/update")
+
+
+def run(model: str, out: Path, condition: bool, a, steps: int) -> tuple[float, list[dict]]:
+    """(CPU seconds of the whole run, metrics.csv rows after the first iteration)."""
     from langrl.config import from_dict
     from langrl.train.rl.loop import RLConfig, run_rl
 
-    extra = {"condition": True} if condition else {"weights": "0.5,0.5"}
+    extra = {"condition": True, "condition_format": a.format} if condition else {"weights": "0.5,0.5"}
     cfg = from_dict(RLConfig, dict(algo="grpo", policy=model, prompts="task:hh", reward=REWARDS, out=str(out),
-                                   max_steps=a.iters + 1, prompts_per_step=a.prompts, samples_per_prompt=a.n,
+                                   max_steps=steps, prompts_per_step=a.prompts, samples_per_prompt=a.n,
                                    max_new_tokens=a.tokens, micro_batch_size=a.prompts * a.n, learning_rate=2e-5,
                                    kl_coef=0.02, log_samples=0, overwrite=True, **extra))
+    cpu = time.process_time()
     run_rl(cfg, quiet=True)
+    cpu = time.process_time() - cpu
     with open(out / "metrics.csv") as f:
         rows = list(csv.DictReader(f))[1:]  # the first iteration warms up
-    return [(float(r["time/step"]), float(r["response_length"])) for r in rows]
+    return cpu, [{k: float(r[k]) for k in PHASES + ("response_length",) if r.get(k) not in (None, "")} for r in rows]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="tiny")
+    ap.add_argument("--format", default="compact", choices=("compact", "names"))
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--tokens", type=int, default=40)
@@ -51,17 +63,32 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    got = {False: [], True: []}
+    rows = {False: [], True: []}
+    cpu = {False: [], True: []}
     with tempfile.TemporaryDirectory() as tmp:
+        for cond in (False, True):  # first-use costs (imports, caches) land in neither side's figures
+            run(a.model, Path(tmp) / f"warm-{int(cond)}", cond, a, 1)
         for r in range(a.rounds):
             for cond in (False, True):
-                got[cond] += times(a.model, Path(tmp) / f"{int(cond)}-{r}", cond, a)
-    best = {c: min(t for t, _ in v) for c, v in got.items()}
-    per_tok = {c: min(t / max(n * a.prompts * a.n, 1.0) for t, n in v) for c, v in got.items()}
-    print(json.dumps({"benchmark": "conditioned_step", "model": a.model, "plain_s": round(best[False], 4),
-                      "conditioned_s": round(best[True], 4), "ratio": round(best[True] / best[False], 3),
+                short, _ = run(a.model, Path(tmp) / f"{int(cond)}-{r}-s", cond, a, 1)
+                long, got = run(a.model, Path(tmp) / f"{int(cond)}-{r}", cond, a, a.iters + 1)
+                cpu[cond].append((long - short) / a.iters)  # the set-up and the warm-up iteration cancel
+                rows[cond] += got
+    best = {c: min(x["time/step"] for x in v) for c, v in rows.items()}
+    per_tok = {c: min(x["time/step"] / max(x["response_length"] * a.prompts * a.n, 1.0) for x in v)
+               for c, v in rows.items()}
+    phases = {c: {k.split("/")[1]: round(min(x[k] for x in v if k in x), 4) for k in PHASES} for c, v in rows.items()}
+    cpu_best = {c: min(v) for c, v in cpu.items()}
+    print(json.dumps({"benchmark": "conditioned_step", "model": a.model, "format": a.format,
+                      "plain_s": round(best[False], 4), "conditioned_s": round(best[True], 4),
+                      "ratio": round(best[True] / best[False], 3),
+                      "plain_cpu_s": round(cpu_best[False], 4), "conditioned_cpu_s": round(cpu_best[True], 4),
+                      "cpu_ratio": round(cpu_best[True] / cpu_best[False], 3),
                       "plain_s_per_token": per_tok[False], "conditioned_s_per_token": per_tok[True],
-                      "ratio_per_token": round(per_tok[True] / per_tok[False], 3), "target_ratio": 1.05}))
+                      "ratio_per_token": round(per_tok[True] / per_tok[False], 3),
+                      "response_length": {str(c): round(sum(x["response_length"] for x in v) / len(v), 2)
+                                          for c, v in (("plain", rows[False]), ("conditioned", rows[True]))},
+                      "phases_plain": phases[False], "phases_conditioned": phases[True], "target_ratio": 1.05}))
 
 
 if __name__ == "__main__":

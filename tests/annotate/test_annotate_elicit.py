@@ -123,3 +123,31 @@ def test_predictive_variance_weighs_the_targets_by_hand():
     # lists of 4 are scored by the sum over their pairs
     lists = torch.randn(3, 4, 2, generator=torch.Generator().manual_seed(0))
     assert sorted(el.choose("predictive", lists, 3, seed=0, mean=mean, cov=cov)) == [0, 1, 2]
+
+
+def test_plackett_luce_fisher_of_a_pair_by_hand():
+    # a pair x_a = 1, x_b = 0 at theta = 0.5: z = 0.5, sigma(0.5) = 0.622459, information sigma (1 - sigma)
+    # = 0.622459 * 0.377541 = 0.235004, whichever order is observed
+    info = el.plackett_luce_fisher(PAIR[0].double(), torch.tensor([0.5], dtype=torch.float64))
+    assert info.item() == pytest.approx(0.235004, abs=1e-6)
+    # a list of 3 at theta = 0, 1-d features 0, 1, 2: every order has probability 1/6; stage 1 is uniform over all
+    # three, variance ((0-1)^2 + 0 + (2-1)^2) / 3 = 2/3; stage 2 is uniform over the two left, variance (gap/2)^2:
+    # left {1, 2} or {0, 2} or {0, 1} (each in 2 of the 6 orders) -> 1/4, 1, 1/4, mean 1/2; total 2/3 + 1/2 = 7/6
+    x3 = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
+    assert el.plackett_luce_fisher(x3, torch.zeros(1, dtype=torch.float64)).item() == pytest.approx(7 / 6, abs=1e-9)
+
+
+def test_greedy_list_batch_does_not_ask_one_direction_twice():
+    # lists 0 and 1 are the same four responses along e1 (prior variance 2), list 2 the same along e2 (variance 1.5):
+    # top-k by information gain takes 0 and 1; after list 0 the precision along e1 grows by its Fisher information
+    # at theta = 0 (0.3125 + ... > 0.2: 4 values 0, .5, 1, 1.5 have variance 0.3125 at stage 1 alone), so the
+    # variance along e1 drops below 1 / (1/2 + 0.3125) = 1.23 < 1.5 and list 2 is asked next
+    steps = torch.tensor([0.0, 0.5, 1.0, 1.5])
+    along = [torch.stack([steps, torch.zeros(4)], 1), torch.stack([torch.zeros(4), steps], 1)]
+    feats = torch.stack([along[0], along[0], along[1]]).double()  # (3, 4, 2)
+    mean = torch.zeros(2, dtype=torch.float64)
+    cov = torch.diag(torch.tensor([2.0, 1.5], dtype=torch.float64))
+    gains = el.eig_lists(feats, el.sample_posterior(mean, cov, 256, 0))
+    assert gains[0] == gains[1] > gains[2]  # what a top-k would ask: 0 and 1
+    assert el.greedy_list_eig(feats, mean, cov, 2, seed=0) == [0, 2]
+    assert el.choose("eig", feats, 2, seed=0, mean=mean, cov=cov) == [0, 2]

@@ -133,3 +133,12 @@ def test_bad_reader_inputs_are_refused(tmp_path, capsys):
     assert main(["critique", "label", "--model", "rules", "--task", "factqa", "--data", str(tmp_path / "bad.jsonl"),
                  "--out", str(tmp_path / "o.jsonl")]) == 2
     assert "bad.jsonl:1: field 'critique'" in capsys.readouterr().err
+
+
+def test_rule_reader_labels_a_sentence_once_when_the_critique_names_two_errors_in_it():
+    # sentence (1, 37) "The largest city of Vorland is Sorv." has one error (Sorv for Kelm); "Sorv is not the first
+    # city" and "In the first sentence, Sorv should be Kelm" both name it: one untruthful label, not two (a span
+    # record repeating (1, 37, untruthful) is refused by `rm train --loss spans`)
+    resp = " The largest city of Vorland is Sorv. The second largest is Ardo. The third largest is Pim."
+    crit = "Sorv is not the first city; the passage says Kelm. In the first sentence, Sorv should be Kelm."
+    assert Reader("rules", "factqa").read([resp], [crit]) == [([{"start": 1, "end": 37, "category": "untruthful"}], 0)]

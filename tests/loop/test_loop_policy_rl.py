@@ -98,7 +98,7 @@ def test_a_crash_inside_the_rl_step_resumes_exactly(grpo_loop, tmp_path, monkeyp
 
 
 @pytest.mark.parametrize("extra,expected", [
-    (["--policy-update", "ppo"], "field 'policy_update': expected one of dpo, grpo, rloo, none"),
+    (["--policy-update", "sac"], "field 'policy_update': expected one of dpo, grpo, rloo, ppo, none"),
     (["--policy-update", "grpo", "--rl-samples-per-prompt", "1"], "field 'rl_samples_per_prompt'"),
     (["--policy-update", "rloo", "--rl-steps", "0"], "field 'rl_steps'"),
     (["--policy-update", "grpo", "--rl-kl-coef", "-1"], "field 'rl_kl_coef'")])

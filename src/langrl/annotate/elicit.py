@@ -21,8 +21,9 @@ Plackett-Luce posterior, :func:`laplace_posterior`), or an ensemble standing in 
                    the policy's current samples, :func:`coverage_pick`)
 
 Departures from the papers: the posterior is over a linear head on frozen features (not the whole network); a batch
-of pairs is chosen greedily, each pick shrinking the covariance as its answer would (:func:`greedy_pair_eig`, not
-BatchBALD's joint gain); lists and disagreement take the top-k scores; ``coverage`` is greedy by construction.
+of pairs or lists is chosen greedily, each pick shrinking the covariance as its answer would (:func:`greedy_pair_eig`,
+:func:`greedy_list_eig`; not BatchBALD's joint gain); ``predictive`` on lists and disagreement take the top-k scores;
+``coverage`` is greedy by construction.
 
 Legend: c candidates, m responses per candidate (2: a pair; 4: a list), d features, n judgements, S posterior samples,
 E ensemble members, K outcomes of one question (2 for a pair, m! for a list).
@@ -152,6 +153,50 @@ def eig_lists(feats: torch.Tensor, thetas: torch.Tensor) -> torch.Tensor:
     return eig_from_samples(plackett_luce_order_probs(scores))
 
 
+def plackett_luce_fisher(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """The expected Fisher information about theta of observing one list's order: ``x`` (m, d) its responses'
+    features, ``theta`` (d,) where it is taken (the posterior mean). Returns (d, d).
+
+    For an order o the Plackett-Luce log-likelihood's negative Hessian is sum_k Cov_{softmax(s_{o_k..})}(x) (the
+    precision :func:`laplace_posterior` adds for it); this is its mean over the m! orders weighted by P(o | theta).
+    With m = 2 both orders give sigma(z)(1 - sigma(z)) (x_a - x_b)(x_a - x_b)^T, z = theta . (x_a - x_b).
+    """
+    m, d = x.shape
+    x = x.to(theta.dtype)
+    perms = list(itertools.permutations(range(m)))
+    probs = plackett_luce_order_probs(x @ theta)  # (m!,)
+    info = torch.zeros((d, d), dtype=theta.dtype)
+    for p_o, order in zip(probs, perms):
+        xo = x[list(order)]
+        for k in range(m - 1):  # stage k: Cov of x under the softmax over the items still unplaced
+            q = torch.softmax(xo[k:] @ theta, 0)  # (m - k,)
+            centred = xo[k:] - q @ xo[k:]
+            info = info + p_o * (centred.T * q) @ centred
+    return info
+
+
+def greedy_list_eig(feats: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor, k: int, *, samples: int = 256,
+                    seed: int = 0) -> list[int]:
+    """``k`` lists by greedy information gain (:func:`eig_lists` on ``samples`` draws of N(mean, cov)): after each
+    pick the precision grows by the list's expected Fisher information (:func:`plackett_luce_fisher` at the mean),
+    as :func:`greedy_pair_eig` does for pairs, so a batch does not ask several lists about one direction. The draws
+    share one seed (common random numbers), so the gains of successive picks differ only by the covariance.
+    ``feats`` (c, m, d). Returns candidate indices, best first.
+    """
+    cov = cov.clone()
+    picked: list[int] = []
+    for _ in range(min(k, len(feats))):
+        gain = eig_lists(feats, sample_posterior(mean, cov, samples, seed))
+        if picked:
+            gain[picked] = -1.0
+        best = int(torch.argmax(gain))
+        picked.append(best)
+        precision = torch.linalg.inv(cov) + plackett_luce_fisher(feats[best], mean)
+        cov = torch.linalg.inv(precision)
+        cov = (cov + cov.T) / 2  # keep it symmetric for the Cholesky of the next draw
+    return picked
+
+
 def pair_eig(feats: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
     """:func:`eig_pair_gaussian` for candidate pairs ``feats`` (c, 2, d) under theta ~ N(mean, cov). Returns (c,)."""
     delta = (feats[:, 0] - feats[:, 1]).to(mean.dtype)  # (c, d)
@@ -274,8 +319,7 @@ def choose(strategy: str, feats: torch.Tensor, k: int, *, seed: int, mean: torch
     elif strategy == "eig":
         if feats.shape[1] == 2:
             return greedy_pair_eig(feats, mean, cov, k)
-        else:
-            score = eig_lists(feats, sample_posterior(mean, cov, samples, seed))
+        return greedy_list_eig(feats, mean, cov, k, samples=samples, seed=seed)
     elif strategy == "disagreement":
         score = ensemble_disagreement(feats, members)
     else:

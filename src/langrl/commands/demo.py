@@ -12,7 +12,10 @@ def main(argv: list[str]) -> int:
     cfg, flags = parse_config(DemoConfig, argv, prog="langrl demo", summary=(
         "The whole pipeline on built-in tasks with a hidden gold evaluator: SFT, simulated feedback of every kind, "
         "reward models, PPO/NLPO/GRPO/DPO/PL-DPO/best-of-n, evaluation, and a report whose claims are computed."))
-    from langrl.demo.pipeline import run_demo
+    if cfg.task == "multiobjective":  # its own section on the hh task, with its own budget (langrl.demo.multiobjective)
+        from langrl.demo.multiobjective import run_multiobjective as run_demo
+    else:
+        from langrl.demo.pipeline import run_demo
 
     metrics = run_demo(cfg, log=lambda m: print(m, file=sys.stderr))
     summary = {"out": cfg.out, "seconds": metrics["total_seconds"], "pipeline_seconds": metrics["pipeline_seconds"]}

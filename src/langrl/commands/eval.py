@@ -31,8 +31,8 @@ class EvalConfig:
                                         "random streams)", choices=("native", "vllm"), group="sampling")
     engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several", group="sampling")
     weights: str | None = arg(None, "a preference-conditioned policy's weights NAME=W,... (langrl rl --condition): "
-                                    "written before every prompt as '[w NAME=W ...] ' (the gold and proxy scores "
-                                    "see the prompt without it)")
+                                    "written before every prompt in the format it was trained with (its "
+                                    "condition_format; the gold and proxy scores see the prompt without it)")
 
     def validate(self):
         if self.num_prompts < 1 or self.n < 1:
@@ -51,7 +51,7 @@ class EvalConfig:
 def main(argv: list[str]) -> int:
     cfg, flags = parse_config(EvalConfig, argv, prog="langrl eval", summary="Evaluate a policy on a built-in task.")
     from langrl.eval.evaluate import evaluate_policy
-    from langrl.rewards.conditioning import parse_condition_weights
+    from langrl.rewards.conditioning import parse_condition_weights, saved_format
     from langrl.models.specs import load_causal_lm
     from langrl.tasks import get_task
 
@@ -75,7 +75,8 @@ def main(argv: list[str]) -> int:
         engine = make_engine(cfg.rollout_engine, model, tok, copy_weights=False, prog="eval", seed=cfg.seed,
                              sampling={"max_prompt_tokens": window, "max_new_tokens": 0},
                              engine_options={"max_model_len": window, **parse_options(cfg.engine_option)})
-    common = dict(task=task, proxy=proxy, condition=condition, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+    common = dict(task=task, proxy=proxy, condition=condition, condition_format=saved_format(cfg.policy),
+                  max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
                   chat_template=cfg.chat_template, system=cfg.system_prompt, engine=engine)
     try:
         metrics, _ = evaluate_policy(model, tok, rows, ref_model=ref, n=cfg.n, temperature=cfg.temperature,

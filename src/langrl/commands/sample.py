@@ -30,7 +30,7 @@ class SampleConfig:
                                         "random streams)", choices=("native", "vllm"), group="sampling")
     engine_option: list[str] = arg([], "KEY=VALUE passed to vllm.LLM, repeat for several", group="sampling")
     weights: str | None = arg(None, "a preference-conditioned policy's weights NAME=W,... (langrl rl --condition): "
-                                    "written before every prompt as '[w NAME=W ...] '")
+                                    "written before every prompt in the format the policy was trained with (its condition_format)")
 
     def validate(self):
         if self.n < 1 or self.max_new_tokens < 1:
@@ -47,10 +47,10 @@ def main(argv: list[str]) -> int:
     with input_flag("--prompts"):
         rows = load_prompts(cfg.prompts, cfg.num_prompts if cfg.prompts.startswith("task:") else 0)
     if cfg.weights:  # a conditioned policy: the documented prefix before every prompt (rewards/conditioning.py)
-        from langrl.rewards.conditioning import condition_prompt, parse_condition_weights
+        from langrl.rewards.conditioning import condition_prompt, parse_condition_weights, saved_format
 
-        w = parse_condition_weights(cfg.weights)
-        rows = [{**r, "prompt": condition_prompt(r["prompt"], w)} for r in rows]
+        w, fmt = parse_condition_weights(cfg.weights), saved_format(cfg.model)  # the format the policy learnt
+        rows = [{**r, "prompt": condition_prompt(r["prompt"], w, fmt)} for r in rows]
     model, tok = load_causal_lm(cfg.model, quiet=flags["json"])
     settings = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
                     top_p=cfg.top_p, stop=cfg.stop)

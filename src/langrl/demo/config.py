@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from langrl.config import arg
 from langrl.errors import InputError
 
-TASK_CHOICES = ("all", "factqa", "reviews", "arithmetic")
+TASK_CHOICES = ("all", "factqa", "reviews", "arithmetic", "multiobjective")  # multiobjective: demo/multiobjective.py
 MAX_NEW = {"factqa": 48, "reviews": 32, "arithmetic": 40}
 """Response token budget of each task's sampling (SFT eval, feedback collection, RL, evaluation)."""
 

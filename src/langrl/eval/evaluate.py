@@ -94,13 +94,13 @@ def evaluate_policy(model, tokenizer, rows: list[dict], *, task=None, proxy=None
                     max_new_tokens: int = 48, seed: int = 0, batch_size: int = 64,
                     per_sample: bool = False, chat_template: bool = True, system: str | None = None,
                     temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                    engine=None, condition=None) -> tuple[dict, list[str]]:
+                    engine=None, condition=None, condition_format: str = "names") -> tuple[dict, list[str]]:
     """Sample ``n`` responses per row at ``temperature`` (and ``top_k``, ``top_p``; by ``engine`` when given, a
     :class:`langrl.rollout.vllm_engine.VLLMEngine`) and score them (``per_sample``: see :func:`evaluate_responses`;
     ``chat_template``/``system``: :func:`langrl.rollout.sample_prompts`). ``kl`` (with ``ref_model``) is reported
     at temperature 1 without truncation only: otherwise the samples come from a different distribution than the one
     the estimator is about. ``condition`` (a preference-conditioned policy's w, ``{name: weight}``): the prompts are
-    sampled with its prefix (:mod:`langrl.rewards.conditioning`) and scored without it. Returns (metrics, responses)."""
+    sampled with its prefix (:mod:`langrl.rewards.conditioning`, in ``condition_format``) and scored without it. Returns (metrics, responses)."""
     from langrl.rollout import response_logprobs, sample_prompts
 
     untruncated = temperature == 1.0 and not top_k and top_p == 1.0  # the policy's own distribution
@@ -113,7 +113,7 @@ def evaluate_policy(model, tokenizer, rows: list[dict], *, task=None, proxy=None
         if condition:
             from langrl.rewards.conditioning import condition_prompt
 
-            prompts = [condition_prompt(p, condition) for p in prompts]
+            prompts = [condition_prompt(p, condition, condition_format) for p in prompts]
         ro = (engine.sample_prompts(prompts, **settings) if engine is not None
               else sample_prompts(model, tokenizer, prompts, **settings))
         responses += ro.responses

@@ -28,6 +28,9 @@ class LoopConfig:
     strategy: str = arg("eig", "what to ask: random, disagreement (ensemble), eig (expected information gain), "
                         "predictive (expected drop of the predictive variance on the policy's pairs), coverage (of "
                         "the policy's samples)", choices=STRATEGIES)
+    warmup_rounds: int = arg(0, "rounds whose questions every strategy picks at random (the cold start: before any "
+                             "judgement the posterior is the prior, and eig/predictive/disagreement rank by feature "
+                             "distance alone)")
     compare: list[str] = arg(["random"], "strategies shadowed on the same candidates, judged by the simulated "
                              "annotator, for the label-efficiency curves (repeat the flag for several; none: no "
                              "shadows; simulated annotators only)")
@@ -54,20 +57,25 @@ class LoopConfig:
     drift_z: float = arg(2.0, "drift monitor: the gap must also be this many standard errors (0: threshold only)")
     drift_response: str = arg("retrain", "after an alarm: retrain (fit only on judgements from the alarm's round on) "
                               "or warn (log only)", choices=("retrain", "warn"))
-    policy_update: str = arg("dpo", "policy step each round: iterated DPO on the round's new pairs, GRPO or RLOO "
-                             "(langrl rl) on the round's reward model, or none", choices=POLICY_UPDATES)
+    policy_update: str = arg("dpo", "policy step each round: iterated DPO on the round's new pairs, GRPO, RLOO or "
+                             "PPO (langrl rl; PPO's value head carried between rounds) on the round's reward model, "
+                             "or none", choices=POLICY_UPDATES)
     dpo_steps: int = arg(10, "DPO optimizer steps per round")
     dpo_beta: float = arg(0.1, "DPO beta")
-    learning_rate: float = arg(1e-4, "policy step learning rate (DPO, GRPO, RLOO)")
-    rl_steps: int = arg(4, "grpo/rloo: RL iterations per round on the round's reward model")
-    rl_prompts_per_step: int = arg(0, "grpo/rloo: prompts per RL iteration, drawn from the round's training prompts "
-                                   "(0: all of them)")
-    rl_samples_per_prompt: int = arg(4, "grpo/rloo: responses per prompt in each RL iteration (the group)")
-    rl_kl_coef: float = arg(0.05, "grpo/rloo: KL coefficient beta toward the round's starting policy")
+    learning_rate: float = arg(1e-4, "policy step learning rate (DPO, GRPO, RLOO, PPO)")
+    rl_steps: int = arg(4, "grpo/rloo/ppo: RL iterations per round on the round's reward model")
+    rl_prompts_per_step: int = arg(0, "grpo/rloo/ppo: prompts per RL iteration, drawn from the round's training "
+                                   "prompts (0: all of them)")
+    rl_samples_per_prompt: int = arg(4, "grpo/rloo/ppo: responses per prompt in each RL iteration (the group)")
+    rl_kl_coef: float = arg(0.05, "grpo/rloo/ppo: KL coefficient beta toward the round's starting policy")
     dpo_reference: str = arg("round", "DPO reference: the round's starting policy (iterated DPO) or the loop's start",
                              choices=("round", "start"))
     eval_prompts: int = arg(32, "held-out prompts for the policy's gold and KL after every round")
     rm_eval_prompts: int = arg(32, "held-out prompts whose start-policy samples give the reward model's gold pairs")
+    front: str = arg("", "also elicit a person's weight vector over this langrl pareto run's front (pareto.json or a "
+                     "front JSON, as langrl loop elicit-weights --front): --front-questions comparisons a round")
+    front_questions: int = arg(2, "front: comparisons between front points asked each round (chosen by EIG)")
+    front_weights: str = arg("", "front: the simulated person's true weights W1,W2,... in the front's axis order")
     db: str = arg("", "annotator app: the annotation app's database URL, as for langrl annotate (sqlite:///FILE, "
                   "postgresql://...)")
     deadline_s: float = arg(0.0, "annotator app: give up waiting for a round's quota after this many seconds "
@@ -103,6 +111,16 @@ class LoopConfig:
                 raise bad("db", "--annotator app needs --db (the annotation app's database)")
             if self.shadows:
                 raise bad("compare", "shadow strategies need the simulated annotator; pass --compare none with app")
+        if self.front:
+            if self.annotator == "app":
+                raise bad("front", "the front's questions are asked of a simulated person only; with people use "
+                                   "langrl loop elicit-weights --answers")
+            if not self.front_weights:
+                raise bad("front_weights", "--front needs the simulated person's --front-weights W1,W2,...")
+            if self.front_questions < 1:
+                raise bad("front_questions", f"expected >= 1, got {self.front_questions}")
+        if self.warmup_rounds < 0:
+            raise bad("warmup_rounds", f"expected >= 0, got {self.warmup_rounds}")
         if self.drift_newest < 0:
             raise bad("drift_newest", f"expected >= 0, got {self.drift_newest}")
         if self.prior_var <= 0:
@@ -113,12 +131,12 @@ class LoopConfig:
             raise bad("drift_round", f"expected a round in 1..{self.rounds}, got {self.drift_round}")
         if self.dpo_steps < 1 or self.dpo_beta <= 0 or self.learning_rate <= 0:
             raise bad("dpo_steps", "expected dpo_steps >= 1, dpo_beta > 0 and learning_rate > 0")
-        if self.policy_update in ("grpo", "rloo"):
+        if self.policy_update in ("grpo", "rloo", "ppo"):
             if self.rl_steps < 1:
                 raise bad("rl_steps", f"expected >= 1, got {self.rl_steps}")
-            if self.rl_samples_per_prompt < 2:
-                raise bad("rl_samples_per_prompt", f"{self.policy_update} needs a group of >= 2 responses per "
-                                                   f"prompt, got {self.rl_samples_per_prompt}")
+            if self.rl_samples_per_prompt < (1 if self.policy_update == "ppo" else 2):
+                raise bad("rl_samples_per_prompt", f"expected >= 1 (ppo) or a group of >= 2 responses per prompt "
+                                                   f"(grpo, rloo), got {self.rl_samples_per_prompt}")
             if self.rl_prompts_per_step < 0:
                 raise bad("rl_prompts_per_step", f"expected >= 0 (0: all the round's prompts), got "
                                                  f"{self.rl_prompts_per_step}")

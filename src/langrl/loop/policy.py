@@ -6,6 +6,9 @@
     rloo   ``--algo grpo`` or ``rloo`` on the round's reward model (:class:`langrl.loop.reward.LoopReward` on the
            round's ``reward.json``: every judgement so far, recency weights, window and drift reset applied) over the
            round's training prompts; the KL reference is the round's starting policy (run_rl's frozen copy)
+    ppo    the same loop with ``--algo ppo``: the KL to the round's start in the per-token reward (k1, β =
+           --rl-kl-coef), GAE on a value head that is carried from round to round (round r's run starts from round
+           r−1's ``policy/langrl_value.pt``: run_rl's ``value_init``; round 1's head is zero-initialised)
     none   the policy kept
 
 The step is one unit for ``--resume``: its inputs (judgements, reward.json) are on disk before it starts, it writes
@@ -13,7 +16,8 @@ into ``policy/`` with ``overwrite`` and deletes the optimizer state, and only th
 ``policy.json``. A crash inside it leaves no policy.json, so a resumed loop reruns the whole step from the round's
 start with the same seeds (nothing is asked again: the judgements are already in judgements.jsonl).
 Departures: the RL step's reward is the RM's posterior mean (no uncertainty penalty), and its optimizer state is
-not carried from round to round (as the DPO step's).
+not carried from round to round (as the DPO step's); PPO's value head is carried, though the reward it learned to
+predict was the previous round's reward model.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import json
 from langrl.config import from_dict
 from langrl.io import atomic_write_jsonl
 
-POLICY_UPDATES = ("dpo", "grpo", "rloo", "none")
+POLICY_UPDATES = ("dpo", "grpo", "rloo", "ppo", "none")
 
 
 def dpo_step(loop, r: int) -> dict:
@@ -50,8 +54,19 @@ def dpo_step(loop, r: int) -> dict:
     return {"path": str(d / "policy"), "pairs": len(pairs), "final_loss": summary.get("final_loss")}
 
 
+def value_init(loop, r: int) -> str:
+    """PPO: the value function round ``r``'s run starts from: round r−1's (its policy/langrl_value.pt), "" for a zero
+    head (round 1, or after a round whose policy step kept the policy)."""
+    from langrl.train.pg.setup import VALUE_FILE
+
+    if loop.cfg.policy_update != "ppo" or r == 1:
+        return ""
+    f = loop.rdir(r - 1) / "policy" / VALUE_FILE
+    return str(f) if f.is_file() else ""
+
+
 def rl_step(loop, r: int) -> dict:
-    """``--rl-steps`` iterations of GRPO/RLOO on round ``r``'s reward model over its training prompts."""
+    """``--rl-steps`` iterations of GRPO/RLOO/PPO on round ``r``'s reward model over its training prompts."""
     from langrl.loop.reward import LoopReward
     from langrl.train.rl.loop import RLConfig, run_rl
 
@@ -65,10 +80,13 @@ def rl_step(loop, r: int) -> dict:
         "algo": cfg.policy_update, "max_steps": cfg.rl_steps, "prompts_per_step": per_step,
         "samples_per_prompt": cfg.rl_samples_per_prompt, "max_new_tokens": loop.max_new,
         "learning_rate": cfg.learning_rate, "kl_coef": cfg.rl_kl_coef, "seed": cfg.seed + r, "eval_every": 0,
-        "log_samples": 0}), quiet=True, reward=LoopReward(str(d / "reward.json")))
+        "log_samples": 0, "value_init": value_init(loop, r)}), quiet=True, reward=LoopReward(str(d / "reward.json")))
     (d / "policy" / "langrl_state.pt").unlink(missing_ok=True)  # the optimizer state: never resumed here
-    return {"path": str(d / "policy"), "algo": cfg.policy_update, "steps": cfg.rl_steps,
-            "final_reward": summary.get("final_reward"), "final_kl": summary.get("final_kl")}
+    out = {"path": str(d / "policy"), "algo": cfg.policy_update, "steps": cfg.rl_steps,
+           "final_reward": summary.get("final_reward"), "final_kl": summary.get("final_kl")}
+    if cfg.policy_update == "ppo":
+        out["value_init"] = value_init(loop, r) or None
+    return out
 
 
 def update_policy(loop, r: int) -> dict:

@@ -8,18 +8,20 @@ Round r (1..R), each step's output written atomically under ``out/rounds/rNN/`` 
     rm        rm.json           the reward model refitted on every judgement so far (recency weights, window, drift
                                 monitor), its accuracy against gold pairs, the shadows' and a uniform model's
     reward    reward.json       that model's weights (a reward: --reward loop-rm:path=..., :mod:`langrl.loop.reward`)
-    policy    policy.json       iterated DPO on the round's new pairs, or GRPO/RLOO on reward.json (model in
+    policy    policy.json       iterated DPO on the round's new pairs, or GRPO/RLOO/PPO on reward.json (model in
                                 policy/; :mod:`langrl.loop.policy`), or the policy kept
     eval      eval.json         the policy's gold, gold under the round's preferences, and KL to the start
+    weights   weights.json      --front: the round's questions about a pareto front's points and the person's
+                                elicited weight vector (:func:`langrl.loop.elicit_weights.loop_round`)
 
 Round 0 holds the start policy's evaluation and the reward model's gold pool (``pool.json``). A restarted loop
 (``--resume``) skips every step whose file exists: a question is written to asked.json before it is asked and never
 chosen again (keys of every earlier round are excluded), and judgements are only ever added (in the app's database
 until exported). The reward model is linear in fixed features (:mod:`langrl.loop.rm`), so refitting is cheap and its
 posterior gives the information gain; the policy learns from what was asked (online iterative DPO, as OpenRLHF's
-iterative DPO but with the pairs chosen actively) or from the reward model (GRPO/RLOO through ``langrl rl``'s loop).
-Departures: no PPO step (GRPO/RLOO need no value function); simulated judgement times are one hour per round from
-2026-01-01.
+iterative DPO but with the pairs chosen actively) or from the reward model (GRPO/RLOO/PPO through ``langrl rl``'s
+loop). Departures: PPO's value head is carried between rounds, no optimizer state is; simulated judgement times are
+one hour per round from 2026-01-01.
 """
 from __future__ import annotations
 
@@ -111,10 +113,12 @@ class Loop:
                                  "over", field="out")
             else:
                 saved = json.loads(meta.read_text())["config"]
+                defaults = to_dict(LoopConfig())
                 for k, v in mine.items():
-                    if saved.get(k) != v:
-                        raise InputError(f"--resume: {k} was {saved.get(k)!r} in {meta}, got {v!r}; a resumed loop "
-                                         "keeps its settings (only rounds, deadline_s and poll_s may change)", field=k)
+                    if saved.get(k, defaults[k]) != v:  # a setting newer than the loop: its default then
+                        raise InputError(f"--resume: {k} was {saved.get(k, defaults[k])!r} in {meta}, got {v!r}; a "
+                                         "resumed loop keeps its settings (only rounds, deadline_s and poll_s may "
+                                         "change)", field=k)
                 return
         elif self.out.exists() and any(self.out.iterdir()) and not self.cfg.overwrite:
             raise InputError(f"{self.out} exists and is not a loop directory; choose another --out", field="out")
@@ -211,6 +215,8 @@ class Loop:
         open_ = [c for c in cands if c["key"] not in asked]
         if not open_:
             return []
+        if r <= cfg.warmup_rounds:  # the cold start: every strategy asks the same seeded random questions
+            strategy = "random"
         feats = torch.stack([self.feat([samples["responses"][c["prompt"]][j] for j in c["indices"]]) for c in open_])
         lists, rounds = lrm.judgement_lists(past, self.feat)
         w = self.weights(rounds, r - 1, reset)
@@ -273,6 +279,10 @@ class Loop:
         self.step("reward", r, d / "reward.json", lambda: self.reward_model(r, samples))
         self.step("policy", r, d / "policy.json", lambda: self.update_policy(r))
         ev = self.step("eval", r, d / "eval.json", lambda: self.evaluate(r))
+        if cfg.front:  # the person's weight vector over a pareto front, a few questions a round
+            from langrl.loop.elicit_weights import loop_round
+
+            self.step("weights", r, d / "weights.json", lambda: loop_round(self, r))
         return ev
 
     def refit(self, r: int, pool: dict, reset: int) -> dict:
@@ -335,6 +345,10 @@ class Loop:
     def run(self) -> dict:
         from langrl.loop.claims import write_metrics
 
+        if self.cfg.front:  # bad --front / --front-weights fail before anything is written
+            from langrl.loop.elicit_weights import loop_front
+
+            loop_front(self.cfg)
         self.open_dir()
         t0 = time.time()
         pool = self.setup()

@@ -7,7 +7,18 @@ The documented prefix, put before the prompt text (and stripped before any rewar
 
 ``[w``, then ``NAME=W`` for every objective in order (W printed with ``:g``, at most 4 significant digits), then
 ``] ``. A byte-level BPE tokenizer (``tiny``'s, GPT-2's, Llama 3's) decodes its tokens back to exactly this text, so the
-prefix survives tokenisation intact. Training (``langrl rl --condition true``) draws w for each prompt uniformly from
+prefix survives tokenisation intact.
+
+The **compact** format (``condition_format: compact``) writes one letter per objective, in order, for w quantised to
+twentieths (normalised to sum 1; level L = round(20·w_k) written as the letter ``"abcdefghijklmnopqrstu"[L]``)::
+
+    [p,f] Q: Pim in Dorvik asks: how do I open the copper gate?        (w = 0.75, 0.25)
+
+The letters are separated by commas, so a byte-level BPE tokenizer's pre-tokenizer (letters apart from punctuation)
+cannot merge two of them, or a letter with a bracket, into one token: the prefix is 2k + 2 tokens on any such
+tokenizer (6 for two objectives on ``tiny``, against 24 for the named one), each level one single-byte token. Grids of 1, 2, 4, 5, 10
+and 20 steps are written exactly; other weights are rounded to the nearest 0.05 (and :func:`strip_prefix` reads back
+the rounded w). Training (``langrl rl --condition true``) draws w for each prompt uniformly from
 the simplex grid with ``condition_steps`` steps (:func:`langrl.rewards.weights.weight_grid`), seeded by (seed, step,
 prompt index), and the prompt's reward is w·r over its objectives. At inference ``langrl sample --weights`` and
 ``langrl eval --weights`` write the user's w the same way.
@@ -20,10 +31,29 @@ from typing import Mapping, Sequence
 from langrl.errors import InputError
 
 _PREFIX = re.compile(r"^\[w((?: [A-Za-z0-9_.\-]+=[0-9.eE+\-]+)+)\] ")
+LEVELS = "abcdefghijklmnopqrstu"
+"""The compact format's letters: LEVELS[L] stands for w = L / 20."""
+_COMPACT = re.compile(r"^\[([a-u](?:,[a-u])*)\] ")
+FORMATS = ("names", "compact")
 
 
-def weight_prefix(weights: Mapping[str, float]) -> str:
-    """``{"helpful": 0.7, "harmless": 0.3}`` → ``"[w helpful=0.7 harmless=0.3] "``."""
+def quantise(weights: Sequence[float]) -> list[int]:
+    """Weights (k,) → levels (k,) in 0..20: L_k = round(20 · w_k / Σ_j w_j) (the compact prefix's letters).
+    (0.75, 0.25) → (15, 5); (0.7, 0.3) → (14, 6); (2, 1) → 20·(2/3, 1/3) = (13.3, 6.7) → (13, 7)."""
+    total = float(sum(weights))
+    if not total > 0 or any(w < 0 for w in weights):
+        raise InputError(f"conditioning weights must be non-negative and not all 0, got {list(weights)}",
+                         field="weights")
+    return [int(round(20 * w / total)) for w in weights]
+
+
+def weight_prefix(weights: Mapping[str, float], fmt: str = "names") -> str:
+    """``{"helpful": 0.7, "harmless": 0.3}`` → ``"[w helpful=0.7 harmless=0.3] "`` (``fmt="compact"``: ``"[o,g] "``,
+    the levels 14 and 6)."""
+    if fmt == "compact":
+        return "[" + ",".join(LEVELS[q] for q in quantise(list(weights.values()))) + "] "
+    if fmt != "names":
+        raise InputError(f"expected a conditioning format in {FORMATS}, got {fmt!r}", field="condition_format")
     for name in weights:
         if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
             raise InputError(f"objective name {name!r}: a conditioning prefix needs names of letters, digits, _ . -",
@@ -31,9 +61,10 @@ def weight_prefix(weights: Mapping[str, float]) -> str:
     return "[w " + " ".join(f"{k}={float(v):.4g}" for k, v in weights.items()) + "] "
 
 
-def condition_prompt(prompt, weights: Mapping[str, float]):
-    """The prompt with the weight prefix: before the text, or before the first user message's content."""
-    prefix = weight_prefix(weights)
+def condition_prompt(prompt, weights: Mapping[str, float], fmt: str = "names"):
+    """The prompt with the weight prefix (``fmt``: ``names`` or ``compact``): before the text, or before the first user
+    message's content."""
+    prefix = weight_prefix(weights, fmt)
     if isinstance(prompt, str):
         return prefix + prompt
     if isinstance(prompt, list):
@@ -60,8 +91,15 @@ def parse_condition_weights(text: str | None, field: str = "weights") -> dict[st
     return parse_weights(text, [p.split("=", 1)[0].strip() for p in parts], field=field)
 
 
-def strip_prefix(text: str) -> tuple[str, dict[str, float] | None]:
-    """(the text without a leading weight prefix, its weights) or (text, None) when it has none."""
+def strip_prefix(text: str, names: Sequence[str] | None = None) -> tuple[str, dict[str, float] | None]:
+    """(the text without a leading weight prefix, its weights) or (text, None) when it has none. A compact prefix
+    carries no names: its weights are keyed by ``names`` (default "1", "2", ...)."""
+    c = _COMPACT.match(text)
+    if c:
+        levels = [LEVELS.index(x) / 20 for x in c.group(1).split(",")]
+        keys = list(names) if names is not None and len(names) == len(levels) else [str(i + 1) for i in
+                                                                                   range(len(levels))]
+        return text[c.end():], dict(zip(keys, levels))
     m = _PREFIX.match(text)
     if not m:
         return text, None
@@ -86,9 +124,47 @@ CONDITION_COLUMN = "condition_weights"
 """The row column that carries a conditioned prompt's w (popped before any reward function is called)."""
 
 
-def condition_rows(rows: list[dict], names: Sequence[str], *, seed: int, step: int, steps: int = 10) -> list[dict]:
-    """Copies of ``rows`` with a sampled w written before each prompt and kept in the ``condition_weights`` column
-    (a list in the order of ``names``)."""
+def condition_rows(rows: list[dict], names: Sequence[str], *, seed: int, step: int, steps: int = 10,
+                   fmt: str = "names") -> list[dict]:
+    """Copies of ``rows`` with a sampled w written before each prompt (in format ``fmt``) and kept in the
+    ``condition_weights`` column (a list in the order of ``names``)."""
     ws = sample_condition_weights(names, len(rows), seed=seed, step=step, steps=steps)
-    return [{**r, "prompt": condition_prompt(r["prompt"], w), CONDITION_COLUMN: list(w.values())}
+    return [{**r, "prompt": condition_prompt(r["prompt"], w, fmt), CONDITION_COLUMN: list(w.values())}
             for r, w in zip(rows, ws)]
+
+
+def saved_format(model: str) -> str:
+    """The conditioning format a policy directory was trained with (its ``langrl_config.yaml``'s
+    ``condition_format``; ``names`` when it records none, as every policy before the compact format)."""
+    from pathlib import Path
+
+    path = Path(str(model)) / "langrl_config.yaml"
+    if not path.is_file():
+        return "names"
+    import yaml
+
+    saved = yaml.safe_load(path.read_text()) or {}
+    fmt = saved.get("condition_format") or "names"
+    return fmt if fmt in FORMATS else "names"
+
+
+def _finite(x: float) -> float:
+    return x if x == x else float("-inf")  # a NaN score (a reward that could not score it) is never chosen
+
+
+def best_per_weight(rewards: Sequence[Sequence[float]], grid: Sequence[Sequence[float]]) -> list[int]:
+    """For each weight vector, the candidate it would choose: c*(w) = argmax_c Σ_k w_k r_ck (the scalarised reward
+    of the conditioned policy, w·r), ties broken by the larger Σ_k r_ck (a response that costs w nothing and gives
+    more on the unweighted axes), then by the lower index.
+
+    Shapes: ``rewards`` (c, k), one row per candidate response; ``grid`` (g, k); returns (g,) candidate indices.
+    Example: r = [(1, 0), (0, 1), (1, 1)]: w = (1, 0) scores 1, 0, 1 → a tie of 0 and 2, Σr 1 vs 2 → 2."""
+    if not rewards:
+        raise ValueError("best_per_weight: no candidates")
+    out = []
+    for w in grid:
+        if len(w) != len(rewards[0]):
+            raise ValueError(f"best_per_weight: {len(w)} weights for {len(rewards[0])} objectives")
+        key = [(_finite(sum(wk * rk for wk, rk in zip(w, r))), _finite(sum(r)), -c) for c, r in enumerate(rewards)]
+        out.append(-max(key)[2])
+    return out

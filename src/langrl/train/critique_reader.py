@@ -157,7 +157,10 @@ class Reader:
             out = []
             for r, c in zip(responses, critiques):
                 issues = parse_critique(self.task, r, c)
-                out.append(([{"start": i.start, "end": i.end, "category": i.category} for i in issues if i.located],
+                # two issues of one category in one sentence (a wrong entity and a wrong item) label it once: a
+                # span record may not repeat a (start, end, category)
+                located = dict.fromkeys((i.start, i.end, i.category) for i in issues if i.located)
+                out.append(([{"start": a, "end": b, "category": k} for a, b, k in located],
                             sum(not i.located for i in issues)))
             return out
         import torch

@@ -25,9 +25,22 @@ class ParetoConfig:
                        "(1,0), (0.5,0.5), (0,1))")
     soups: bool = arg(True, "also evaluate rewarded soups: the one-objective policies (trained too when the sweep "
                             "lacks them) weight-interpolated at every vector of the sweep, at no training cost")
-    conditioned: bool = arg(False, "also train one preference-conditioned policy (langrl rl --condition) for "
-                                   "max_steps × the number of weight vectors iterations (the sweep's total compute) "
-                                   "and evaluate it at every vector, the vector written before each prompt")
+    conditioned: bool = arg(False, "also train one preference-conditioned policy (langrl rl --condition) with the "
+                                   "sweep's total compute (max_steps × the number of weight vectors iterations, the "
+                                   "offline stage's included) and evaluate it at every vector, written before each "
+                                   "prompt")
+    conditioned_sft: bool = arg(False, "conditioned: first an offline conditional SFT stage (Rewards-in-Context): "
+                                      "the start's own samples, for each w of the conditioning grid the one "
+                                      "maximising w·r written after w's prefix; the online RL gets the rest of the "
+                                      "sweep's compute")
+    cond_sft_prompts: int = arg(64, "conditioned_sft: training prompts sampled")
+    cond_sft_samples: int = arg(8, "conditioned_sft: responses sampled per prompt (the candidates)")
+    cond_sft_steps: int = arg(150, "conditioned_sft: SFT steps, each on prompts_per_step × samples_per_prompt records "
+                                   "(counted as half an RL iteration each)")
+    cond_sft_learning_rate: float = arg(1e-3, "conditioned_sft: SFT learning rate")
+    condition_format: str = arg("compact", "conditioned: the prefix format (langrl rl --condition-format); w is "
+                                           "drawn from the grid of twentieths (--rl-option condition_steps=N)",
+                                choices=("compact", "names"))
     population: list[str] = arg([], "an annotator type NAME:SHARE:OBJ=W,... (repeat; shares sum to 1): its w and "
                                     "the share-averaged w̄ join the sweep, and pareto.json reports each type's "
                                     "satisfaction w_g·gold under the averaged policy and under its own")
@@ -66,14 +79,16 @@ class ParetoConfig:
             need((Path(self.resume) / "pareto_config.json").is_file(), "resume", "a pareto --out directory")
         need(len(self.reward) >= 2, "reward", "at least two reward specs (one per objective)")
         need(self.grid >= 1, "grid", ">= 1")
-        for f in ("max_steps", "prompts_per_step", "eval_num", "max_new_tokens"):
+        for f in ("max_steps", "prompts_per_step", "eval_num", "max_new_tokens", "cond_sft_prompts",
+                  "cond_sft_samples", "cond_sft_steps"):
             need(getattr(self, f) >= 1, f, ">= 1")
         need(self.samples_per_prompt >= 2, "samples_per_prompt", ">= 2 (a group)")
         need(self.eval_temperature > 0, "eval_temperature", "> 0")
         for opt in self.rl_option:
             key = opt.partition("=")[0].strip().replace("-", "_")
             need("=" in opt and key, "rl_option", "KEY=VALUE")
-            need(key not in RL_FIELDS + ("out", "weights", "eval_every", "resume", "overwrite", "condition"), "rl_option",
+            need(key not in RL_FIELDS + ("out", "weights", "eval_every", "resume", "overwrite", "condition", "condition_format"),
+                 "rl_option",
                  f"a field pareto does not set itself ({key} is a pareto field or set per stage)")
 
     def reference_point(self, k: int) -> list[float]:

@@ -9,6 +9,9 @@ continues at the first unfinished stage; a changed setting re-runs what depends 
 - ``soup-<weights>`` (``--soups``): the one-objective policies' weights interpolated at w (Ramé et al. 2023;
   :func:`langrl.models.soup.interpolate_state_dicts`), evaluated the same way; the one-objective stages are trained
   even when the sweep does not list them;
+- with ``--conditioned``: ``cond-sft`` (offline conditional SFT on the start's own samples, each w's best after w's
+  prefix; :mod:`.conditional_sft`) and its evaluations ``csft-<w>``, then ``conditioned`` (``langrl rl --condition``
+  from it for the rest of the sweep's compute, :func:`conditioned_budget`) and ``cond-<w>``;
 - then ``pareto.json`` (every point, the non-dominated sets, hypervolumes with the reference point) and ``front.png``.
 """
 from __future__ import annotations
@@ -48,7 +51,7 @@ def _rl_config(base: dict, weights: dict[str, float] | None, out: Path, **extra)
 
 
 def evaluate_axes(model, tok, rows: list[dict], reward, task, *, seed: int, temperature: float,
-                  max_new_tokens: int, condition: dict[str, float] | None = None) -> dict:
+                  max_new_tokens: int, condition: dict[str, float] | None = None, fmt: str = "names") -> dict:
     """{"objectives": {name: mean raw score}, "gold": {name: mean gold score}} of one seeded sample per row;
     ``condition``: a conditioned policy's w, written before each prompt (the rewards see the prompt without it)."""
     import torch
@@ -58,7 +61,7 @@ def evaluate_axes(model, tok, rows: list[dict], reward, task, *, seed: int, temp
     from langrl.train.pg.collect import rows_to_columns
 
     prompts, columns = rows_to_columns(rows)
-    sampled = [condition_prompt(p, condition) for p in prompts] if condition else prompts
+    sampled = [condition_prompt(p, condition, fmt) for p in prompts] if condition else prompts
     with torch.no_grad():
         ro = sample_prompts(model, tok, sampled, n=1, seed=seed + 7919, columns=columns, max_new_tokens=max_new_tokens,
                             temperature=temperature)
@@ -78,6 +81,93 @@ def _front(points: dict[str, dict], axes: list[str], key: str, ref: list[float])
     nd = non_dominated(coords)
     return {"axes": axes, "reference": ref, "points": {n: c for n, c in zip(names, coords)},
             "non_dominated": [names[i] for i in nd], "hypervolume": hypervolume(coords, ref) if coords else 0.0}
+
+
+def conditioned_budget(cfg: ParetoConfig, n_vectors: int) -> dict:
+    """The conditioned policy's share of the sweep's compute, in RL iterations of prompts_per_step ×
+    samples_per_prompt sequences: the sweep's n_vectors × max_steps, minus the offline stage's
+    (:func:`langrl.train.pareto.conditional_sft.offline_iterations`), is the online stage's."""
+    from langrl.train.pareto.conditional_sft import offline_iterations
+
+    total = cfg.max_steps * n_vectors
+    offline = (offline_iterations(cfg.cond_sft_prompts, cfg.cond_sft_samples, cfg.cond_sft_steps,
+                                  cfg.prompts_per_step * cfg.samples_per_prompt) if cfg.conditioned_sft else 0)
+    if total - offline < 1:
+        raise InputError(f"pareto: field 'cond_sft_steps': the offline stage costs {offline} RL iterations, the "
+                         f"sweep's total is {total}: expected fewer cond_sft_steps/prompts/samples or more max_steps")
+    return {"sweep_iterations": total, "offline_iterations": offline, "online_iterations": total - offline,
+            "sequences_per_iteration": cfg.prompts_per_step * cfg.samples_per_prompt}
+
+
+def _conditioned_stages(cfg: ParetoConfig, base: dict, stages, out: Path, vectors: list, reward, evaluate,
+                        eval_settings: dict) -> tuple[dict, dict, dict]:
+    """The conditioned policy's stages: ``cond-sft`` (offline conditional SFT, with ``conditioned_sft``) and its
+    evaluations ``csft-<w>``, then ``conditioned`` (online conditioned RL from it) and ``cond-<w>``."""
+    from langrl.rewards.weights import weight_grid
+
+    compute = conditioned_budget(cfg, len(vectors))
+    fmt = cfg.condition_format
+    # w is drawn from the simplex grid of twentieths unless --rl-option condition_steps=N: every level the compact
+    # prefix can write (and every weight a --grid of 1, 2, 4, 5, 10 or 20 steps evaluates) is seen in training
+    csteps = int(base.get("condition_steps", 20))
+    names = reward.objective_names
+    start, inputs, cond_sft = cfg.policy, (), {}
+
+    def cond_eval(policy: Path, weights: dict[str, float]):
+        def fn(stage_dir: Path) -> dict:
+            from langrl.models.specs import load_causal_lm
+
+            model, tok = load_causal_lm(str(policy), quiet=True)
+            return {"weights": weights, **evaluate(model, tok, condition=weights, fmt=fmt)}
+
+        return fn
+
+    if cfg.conditioned_sft:
+        grid = [dict(zip(names, g)) for g in weight_grid(len(names), csteps)]
+        sft_settings = {"policy": cfg.policy, "prompts": cfg.prompts, "reward": cfg.reward, "grid": grid,
+                        "format": fmt, "prompts_n": cfg.cond_sft_prompts, "samples": cfg.cond_sft_samples,
+                        "steps": cfg.cond_sft_steps, "lr": cfg.cond_sft_learning_rate, "seed": cfg.seed,
+                        "temperature": cfg.temperature, "max_new_tokens": cfg.max_new_tokens,
+                        "batch": compute["sequences_per_iteration"]}
+
+        def sft_fn(stage_dir: Path) -> dict:
+            from langrl.train.pareto.conditional_sft import run_conditional_sft
+            from langrl.train.pg.collect import load_prompt_rows
+
+            rows = load_prompt_rows(cfg.prompts, "train", cfg.cond_sft_prompts, cfg.seed)[:cfg.cond_sft_prompts]
+            return run_conditional_sft(policy=cfg.policy, rows=rows, reward=reward, vectors=grid, out=stage_dir,
+                                       samples=cfg.cond_sft_samples, steps=cfg.cond_sft_steps,
+                                       batch_size=compute["sequences_per_iteration"],
+                                       learning_rate=cfg.cond_sft_learning_rate, seed=cfg.seed,
+                                       temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, fmt=fmt)
+
+        stages.run("cond-sft", sft_settings, sft_fn)
+        start, inputs = str(out / "cond-sft" / "policy"), ("cond-sft",)
+        for w in vectors:  # the offline stage alone: does the policy read its prefix before any RL?
+            name = f"csft-{label(w)}"
+            stages.run(name, {"weights": w, "eval": eval_settings, "format": fmt},
+                       cond_eval(out / "cond-sft" / "policy", w), inputs=inputs)
+            cond_sft[name] = w
+    rl_steps = compute["online_iterations"]
+
+    def cond_train(stage_dir: Path) -> dict:
+        from langrl.train.rl.loop import run_rl
+
+        rl = _rl_config({**base, "policy": start}, None, stage_dir / "policy", condition=True,
+                        condition_format=fmt, condition_steps=csteps, max_steps=rl_steps)
+        summary = run_rl(rl, quiet=True)
+        return {"train": {k: summary.get(k) for k in ("final_reward", "final_kl", "seconds")}, "steps": rl_steps}
+
+    stages.run("conditioned", {"rl": {**base, "policy": start}, "steps": rl_steps, "format": fmt,
+                               "condition_steps": csteps}, cond_train,
+               inputs=inputs)
+    conditioned = {}
+    for w in vectors:
+        name = f"cond-{label(w)}"
+        stages.run(name, {"weights": w, "eval": eval_settings, "format": fmt},
+                   cond_eval(out / "conditioned" / "policy", w), inputs=("conditioned",))
+        conditioned[name] = w
+    return conditioned, cond_sft, compute
 
 
 def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
@@ -108,6 +198,9 @@ def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
     base = _rl_base(cfg)
     for w in vectors:  # every stage's config is checked before the first one trains
         _rl_config(base, w, out / "check")
+    if cfg.conditioned:
+        _rl_config(base, None, out / "check", condition=True, condition_format=cfg.condition_format,
+                   max_steps=conditioned_budget(cfg, len(vectors))["online_iterations"])
     spec = cfg.eval_prompts or (cfg.prompts if cfg.prompts.startswith("task:") else None)
     if spec is None:
         raise InputError("pareto: held-out prompts needed: pass --eval-prompts FILE.jsonl or task:NAME")
@@ -124,9 +217,9 @@ def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
     eval_settings = {"spec": spec, "num": cfg.eval_num, "temperature": cfg.eval_temperature, "seed": cfg.seed,
                      "max_new_tokens": cfg.max_new_tokens}
 
-    def evaluate(model, tok, condition=None) -> dict:
+    def evaluate(model, tok, condition=None, fmt="names") -> dict:
         return evaluate_axes(model, tok, rows, reward, task, seed=cfg.seed, temperature=cfg.eval_temperature,
-                             max_new_tokens=cfg.max_new_tokens, condition=condition)
+                             max_new_tokens=cfg.max_new_tokens, condition=condition, fmt=fmt)
 
     def train(weights: dict[str, float]):
         def fn(stage_dir: Path) -> dict:
@@ -176,36 +269,16 @@ def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
             name = f"soup-{label(w)}"
             stages.run(name, {"weights": w, "eval": eval_settings}, mix(w), inputs=tuple(hots))
             soups[name] = w
-    conditioned = {}
-    if cfg.conditioned:  # one policy for every w, trained with the sweep's total number of iterations
-        steps = cfg.max_steps * len(vectors)
-
-        def cond_train(stage_dir: Path) -> dict:
-            from langrl.train.rl.loop import run_rl
-
-            summary = run_rl(_rl_config(base, None, stage_dir / "policy", condition=True, max_steps=steps), quiet=True)
-            return {"train": {k: summary.get(k) for k in ("final_reward", "final_kl", "seconds")}, "steps": steps}
-
-        stages.run("conditioned", {"rl": base, "steps": steps}, cond_train)
-
-        def cond_eval(weights: dict[str, float]):
-            def fn(stage_dir: Path) -> dict:
-                from langrl.models.specs import load_causal_lm
-
-                model, tok = load_causal_lm(str(out / "conditioned" / "policy"), quiet=True)
-                return {"weights": weights, **evaluate(model, tok, condition=weights)}
-
-            return fn
-
-        for w in vectors:
-            name = f"cond-{label(w)}"
-            stages.run(name, {"weights": w, "eval": eval_settings}, cond_eval(w), inputs=("conditioned",))
-            conditioned[name] = w
+    conditioned, cond_sft = {}, {}
+    if cfg.conditioned:  # one policy for every w, trained with the sweep's total compute
+        conditioned, cond_sft, compute = _conditioned_stages(cfg, base, stages, out, vectors, reward, evaluate,
+                                                             eval_settings)
     results = stages.results
     gold_axes = list(cfg.gold_axes) or [n for n in names if task is not None and
                                         all(n in results[s]["gold"] for s in sweep)]
     fronts = {}
-    for kind, members in (("sweep", sweep), ("soups", soups), ("conditioned", conditioned)):
+    for kind, members in (("sweep", sweep), ("soups", soups), ("conditioned", conditioned),
+                          ("conditioned_sft", cond_sft)):
         if not members:
             continue
         pts = {n: results[n] for n in members}
@@ -230,13 +303,17 @@ def run_pareto(cfg: ParetoConfig, quiet: bool = False) -> dict:
         per_iter["sweep"] = sum(plain) / len(plain)
     if conditioned:
         per_iter["conditioned"] = results["conditioned"]["train"]["seconds"] / results["conditioned"]["steps"]
+        report_extra = {"compute": compute}
+    else:
+        report_extra = {}
     report = {"command": "pareto", "claims": claims, "seconds_per_iteration": per_iter, "objectives": names, "reference": ref, "aggregation": cfg.aggregation,
               "algo": cfg.algo, "max_steps": cfg.max_steps, "eval_num": cfg.eval_num, "fronts": fronts,
               "start": results["start"],
               "results": {n: results[n] for n in list(sweep) + [h for h in results if h.startswith("w-")
                                                                 and h not in sweep] + list(soups)
+                          + ["cond-sft"] * bool(cond_sft) + list(cond_sft)
                           + ["conditioned"] * bool(conditioned) + list(conditioned)},
-              "stage_seconds": {n: round(s, 1) for n, s in stages.seconds.items()}}
+              "stage_seconds": {n: round(s, 1) for n, s in stages.seconds.items()}, **report_extra}
     atomic_write_json(out / "pareto.json", report)
     from langrl.train.pareto.plot import plot_fronts
 

@@ -24,9 +24,10 @@ MASK_FILE = "langrl_mask.pt"
 
 
 def load_models(spec: str, *, resume: str | None, state, quiet: bool, value_model: str | None = None,
-                lora_r: int = 0, lora_alpha: float = 16.0, mask_settings: dict | None = None):
+                lora_r: int = 0, lora_alpha: float = 16.0, mask_settings: dict | None = None, value_init: str = ""):
     """(policy, tokenizer, ref_model or None for the LoRA base, critic or None, NLPO mask or None).
-    ``value_model``: shared|separate (None = no value function); ``mask_settings``: NLPOMask keywords (None = none)."""
+    ``value_model``: shared|separate (None = no value function); ``mask_settings``: NLPOMask keywords (None = none);
+    ``value_init``: a saved value function (``langrl_value.pt``) a fresh run's critic starts from ("" = zero head)."""
     from langrl.models.value import make_value_function
     from langrl.rollout.nlpo import NLPOMask
 
@@ -39,6 +40,8 @@ def load_models(spec: str, *, resume: str | None, state, quiet: bool, value_mode
     policy.eval()  # no dropout: the ratio at the first epoch must be exactly 1
     critic = make_value_function(value_model, policy) if value_model else None
     mask = NLPOMask.copy_of(policy, **mask_settings) if mask_settings is not None else None
+    if critic is not None and value_init and not state:
+        critic.load_state_dict(torch.load(value_init, weights_only=True))
     if state:
         if critic is not None:
             critic.load_state_dict(torch.load(Path(resume) / VALUE_FILE, weights_only=True))

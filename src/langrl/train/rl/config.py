@@ -7,6 +7,7 @@ run saves in ``langrl_config.yaml``, so the choice made is always on record. Val
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from langrl.config import arg
 from langrl.errors import InputError
@@ -32,8 +33,11 @@ class RLConfig(TrainerConfig, defaults={"out": "runs/rl"}):
                                   "group, weighted sum, batch-normalised; grpo); per_objective = each objective's own "
                                   "group advantage, A = Σ w_k A_k", choices=AGGREGATIONS)
     condition: bool = arg(False, "one preference-conditioned policy (Rewards-in-Context): each prompt gets a weight "
-                                 "vector w from the simplex grid, written before it as '[w NAME=W ...] '; its reward "
+                                 "vector w from the simplex grid, written before it (--condition-format); its reward "
                                  "is w·r (the reward functions never see the prefix)")
+    condition_format: str = arg("compact", "condition: the prefix: compact = one letter per objective for w in "
+                                           "twentieths ('[p,f] ' is w = 0.75, 0.25; 2k + 2 tokens); names = "
+                                           "'[w NAME=W ...] '", choices=("compact", "names"))
     condition_steps: int = arg(10, "condition: steps of the simplex grid w is drawn from (2 objectives, 10: w_1 in "
                                    "0, 0.1, ..., 1)")
     # ---- budget and batch shape
@@ -64,6 +68,8 @@ class RLConfig(TrainerConfig, defaults={"out": "runs/rl"}):
     lam: float = arg(0.95, "GAE λ")
     value_model: str = arg("shared", "value function: a head on the policy backbone, or a separate copy",
                            choices=("shared", "separate"))
+    value_init: str = arg("", "PPO/NLPO: start the value function from this saved one (a run's langrl_value.pt, "
+                              "same --value-model; empty: a zero-initialised head)")
     whiten_advantages: bool | None = arg(None, "whiten advantages over the batch (default: on for ppo/nlpo)")
     whiten_rewards: bool = arg(False, "scale per-token rewards by their batch std before the advantages (PPO)")
     reward_baseline: str = arg("none", "subtract a per-prompt baseline from each sequence score before the KL "
@@ -158,6 +164,11 @@ class RLConfig(TrainerConfig, defaults={"out": "runs/rl"}):
         need(not self.watch or self.eval_every > 0, "watch", "to be used with eval_every > 0 (it is scored on the "
                                                             "held-out evaluations)")
         algo = ALGORITHMS[self.algo]
+        need(not self.value_init or algo.uses_value, "value_init", f"empty with --algo {self.algo} (it has no value "
+                                                                   "function)")
+        if self.value_init and not Path(self.value_init).is_file():
+            raise InputError(f"rl: field 'value_init': expected a saved value function (langrl_value.pt), "
+                             f"{self.value_init} is not a file")
         if algo.group_based and self.samples_per_prompt is not None and self.samples_per_prompt < 2:
             raise InputError(f"rl: --algo {self.algo} compares the samples of a prompt: field 'samples_per_prompt' "
                              f"must be >= 2, got {self.samples_per_prompt}")

@@ -113,7 +113,7 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
         cfg.policy, resume=cfg.resume, state=state, quiet=quiet or rank != 0,
         value_model=cfg.value_model if algo.uses_value else None, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
         mask_settings=dict(top_p=cfg.mask_top_p, min_tokens=cfg.mask_min_tokens,
-                           temperature=cfg.temperature) if algo.uses_mask else None)
+                           temperature=cfg.temperature) if algo.uses_mask else None, value_init=cfg.value_init)
     sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
                     stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens,
                     chat_template=cfg.chat_template, system=cfg.system_prompt)
@@ -180,7 +180,7 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
         step_rows = [rows[i] for i in global_batch_indices(len(rows), cfg.prompts_per_step, j, cfg.seed)]
         if cfg.condition:  # a weight vector per prompt, written before it (rewards/conditioning.py)
             step_rows = condition_rows(step_rows, reward.objective_names, seed=cfg.seed, step=j,
-                                       steps=cfg.condition_steps)
+                                       steps=cfg.condition_steps, fmt=cfg.condition_format)
         extra = {"progress": _sampling_progress(live["bar"], j)} if live["bar"] is not None else {}
         merged, t_start = merge.merged(), time.time()
         with merged_for_sampling(getattr(engine, "model", policy), merged):
