@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "critique": ("langrl.commands.critique", "natural-language critiques: simulate them, read them into span labels"),
     "distill": ("langrl.commands.distill", "self-distillation: the policy reading a critique teaches the policy without"),
     "ilf": ("langrl.commands.ilf", "imitation learning from language feedback: refine with the critique, select, SFT"),
-    "loop": ("langrl.commands.loop", "iterated RLHF: ask actively, refit the RM, DPO/GRPO/RLOO, evaluate; drift; "
+    "loop": ("langrl.commands.loop", "iterated RLHF: ask actively, refit the RM, DPO/GRPO/RLOO/PPO, evaluate; drift; "
              "elicit-weights: a person's weights over a pareto front"),
 }
 

@@ -42,10 +42,11 @@ def main(argv: list[str]) -> int:
 
     cfg, flags = parse_config(LoopConfig, argv, prog="langrl loop", summary=(
         "Rounds of: sample from the current policy -> choose what to ask (random, disagreement, expected "
-        "information gain, coverage) -> judgements (a simulated annotator that may drift, or people through the "
-        "annotation app) -> refit the reward model (recency weights, window, drift monitor) -> iterated DPO or GRPO/RLOO -> "
-        "evaluate. Resumable (--resume); every round in rounds.jsonl; claims in metrics.json. `langrl loop "
-        "elicit-weights --help`: a person's weight vector over a pareto front."))
+        "information gain, predictive, coverage) -> judgements (a simulated annotator that may drift, or people "
+        "through the annotation app) -> refit the reward model (recency weights, window, drift monitor) -> iterated "
+        "DPO, or GRPO/RLOO/PPO on the reward model -> evaluate (-> with --front, a simulated person's weight vector "
+        "over a pareto front). Resumable (--resume); every round in rounds.jsonl; claims in metrics.json. `langrl "
+        "loop elicit-weights --help`: a person's weight vector over a pareto front."))
     from langrl.loop.runner import run_loop
 
     metrics = run_loop(cfg, quiet=flags["json"])

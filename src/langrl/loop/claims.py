@@ -99,6 +99,11 @@ def write_metrics(loop) -> dict:
                        **{f"shadow/{s}/rm_accuracy": v["rm_accuracy"] for s, v in rm["shadow"].items()},
                        **{f"shadow/{s}/labels": v["labels"] for s, v in rm["shadow"].items()},
                        **{f"rl_{k}": pol[k] for k in ("final_reward", "final_kl") if k in pol})  # grpo/rloo
+            wpath = loop.rdir(r) / "weights.json"
+            if wpath.is_file():  # --front
+                wj = json.loads(wpath.read_text())
+                row.update(front_answers=wj["answers"], front_weights=wj["weights"], front_error=wj["error"],
+                           front_selected=wj["selected"], front_regret=wj["regret"])
         rows.append(row)
     curves = {cfg.strategy: [(rm["labels"], rm["rm_accuracy"]) for rm in rms]}
     for s in cfg.shadows:

@@ -72,6 +72,10 @@ class LoopConfig:
                              choices=("round", "start"))
     eval_prompts: int = arg(32, "held-out prompts for the policy's gold and KL after every round")
     rm_eval_prompts: int = arg(32, "held-out prompts whose start-policy samples give the reward model's gold pairs")
+    front: str = arg("", "also elicit a person's weight vector over this langrl pareto run's front (pareto.json or a "
+                     "front JSON, as langrl loop elicit-weights --front): --front-questions comparisons a round")
+    front_questions: int = arg(2, "front: comparisons between front points asked each round (chosen by EIG)")
+    front_weights: str = arg("", "front: the simulated person's true weights W1,W2,... in the front's axis order")
     db: str = arg("", "annotator app: the annotation app's database URL, as for langrl annotate (sqlite:///FILE, "
                   "postgresql://...)")
     deadline_s: float = arg(0.0, "annotator app: give up waiting for a round's quota after this many seconds "
@@ -107,6 +111,14 @@ class LoopConfig:
                 raise bad("db", "--annotator app needs --db (the annotation app's database)")
             if self.shadows:
                 raise bad("compare", "shadow strategies need the simulated annotator; pass --compare none with app")
+        if self.front:
+            if self.annotator == "app":
+                raise bad("front", "the front's questions are asked of a simulated person only; with people use "
+                                   "langrl loop elicit-weights --answers")
+            if not self.front_weights:
+                raise bad("front_weights", "--front needs the simulated person's --front-weights W1,W2,...")
+            if self.front_questions < 1:
+                raise bad("front_questions", f"expected >= 1, got {self.front_questions}")
         if self.warmup_rounds < 0:
             raise bad("warmup_rounds", f"expected >= 0, got {self.warmup_rounds}")
         if self.drift_newest < 0:

@@ -199,3 +199,42 @@ def run_elicit_weights(cfg: ElicitWeightsConfig) -> dict:
     if cfg.out:
         atomic_write_json(Path(cfg.out), result)
     return result
+
+
+def loop_front(cfg):
+    """``langrl loop --front``'s front and person, checked (bad input: InputError naming the loop's field):
+    (elicit-weights config, axes, point names, points (P, k), pareto report or None, true weights (k,) summing to 1)."""
+    ecfg = ElicitWeightsConfig(front=cfg.front, simulate=cfg.front_weights)
+    axes, names, points, report = load_front(ecfg)
+    try:
+        w_true = torch.tensor([float(x) for x in cfg.front_weights.split(",")], dtype=torch.float64)
+    except ValueError:
+        raise InputError(f"expected {len(axes)} numbers W1,W2,..., got {cfg.front_weights!r}",
+                         field="front_weights") from None
+    if len(w_true) != len(axes) or bool((w_true < 0).any()) or float(w_true.sum()) <= 0:
+        raise InputError(f"expected {len(axes)} non-negative weights (one per axis: {', '.join(axes)}), not all 0, "
+                         f"got {cfg.front_weights!r}", field="front_weights")
+    return ecfg, axes, names, points, report, w_true / w_true.sum()
+
+
+def loop_round(loop, r: int) -> dict:
+    """``langrl loop --front``: round ``r``'s weights.json. The simulated person (``--front-weights``) has answered
+    ``r * --front-questions`` EIG-chosen questions about the front's points by round r (one seeded trace of
+    :func:`langrl.annotate.weights_elicit.simulate`, so a resumed loop asks the same and never repeats a pair); the
+    round's record holds its new questions, the estimate after them, the selected point and how to serve it."""
+    from langrl.annotate import weights_elicit as we
+
+    cfg = loop.cfg
+    ecfg, axes, names, points, report, w_true = loop_front(cfg)
+    trace = we.simulate(points, w_true, questions=r * cfg.front_questions, temperature=ecfg.temperature,
+                        grid_steps=ecfg.grid_steps, seed=cfg.seed)
+    new = trace[1 + (r - 1) * cfg.front_questions:]
+    w_hat = torch.tensor(trace[-1]["w"], dtype=torch.float64)
+    chosen = names[we.best_point(points, w_hat)]
+    own = names[we.best_point(points, w_true)]
+    return {"round": r, "answers": len(trace) - 1, "weights": dict(zip(axes, w_hat.tolist())),
+            "error": trace[-1]["error"], "selected": chosen, "true_selected": own,
+            "regret": float(points[names.index(own)] @ w_true - points[names.index(chosen)] @ w_true),
+            "asked": [{"a": names[t["question"][0]], "b": names[t["question"][1]],
+                       "preferred": names[t["preferred"]]} for t in new],
+            **serving(ecfg, report, axes, chosen, w_hat.tolist())}

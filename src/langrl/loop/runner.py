@@ -11,6 +11,8 @@ Round r (1..R), each step's output written atomically under ``out/rounds/rNN/`` 
     policy    policy.json       iterated DPO on the round's new pairs, or GRPO/RLOO/PPO on reward.json (model in
                                 policy/; :mod:`langrl.loop.policy`), or the policy kept
     eval      eval.json         the policy's gold, gold under the round's preferences, and KL to the start
+    weights   weights.json      --front: the round's questions about a pareto front's points and the person's
+                                elicited weight vector (:func:`langrl.loop.elicit_weights.loop_round`)
 
 Round 0 holds the start policy's evaluation and the reward model's gold pool (``pool.json``). A restarted loop
 (``--resume``) skips every step whose file exists: a question is written to asked.json before it is asked and never
@@ -277,6 +279,10 @@ class Loop:
         self.step("reward", r, d / "reward.json", lambda: self.reward_model(r, samples))
         self.step("policy", r, d / "policy.json", lambda: self.update_policy(r))
         ev = self.step("eval", r, d / "eval.json", lambda: self.evaluate(r))
+        if cfg.front:  # the person's weight vector over a pareto front, a few questions a round
+            from langrl.loop.elicit_weights import loop_round
+
+            self.step("weights", r, d / "weights.json", lambda: loop_round(self, r))
         return ev
 
     def refit(self, r: int, pool: dict, reset: int) -> dict:
@@ -339,6 +345,10 @@ class Loop:
     def run(self) -> dict:
         from langrl.loop.claims import write_metrics
 
+        if self.cfg.front:  # bad --front / --front-weights fail before anything is written
+            from langrl.loop.elicit_weights import loop_front
+
+            loop_front(self.cfg)
         self.open_dir()
         t0 = time.time()
         pool = self.setup()
