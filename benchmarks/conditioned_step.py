@@ -10,9 +10,8 @@ processes only ever add time), and also seconds per sampled token, since the two
 length.
 
 Prints one JSON line: ``plain_s``, ``conditioned_s``, ``ratio`` = conditioned / plain (target <= 1.05), the same per
-sampled token, each phase's fastest wall time, and ``cpu_ratio``: the process CPU seconds per iteration (a run of
-``iters`` + 1 iterations minus a run of 1, so set-up and warm-up cancel, after one throw-away run per side; one torch
-thread), which other processes on a shared machine disturb less than wall time.
+sampled token, and each phase's fastest wall time (sampling, scoring, log-probs, update), which shows where a
+difference comes from. On a shared machine the ratio moves by several percent from run to run: repeat it.
 
     python benchmarks/conditioned_step.py [--model tiny|DIR] [--format compact|names] [--prompts 8] [--n 4]
         [--tokens 40] [--iters 6] [--rounds 2]
@@ -23,7 +22,6 @@ import argparse
 import csv
 import json
 import tempfile
-import time
 from pathlib import Path
 
 REWARDS = ["gold:task=hh,score=helpful,name=helpful", "gold:task=hh,score=harmless,name=harmless"]
@@ -32,8 +30,8 @@ REWARDS = ["gold:task=hh,score=helpful,name=helpful", "gold:task=hh,score=harmle
 PHASES = ("time/step", "time/sample", "time/score", "time/logprobs", "time/update")
 
 
-def run(model: str, out: Path, condition: bool, a, steps: int) -> tuple[float, list[dict]]:
-    """(CPU seconds of the whole run, metrics.csv rows after the first iteration)."""
+def run(model: str, out: Path, condition: bool, a, steps: int) -> list[dict]:
+    """metrics.csv's rows after the first iteration."""
     from langrl.config import from_dict
     from langrl.train.rl.loop import RLConfig, run_rl
 
@@ -42,12 +40,10 @@ def run(model: str, out: Path, condition: bool, a, steps: int) -> tuple[float, l
                                    max_steps=steps, prompts_per_step=a.prompts, samples_per_prompt=a.n,
                                    max_new_tokens=a.tokens, micro_batch_size=a.prompts * a.n, learning_rate=2e-5,
                                    kl_coef=0.02, log_samples=0, overwrite=True, **extra))
-    cpu = time.process_time()
     run_rl(cfg, quiet=True)
-    cpu = time.process_time() - cpu
     with open(out / "metrics.csv") as f:
         rows = list(csv.DictReader(f))[1:]  # the first iteration warms up
-    return cpu, [{k: float(r[k]) for k in PHASES + ("response_length",) if r.get(k) not in (None, "")} for r in rows]
+    return [{k: float(r[k]) for k in PHASES + ("response_length",) if r.get(k) not in (None, "")} for r in rows]
 
 
 def main() -> None:
@@ -64,26 +60,17 @@ def main() -> None:
 
     torch.set_num_threads(1)
     rows = {False: [], True: []}
-    cpu = {False: [], True: []}
     with tempfile.TemporaryDirectory() as tmp:
-        for cond in (False, True):  # first-use costs (imports, caches) land in neither side's figures
-            run(a.model, Path(tmp) / f"warm-{int(cond)}", cond, a, 1)
         for r in range(a.rounds):
             for cond in (False, True):
-                short, _ = run(a.model, Path(tmp) / f"{int(cond)}-{r}-s", cond, a, 1)
-                long, got = run(a.model, Path(tmp) / f"{int(cond)}-{r}", cond, a, a.iters + 1)
-                cpu[cond].append((long - short) / a.iters)  # the set-up and the warm-up iteration cancel
-                rows[cond] += got
+                rows[cond] += run(a.model, Path(tmp) / f"{int(cond)}-{r}", cond, a, a.iters + 1)
     best = {c: min(x["time/step"] for x in v) for c, v in rows.items()}
     per_tok = {c: min(x["time/step"] / max(x["response_length"] * a.prompts * a.n, 1.0) for x in v)
                for c, v in rows.items()}
     phases = {c: {k.split("/")[1]: round(min(x[k] for x in v if k in x), 4) for k in PHASES} for c, v in rows.items()}
-    cpu_best = {c: min(v) for c, v in cpu.items()}
     print(json.dumps({"benchmark": "conditioned_step", "model": a.model, "format": a.format,
                       "plain_s": round(best[False], 4), "conditioned_s": round(best[True], 4),
                       "ratio": round(best[True] / best[False], 3),
-                      "plain_cpu_s": round(cpu_best[False], 4), "conditioned_cpu_s": round(cpu_best[True], 4),
-                      "cpu_ratio": round(cpu_best[True] / cpu_best[False], 3),
                       "plain_s_per_token": per_tok[False], "conditioned_s_per_token": per_tok[True],
                       "ratio_per_token": round(per_tok[True] / per_tok[False], 3),
                       "response_length": {str(c): round(sum(x["response_length"] for x in v) / len(v), 2)

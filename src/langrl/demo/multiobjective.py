@@ -128,11 +128,12 @@ def report(m: dict) -> str:
                  f"sweep policies each beat the other on one axis by up to {t['largest_mutual_gap']:.3f} "
                  f"(> {t['margin']}), so no single policy is best for everyone.")
     for key, what in (("soups_cover_front", "the rewarded soups (the two one-objective policies' weights "
-                                            "interpolated, no training)"),
-                      ("conditioned_matches_sweep", "the one preference-conditioned policy, evaluated at each w")):
+                                            "interpolated, no training) reach"),
+                      ("conditioned_matches_sweep", "the one preference-conditioned policy, evaluated at every w of "
+                                                    "the sweep, reaches")):
         if key in c:
             v = c[key]
-            lines.append(f"- **{key}: {v['value']}** — {what} reach hypervolume {v['hypervolume']:.4f}, "
+            lines.append(f"- **{key}: {v['value']}** — {what} hypervolume {v['hypervolume']:.4f}, "
                          f"{v['ratio']:.3f} × the sweep's {sweep:.4f} (threshold {v['threshold']}).")
     if "averaging_fails_minorities" in c:
         p = c["averaging_fails_minorities"]
