@@ -15,18 +15,10 @@ from __future__ import annotations
 import json
 import math
 
+from langrl.eval.effort import mean_se  # mean and s.e. (0 for one value)
 from langrl.io import atomic_write_json, atomic_write_jsonl
 
 LABEL_SHARE = 0.6
-
-
-def mean_se(xs: list[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean (sample std / sqrt(n); 0 for n < 2)."""
-    n = len(xs)
-    m = sum(xs) / n
-    if n < 2:
-        return m, 0.0
-    return m, math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1) / n)
 
 
 def labels_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
