@@ -34,8 +34,8 @@ class DemoConfig:
                                                  "task's rates: habits RL can train away; the README's factqa lever)",
                                choices=("demonstrations", "corpus"))
 
-    factqa_sft_steps: int = arg(0, "factqa SFT's step cap (0 = the budget's: 3,000 full, 20 quick); the run still "
-                                   "stops early when its held-out loss stops falling")
+    factqa_sft_steps: int = arg(0, "factqa SFT's step cap (0 = the budget's: 3,000 full, 20 quick); the run stops "
+                                   "earlier when its held-out loss stops falling, unless --factqa-sft-patience 0")
     factqa_sft_patience: int = arg(-1, "held-out-loss measurements (every 100 steps) the factqa SFT waits for a new "
                                        "best before stopping (-1 = the budget's: 3; 0 = no early stop: the whole "
                                        "cosine schedule, which patience 3 cut at step 4,900 of 6,000 on seed 0)")
