@@ -114,6 +114,11 @@ def _point(p) -> str:
     return f"({p[0]:.3f}, {p[1]:.3f})"
 
 
+def _se(group: dict) -> str:
+    """ ", loss L ± se" of one group's row of the population claim (nothing when it has no standard error)."""
+    return f", loss {group['loss']:.3f} ± {group['se']:.3f} se" if "se" in group else ""
+
+
 def report(m: dict) -> str:
     """report.md: what each claim says, whether it holds, with its numbers; the fronts; the groups; the times."""
     c = m["claims"]
@@ -142,9 +147,11 @@ def report(m: dict) -> str:
         lines.append(f"- **averaging_fails_minorities: {p['value']}** — the policy trained at the share-averaged w̄ "
                      f"= ({', '.join(f'{v:g}' for v in p['averaged_weights'].values())}) serves the majority "
                      f"'{p['majority']}' ({g[p['majority']]['averaged_policy']:.3f} vs its own policy's "
-                     f"{g[p['majority']]['own_policy']:.3f}) while each minority loses: "
-                     + "; ".join(f"'{n}' {g[n]['averaged_policy']:.3f} vs {g[n]['own_policy']:.3f}" for n in minority)
-                     + f" (margin {p['margin']}).")
+                     f"{g[p['majority']]['own_policy']:.3f}{_se(g[p['majority']])}) while each minority loses: "
+                     + "; ".join(f"'{n}' {g[n]['averaged_policy']:.3f} vs {g[n]['own_policy']:.3f}{_se(g[n])}"
+                                 for n in minority)
+                     + f" (rule: {p.get('rule', 'margin')}; the fixed margin {p['fixed_margin']['margin']:g} "
+                       f"would say {p['fixed_margin']['value']}).")
     lines += ["", "## Fronts", "", "| policy | helpful | harmless |", "|---|---|---|",
               f"| SFT start | {m['runs']['start']['gold/helpful']:.3f} | {m['runs']['start']['gold/harmless']:.3f} |"]
     for kind in ("sweep", "soups", "conditioned_sft", "conditioned"):

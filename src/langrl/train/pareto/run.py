@@ -52,7 +52,8 @@ def _rl_config(base: dict, weights: dict[str, float] | None, out: Path, **extra)
 
 def evaluate_axes(model, tok, rows: list[dict], reward, task, *, seed: int, temperature: float,
                   max_new_tokens: int, condition: dict[str, float] | None = None, fmt: str = "names") -> dict:
-    """{"objectives": {name: mean raw score}, "gold": {name: mean gold score}} of one seeded sample per row;
+    """{"objectives": {name: mean raw score}, "gold": {name: mean gold score}, "gold_per_prompt": {name: the score
+    of each row's sample}} of one seeded sample per row;
     ``condition``: a conditioned policy's w, written before each prompt (the rewards see the prompt without it)."""
     import torch
 
@@ -68,10 +69,11 @@ def evaluate_axes(model, tok, rows: list[dict], reward, task, *, seed: int, temp
     ro.prompts = list(prompts)  # n = 1: the prompts as the rows give them, without any prefix
     out = reward(ro.prompts, ro.responses, **ro.columns)
     objectives = {n: float(out.column(n).nanmean()) for n in reward.objective_names}
-    gold = {}
+    gold, per_prompt = {}, {}
     if task is not None:
-        gold = {k: sum(v) / len(v) for k, v in task.gold(rows, ro.responses).items()}
-    return {"objectives": objectives, "gold": gold, "samples": [
+        per_prompt = {k: [float(x) for x in v] for k, v in task.gold(rows, ro.responses).items()}
+        gold = {k: sum(v) / len(v) for k, v in per_prompt.items()}
+    return {"objectives": objectives, "gold": gold, "gold_per_prompt": per_prompt, "samples": [
         {"prompt": p, "response": r} for p, r in zip(ro.prompts[:3], ro.responses[:3])]}
 
 
