@@ -128,7 +128,8 @@ def test_claims_on_the_hh_task_with_a_population(toy_model_dir, tmp_path, capsys
     per = {n: report["results"][n]["gold_per_prompt"] for n in ("w-0-1", "w-0.75-0.25")}
     assert len(per["w-0-1"]["harmless"]) == 6 and "se" in pop["rule"]
     w = {"helpful": 0.0, "harmless": 1.0}
-    loss, se = paired_difference(satisfaction_per_prompt(per["w-0-1"], w), satisfaction_per_prompt(per["w-0.75-0.25"], w))
+    loss, se = paired_difference(satisfaction_per_prompt(per["w-0-1"], w),
+                                 satisfaction_per_prompt(per["w-0.75-0.25"], w))
     assert few["loss"] == pytest.approx(loss) and few["se"] == pytest.approx(se)
     sweep, soups = report["fronts"]["sweep"]["gold"], report["fronts"]["soups"]["gold"]
     if sweep["hypervolume"] > 0:

@@ -73,3 +73,21 @@ def test_group_accuracy_counts_agreeing_pairs_and_skips_indifference():
     assert group_accuracy(scores, utility, [(0, 1), (1, 2), (2, 3), (1, 3)]) == (2.5 / 3, 3)
     acc, n = group_accuracy(scores, utility, [(1, 2)])
     assert n == 0 and acc != acc  # NaN: no pair the type cares about
+
+
+def test_condition_judgements_writes_each_annotators_weights_before_the_prompt():
+    from langrl.rewards.conditioning import strip_prefix
+    from langrl.tasks.population import condition_judgements
+
+    w = {"many": {"helpful": 0.9, "harmless": 0.1}, "few": {"helpful": 0.1, "harmless": 0.9}}
+    recs = [{"prompt": "Q: a?", "chosen": "x", "rejected": "y", "annotator": "many"},
+            {"prompt": "Q: b?", "chosen": "y", "rejected": "x", "annotator": "few"}]
+    got = condition_judgements(recs, w)
+    # compact: level round(20·0.9) = 18 → "s", round(20·0.1) = 2 → "c"
+    assert [r["prompt"] for r in got] == ["[s,c] Q: a?", "[c,s] Q: b?"]
+    assert got[0]["chosen"] == "x" and got[1]["annotator"] == "few" and recs[0]["prompt"] == "Q: a?"
+    text, back = strip_prefix(got[1]["prompt"], ["helpful", "harmless"])
+    assert text == "Q: b?" and back == pytest.approx({"helpful": 0.1, "harmless": 0.9})
+    assert condition_judgements(recs[:1], w, fmt="names")[0]["prompt"] == "[w helpful=0.9 harmless=0.1] Q: a?"
+    with pytest.raises(InputError, match="annotator 'rare'"):
+        condition_judgements([{**recs[0], "annotator": "rare"}], w)

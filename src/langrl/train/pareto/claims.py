@@ -77,13 +77,13 @@ def population_claim(groups: dict, results: dict, label, z: float = 2.0, margin:
     table = {}
     for g, spec in groups.items():
         own_stage = results[f"w-{label(spec['weights'])}"]
-        own = own_stage["gold"]
-        table[g] = {"share": spec["share"], "weights": spec["weights"],
-                    "averaged_policy": satisfaction(avg, spec["weights"]), "own_policy": satisfaction(own, spec["weights"])}
+        own, w = own_stage["gold"], spec["weights"]
+        table[g] = {"share": spec["share"], "weights": w,
+                    "averaged_policy": satisfaction(avg, w), "own_policy": satisfaction(own, w)}
         table[g]["loss"] = table[g]["own_policy"] - table[g]["averaged_policy"]
         if "gold_per_prompt" in own_stage and "gold_per_prompt" in avg_stage:
-            _, table[g]["se"] = paired_difference(satisfaction_per_prompt(own_stage["gold_per_prompt"], spec["weights"]),
-                                                  satisfaction_per_prompt(avg_stage["gold_per_prompt"], spec["weights"]))
+            _, table[g]["se"] = paired_difference(satisfaction_per_prompt(own_stage["gold_per_prompt"], w),
+                                                  satisfaction_per_prompt(avg_stage["gold_per_prompt"], w))
         cond = results.get(f"cond-{label(spec['weights'])}")
         if cond is not None:
             table[g]["conditioned_policy"] = satisfaction(cond["gold"], spec["weights"])
