@@ -7,7 +7,7 @@ import pytest
 
 from langrl.errors import InputError
 from langrl.feedback import read_feedback, write_feedback
-from langrl.feedback.timing import (combined_weights, drift_check, format_time, parse_time, recency_weights,
+from langrl.feedback.timing import (combined_weights, drift_check, drift_scan, fisher_lower_p, spent_alpha, format_time, parse_time, recency_weights,
                                     record_time, record_times, window_weights)
 
 
@@ -77,3 +77,54 @@ def test_drift_check_with_a_standard_error_bar():
     assert r["alarm"] and r["z"] == pytest.approx(1.683168, abs=1e-5)
     assert not drift_check(correct, times, newest=13, threshold=0.25, z=2.0)["alarm"]
     assert drift_check(correct, times, newest=13, threshold=0.25, z=1.5)["alarm"]
+
+
+def test_fisher_lower_p_by_hand():
+    # 6 of 12 new right, 9 of 10 old: n 22, k 15; X ~ Hypergeometric(22, 15, 12), X >= 12 - 7 = 5;
+    # P(X <= 6) = [C(15,5) C(7,7) + C(15,6) C(7,6)] / C(22,12) = (3003 + 5005 * 7) / 646646 = 38038 / 646646 = 1/17
+    assert fisher_lower_p(6, 12, 9, 10) == pytest.approx(1 / 17, abs=1e-12)
+    # 0 of 2 against 2 of 2: C(2,0) C(2,2) / C(4,2) = 1/6; all right on both sides: p = 1
+    assert fisher_lower_p(0, 2, 2, 2) == pytest.approx(1 / 6)
+    assert fisher_lower_p(5, 5, 7, 7) == 1.0
+    with pytest.raises(ValueError):
+        fisher_lower_p(6, 5, 1, 2)
+
+
+def test_spent_alpha_sums_to_alpha():
+    # 0.05 / 2, 0.05 / 6, 0.05 / 12; the partial sums are alpha (1 - 1/(K+1)): 0.05 * 999/1000 for K = 999
+    assert [spent_alpha(0.05, k) for k in (1, 2, 3)] == pytest.approx([0.025, 0.05 / 6, 0.05 / 12])
+    assert sum(spent_alpha(0.05, k) for k in range(1, 1000)) == pytest.approx(0.05 * 999 / 1000)
+    with pytest.raises(ValueError):
+        spent_alpha(0.05, 0)
+
+
+def test_drift_scan_small_counts_do_not_fire():
+    # the false alarm of the old monitor on seed 2 (round 3): 9 of 10 older, 6 of 12 new; gap 0.4 > 0.25, and the
+    # unpooled z = 0.4 / sqrt(.5 * .5 / 12 + .9 * .1 / 10) = 2.32 passed z 2; Fisher's p = 1/17 = 0.0588 is above the
+    # first check's level 0.05 / 2 = 0.025: no alarm. At alpha 0.2 (level 0.1) it would fire.
+    correct = [True] * 9 + [False] + [True] * 6 + [False] * 6
+    blocks = [2] * 10 + [3] * 12
+    r = drift_scan(correct, blocks, alpha=0.05, threshold=0.25, check=1)
+    assert not r["alarm"] and r["gap"] == pytest.approx(0.4) and r["p"] == pytest.approx(1 / 17)
+    assert r["level"] == 0.025 and r["splits"] == 1 and r["change"] == 3
+    assert drift_scan(correct, blocks, alpha=0.2, threshold=0.25, check=1)["alarm"]
+    assert not drift_scan(correct, blocks, alpha=0.2, threshold=0.45, check=1)["alarm"]  # the drop is too small
+    # one block only: nothing to compare
+    assert drift_scan(correct[:10], blocks[:10], alpha=0.05, threshold=0.25, check=1)["change"] is None
+
+
+def test_drift_scan_pools_the_latest_rounds():
+    # rounds 2, 3, 4 predicted right 9/10, 4/10, 3/10; pool 2: splits at 3 (new 7/20 vs old 9/10) and at 4 (new
+    # 3/10 vs old 13/20). Split 3: n 30, k 16, X >= 20 - 14 = 6: P(X <= 7) = [C(16,6) + C(16,7) C(14,13)] / C(30,20)
+    # = (8008 + 11440 * 14) / 30045015 = 168168 / 30045015 = 0.005597, the smaller p (split 4: 0.077).
+    # Check 2's level is 0.05 / 6 = 0.008333; Bonferroni over 2 splits: 2 * 0.005597 = 0.011194 > 0.008333 -> no
+    # alarm; at alpha 0.1 (level 0.016667) it fires, and the reward model is refitted from round 3
+    correct = [True] * 9 + [False] + [True] * 4 + [False] * 6 + [True] * 3 + [False] * 7
+    blocks = [2] * 10 + [3] * 10 + [4] * 10
+    r = drift_scan(correct, blocks, alpha=0.05, threshold=0.25, check=2)
+    assert r["p"] == pytest.approx(168168 / 30045015) and r["change"] == 3 and r["splits"] == 2
+    assert (r["n_new"], r["n_old"], r["acc_new"]) == (20, 10, 0.35) and not r["alarm"]
+    r = drift_scan(correct, blocks, alpha=0.1, threshold=0.25, check=2)
+    assert r["alarm"] and r["change"] == 3
+    # pool 1: only the newest round against the rest (split 4, p 0.077): no alarm even at alpha 0.1
+    assert not drift_scan(correct, blocks, alpha=0.1, threshold=0.25, check=2, pool=1)["alarm"]

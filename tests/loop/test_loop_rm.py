@@ -84,9 +84,14 @@ def test_tracks_drift_decision():
     assert claims.tracks_drift(rounds, 2)["value"] is False  # never noticed
 
 
-def test_drift_monitor_pools_small_rounds_into_the_newest():
+def test_drift_monitor_counts_its_checks_and_refits_from_the_changed_block():
     theta = torch.tensor([2.0, -1.0, 0.5], dtype=torch.float64)
-    parts = [_judged(theta, 20, s, r) for s, r in ((0, 1), (1, 2), (2, 3))] + [_judged(theta, 5, 3, 4)]
+    parts = [_judged(theta, 20, s, r) for s, r in ((0, 1), (1, 2), (2, 3))] + [_judged(-theta, 20, 3, 4)]
     lists, rounds = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-    res = lrm.drift_monitor(lists, rounds, 4, prior_var=10.0, threshold=0.2, dim=3, min_newest=15)
-    assert (res["n_new"], res["n_old"]) == (15, 30)  # round 4's 5 and the latest 10 of round 3; rounds 2-3's rest
+    res = lrm.drift_monitor(lists, rounds, 4, prior_var=10.0, threshold=0.2, dim=3)
+    # rounds 2, 3, 4 are scored (round 1 has no earlier model): the second check, level 0.05 / (2 * 3)
+    assert res["check"] == 2 and res["level"] == pytest.approx(0.05 / 6) and res["splits"] == 2
+    assert res["alarm"] and res["change"] == 4 and (res["n_new"], res["n_old"]) == (20, 40)
+    # only round 4 is scored after a reset at 3: nothing older to compare with, no check
+    res = lrm.drift_monitor(lists, rounds, 4, prior_var=10.0, threshold=0.2, dim=3, reset=3)
+    assert res["check"] == 0 and res["alarm"] is False

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from langrl.annotate.elicit import laplace_posterior
-from langrl.feedback.timing import drift_check, recency_weights, window_weights
+from langrl.feedback.timing import drift_scan, recency_weights, window_weights
 
 
 def ordered_texts(rec: dict) -> list[str] | None:
@@ -85,16 +85,19 @@ def gold_accuracy(theta: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, ua: l
 
 
 def drift_monitor(lists: torch.Tensor, rounds: torch.Tensor, now: int, *, prior_var: float, threshold: float,
-                  dim: int, reset: int = 0, z: float = 0.0, min_newest: int = 0) -> dict:
-    """Prequential check: every round's judgements scored by the model fitted on the rounds before it (held out, as
-    the loop met them), the newest round's accuracy against the older rounds', by
-    :func:`langrl.feedback.timing.drift_check` (alarm when the newest is more than ``threshold`` worse, and by at
-    least ``z`` standard errors).
+                  dim: int, reset: int = 0, alpha: float = 0.05, pool: int = 2) -> dict:
+    """Prequential change-point check: every round's judgements scored by the model fitted on the rounds before it
+    (held out, as the loop met them), then :func:`langrl.feedback.timing.drift_scan`: the latest round (or the
+    latest ``pool`` rounds together) against the rounds before, an alarm when the drop in accuracy exceeds
+    ``threshold`` and is significant by Fisher's exact test at the level alpha spending gives this check.
 
-    The newest are round ``now``'s judgements, or the latest ``min_newest`` if that is more (several small rounds
-    together). Only rounds from ``reset`` on count; the first of them has no earlier model and is not scored. The older rounds'
-    models saw less data, which can only lower their accuracy: the check errs toward not firing. Returns
-    drift_check's dict (``alarm``, ``acc_new``, ``acc_old``, ``gap``, counts).
+    Only rounds from ``reset`` on count; the first of them has no earlier model and is not scored, so the first
+    check (``check`` 1) comes with the second scored round (the third live one): ``check`` is the scored rounds
+    since the reset minus one, so over any run the monitor fires without a change with probability at most
+    ``alpha``. The older rounds' models saw less data, which can only lower their accuracy: the test errs toward not
+    firing. Returns drift_scan's dict (``alarm``, ``change``: the first round of the changed block, ``acc_new``,
+    ``acc_old``, ``gap``, ``p``, ``level``, counts) plus ``check``; no check (``alarm`` false, ``check`` 0) when
+    round ``now`` has no scored judgement or nothing older is scored.
     """
     live = rounds >= reset
     lists, rounds = lists[live], rounds[live]
@@ -104,9 +107,9 @@ def drift_monitor(lists: torch.Tensor, rounds: torch.Tensor, now: int, *, prior_
         train, held = rounds < r, rounds == r
         theta = fit(lists[train], torch.ones(int(train.sum()), dtype=torch.float64), prior_var, dim)[0]
         correct += order_agrees(theta, lists[held])
-        times += [r] * int(held.sum())
-    newest = sum(t == now for t in times)
-    if not newest:
-        return drift_check([], [], newest=0, threshold=threshold)  # the newest round is not scored: no check
-    newest = max(newest, min_newest)
-    return drift_check(correct, times, newest=newest, threshold=threshold, z=z)
+        times += [int(r)] * int(held.sum())
+    scored = sorted(set(times))
+    if now not in scored or len(scored) < 2:
+        return {**drift_scan([], [], alpha=alpha, threshold=threshold, check=1, pool=pool), "check": 0}
+    check = len(scored) - 1
+    return {**drift_scan(correct, times, alpha=alpha, threshold=threshold, check=check, pool=pool), "check": check}
