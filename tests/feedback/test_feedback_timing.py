@@ -128,3 +128,27 @@ def test_drift_scan_pools_the_latest_rounds():
     assert r["alarm"] and r["change"] == 3
     # pool 1: only the newest round against the rest (split 4, p 0.077): no alarm even at alpha 0.1
     assert not drift_scan(correct, blocks, alpha=0.1, threshold=0.25, check=2, pool=1)["alarm"]
+
+
+def test_drift_scan_false_alarms_stay_below_alpha_and_a_drop_is_caught():
+    # a stream with no change (each judgement right with p = .75, 9 rounds of 12 after the unscored first): over 2,000
+    # seeded runs the monitor fires at some round in at most alpha = .05 of them (the bound is a union bound, so
+    # in practice well below: 22 of 2,000 here); the same stream whose last 2 rounds drop to p = .25 fires in most
+    # runs (152 of 200 here, at round 9 or 10: 12 judgements a round is little evidence at check 7's level .0018)
+    import random
+
+    def first_alarm(rng, drop_from):
+        correct, blocks = [], []
+        for r in range(2, 11):
+            p = 0.25 if drop_from and r >= drop_from else 0.75
+            correct += [rng.random() < p for _ in range(12)]
+            blocks += [r] * 12
+            if r >= 3 and drift_scan(correct, blocks, alpha=0.05, threshold=0.25, check=r - 2)["alarm"]:
+                return r
+        return None
+
+    rng = random.Random(0)
+    false = sum(first_alarm(rng, None) is not None for _ in range(2000))
+    assert false / 2000 <= 0.05
+    caught = [first_alarm(rng, 9) for _ in range(200)]
+    assert sum(a is not None and a >= 9 for a in caught) / 200 > 0.6
