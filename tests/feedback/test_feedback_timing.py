@@ -7,7 +7,7 @@ import pytest
 
 from langrl.errors import InputError
 from langrl.feedback import read_feedback, write_feedback
-from langrl.feedback.timing import (combined_weights, drift_check, drift_scan, fisher_lower_p, spent_alpha, format_time, parse_time, recency_weights,
+from langrl.feedback.timing import (combined_weights, drift_check, drift_test, fisher_lower_p, format_time, parse_time, recency_weights,
                                     record_time, record_times, window_weights)
 
 
@@ -90,65 +90,48 @@ def test_fisher_lower_p_by_hand():
         fisher_lower_p(6, 5, 1, 2)
 
 
-def test_spent_alpha_sums_to_alpha():
-    # 0.05 / 2, 0.05 / 6, 0.05 / 12; the partial sums are alpha (1 - 1/(K+1)): 0.05 * 999/1000 for K = 999
-    assert [spent_alpha(0.05, k) for k in (1, 2, 3)] == pytest.approx([0.025, 0.05 / 6, 0.05 / 12])
-    assert sum(spent_alpha(0.05, k) for k in range(1, 1000)) == pytest.approx(0.05 * 999 / 1000)
-    with pytest.raises(ValueError):
-        spent_alpha(0.05, 0)
-
-
-def test_drift_scan_small_counts_do_not_fire():
+def test_drift_test_small_counts_do_not_fire():
     # the false alarm of the old monitor on seed 2 (round 3): 9 of 10 older, 6 of 12 new; gap 0.4 > 0.25, and the
-    # unpooled z = 0.4 / sqrt(.5 * .5 / 12 + .9 * .1 / 10) = 2.32 passed z 2; Fisher's p = 1/17 = 0.0588 is above the
-    # first check's level 0.05 / 2 = 0.025: no alarm. At alpha 0.2 (level 0.1) it would fire.
-    correct = [True] * 9 + [False] + [True] * 6 + [False] * 6
-    blocks = [2] * 10 + [3] * 12
-    r = drift_scan(correct, blocks, alpha=0.05, threshold=0.25, check=1)
+    # unpooled z = 0.4 / sqrt(.5 * .5 / 12 + .9 * .1 / 10) = 2.32 passed z 2; Fisher's p = 1/17 = 0.0588 is above
+    # alpha 0.05: no alarm. At alpha 0.1 it fires; with a threshold of 0.45 the drop is too small to act on.
+    new, old = [True] * 6 + [False] * 6, [True] * 9 + [False]
+    r = drift_test([(new, old, 3)], alpha=0.05, threshold=0.25)
     assert not r["alarm"] and r["gap"] == pytest.approx(0.4) and r["p"] == pytest.approx(1 / 17)
-    assert r["level"] == 0.025 and r["splits"] == 1 and r["change"] == 3
-    assert drift_scan(correct, blocks, alpha=0.2, threshold=0.25, check=1)["alarm"]
-    assert not drift_scan(correct, blocks, alpha=0.2, threshold=0.45, check=1)["alarm"]  # the drop is too small
-    # one block only: nothing to compare
-    assert drift_scan(correct[:10], blocks[:10], alpha=0.05, threshold=0.25, check=1)["change"] is None
+    assert (r["splits"], r["change"], r["n_new"], r["n_old"]) == (1, 3, 12, 10)
+    assert drift_test([(new, old, 3)], alpha=0.1, threshold=0.25)["alarm"]
+    assert not drift_test([(new, old, 3)], alpha=0.1, threshold=0.45)["alarm"]
+    # a side with no judgements is no candidate
+    assert drift_test([(new, [], 3)], alpha=0.05, threshold=0.25)["change"] is None
 
 
-def test_drift_scan_pools_the_latest_rounds():
-    # rounds 2, 3, 4 predicted right 9/10, 4/10, 3/10; pool 2: splits at 3 (new 7/20 vs old 9/10) and at 4 (new
-    # 3/10 vs old 13/20). Split 3: n 30, k 16, X >= 20 - 14 = 6: P(X <= 7) = [C(16,6) + C(16,7) C(14,13)] / C(30,20)
-    # = (8008 + 11440 * 14) / 30045015 = 168168 / 30045015 = 0.005597, the smaller p (split 4: 0.077).
-    # Check 2's level is 0.05 / 6 = 0.008333; Bonferroni over 2 splits: 2 * 0.005597 = 0.011194 > 0.008333 -> no
-    # alarm; at alpha 0.1 (level 0.016667) it fires, and the reward model is refitted from round 3
-    correct = [True] * 9 + [False] + [True] * 4 + [False] * 6 + [True] * 3 + [False] * 7
-    blocks = [2] * 10 + [3] * 10 + [4] * 10
-    r = drift_scan(correct, blocks, alpha=0.05, threshold=0.25, check=2)
+def test_drift_test_bonferroni_over_candidate_change_rounds():
+    # candidates: from round 3 (new 7/20 vs old 9/10) and from round 4 (new 3/10 vs old 13/20).
+    # From 3: n 30, k 16, X >= 20 - 14 = 6: P(X <= 7) = [C(16,6) + C(16,7) C(14,13)] / C(30,20)
+    # = (8008 + 11440 * 14) / 30045015 = 168168 / 30045015 = 0.005597, the smaller p (from 4: 0.077).
+    # Bonferroni over 2: 2 * 0.005597 = 0.011194 > alpha 0.01 -> no alarm; <= 0.02 -> alarm, refit from round 3
+    splits = [([True] * 7 + [False] * 13, [True] * 9 + [False], 3),
+              ([True] * 3 + [False] * 7, [True] * 13 + [False] * 7, 4)]
+    r = drift_test(splits, alpha=0.01, threshold=0.25)
     assert r["p"] == pytest.approx(168168 / 30045015) and r["change"] == 3 and r["splits"] == 2
     assert (r["n_new"], r["n_old"], r["acc_new"]) == (20, 10, 0.35) and not r["alarm"]
-    r = drift_scan(correct, blocks, alpha=0.1, threshold=0.25, check=2)
+    r = drift_test(splits, alpha=0.02, threshold=0.25)
     assert r["alarm"] and r["change"] == 3
-    # pool 1: only the newest round against the rest (split 4, p 0.077): no alarm even at alpha 0.1
-    assert not drift_scan(correct, blocks, alpha=0.1, threshold=0.25, check=2, pool=1)["alarm"]
+    # the later candidate alone (p 0.077): no alarm at 0.02
+    assert not drift_test(splits[1:], alpha=0.02, threshold=0.25)["alarm"]
 
 
-def test_drift_scan_false_alarms_stay_below_alpha_and_a_drop_is_caught():
-    # a stream with no change (each judgement right with p = .75, 9 rounds of 12 after the unscored first): over 2,000
-    # seeded runs the monitor fires at some round in at most alpha = .05 of them (the bound is a union bound, so
-    # in practice well below: 22 of 2,000 here); the same stream whose last 2 rounds drop to p = .25 fires in most
-    # runs (152 of 200 here, at round 9 or 10: 12 judgements a round is little evidence at check 7's level .0018)
+def test_drift_test_false_alarms_stay_below_alpha_and_a_drop_is_caught():
+    # two samples with the same accuracy .75 (36 older, 12 new judgements): over 4,000 seeded checks the test fires
+    # in at most alpha = .05 of them (Fisher's test is conservative: 95 of 4,000 here); when the new judgements drop
+    # to .25 it fires in most (355 of 400 here)
     import random
 
-    def first_alarm(rng, drop_from):
-        correct, blocks = [], []
-        for r in range(2, 11):
-            p = 0.25 if drop_from and r >= drop_from else 0.75
-            correct += [rng.random() < p for _ in range(12)]
-            blocks += [r] * 12
-            if r >= 3 and drift_scan(correct, blocks, alpha=0.05, threshold=0.25, check=r - 2)["alarm"]:
-                return r
-        return None
-
     rng = random.Random(0)
-    false = sum(first_alarm(rng, None) is not None for _ in range(2000))
-    assert false / 2000 <= 0.05
-    caught = [first_alarm(rng, 9) for _ in range(200)]
-    assert sum(a is not None and a >= 9 for a in caught) / 200 > 0.6
+
+    def fires(p_new):
+        old = [rng.random() < 0.75 for _ in range(36)]
+        new = [rng.random() < p_new for _ in range(12)]
+        return drift_test([(new, old, 2)], alpha=0.05, threshold=0.25)["alarm"]
+
+    assert sum(fires(0.75) for _ in range(4000)) / 4000 <= 0.05
+    assert sum(fires(0.25) for _ in range(400)) / 400 > 0.8

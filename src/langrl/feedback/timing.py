@@ -12,8 +12,7 @@ more. Two weightings, both relative to ``now`` (default: the newest judgement):
     sliding window        w_i = 1 if now - t_i <= window else 0
 
 and the drift monitor compares a reward model's accuracy on the newest judgements with its accuracy on the older ones
-(:func:`drift_check`, a fixed gap; :func:`drift_scan`, a gap that is also significant by Fisher's exact test, with the
-false-alarm probability of the whole run bounded by alpha spending).
+(:func:`drift_check`, a fixed gap; :func:`drift_test`, a gap that is also significant by Fisher's exact test).
 """
 from __future__ import annotations
 
@@ -131,50 +130,31 @@ def fisher_lower_p(k_new: int, n_new: int, k_old: int, n_old: int) -> float:
     return sum(math.comb(k, x) * math.comb(n - k, n_new - x) for x in range(lo, k_new + 1)) / total
 
 
-def spent_alpha(alpha: float, check: int) -> float:
-    """The level of the ``check``-th test (1, 2, ...) of a monitor whose false-alarm probability over an unbounded run
-    is at most ``alpha``: alpha / (check (check + 1)), which sums to alpha (1/2 + 1/6 + 1/12 + ... = 1; a union bound,
-    valid however the tests depend on each other)."""
-    if check < 1:
-        raise ValueError(f"check must be >= 1, got {check}")
-    return alpha / (check * (check + 1))
+def drift_test(splits: Sequence[tuple[Sequence[bool], Sequence[bool], int]], *, alpha: float,
+               threshold: float) -> dict:
+    """Has a reward model become worse at predicting the newest judgements? One check of a change-point monitor.
 
+    ``splits``: candidate change points, each ``(new, old, change)``: whether the model predicted each judgement
+    made from round ``change`` on (``new``) and each earlier one (``old``, held out from its model) as the annotator
+    ordered it. A split alarms when acc_old - acc_new > ``threshold`` (a drop worth acting on) and
+    m * p <= ``alpha`` (p: :func:`fisher_lower_p`; Bonferroni over the m splits), so one check fires without a
+    change with probability at most ``alpha``, and a run of K checks at most K * alpha (a union bound).
 
-def drift_scan(correct: Sequence[bool], blocks: Sequence[int], *, alpha: float, threshold: float, check: int,
-               pool: int = 2) -> dict:
-    """Has the newest block (round) of judgements become harder to predict than the older ones? A change-point test.
-
-    ``correct`` (n,): whether the model fitted before judgement i's block ordered it as the annotator did
-    (prequential); ``blocks`` (n,): its block (a round). With B the sorted distinct blocks, each split c among the
-    last ``pool`` of B[1:] compares new = blocks >= c with old = blocks < c (so a change that a block missed can be
-    caught with the next one's evidence, and the old side never holds the change's block). A split alarms when
-    acc_old - acc_new > ``threshold`` (the size of a drop worth acting on) and m * p <= spent_alpha(alpha, check)
-    (Bonferroni over the m splits tested; p: :func:`fisher_lower_p`). ``check`` counts this monitor's checks since
-    it was last reset (1 = the first), so the probability that it ever fires while nothing changed is at most
-    ``alpha`` (if older blocks were predicted by weaker models, as in a loop that refits on more data each round,
-    the old side's accuracy is lower and the test errs toward not firing).
-
-    Returns the alarming split with the smallest p (else the smallest p's): ``{"alarm", "change", "acc_new", "acc_old", "gap", "p", "level",
-    "n_new", "n_old", "splits"}`` (``change``: its first new block, where to refit from; None where nothing could
-    be compared).
+    Returns the alarming split with the smallest p (else the smallest p's): ``{"alarm", "change", "acc_new",
+    "acc_old", "gap", "p", "n_new", "n_old", "splits"}`` (``change`` None when no split has both sides).
     """
-    if len(correct) != len(blocks):
-        raise ValueError(f"correct ({len(correct)}) and blocks ({len(blocks)}) differ in length")
-    if not 0 < alpha < 1 or pool < 1:
-        raise ValueError(f"expected 0 < alpha < 1 and pool >= 1, got alpha {alpha}, pool {pool}")
-    level = spent_alpha(alpha, check)
-    splits = sorted(set(blocks))[1:][-pool:]
+    if not 0 < alpha < 1:
+        raise ValueError(f"expected 0 < alpha < 1, got {alpha}")
+    usable = [(n, o, c) for n, o, c in splits if len(n) and len(o)]
     tested = []
-    for c in splits:
-        new = [bool(x) for x, b in zip(correct, blocks) if b >= c]
-        old = [bool(x) for x, b in zip(correct, blocks) if b < c]
-        acc_new, acc_old = sum(new) / len(new), sum(old) / len(old)
-        p = fisher_lower_p(sum(new), len(new), sum(old), len(old))
-        tested.append({"alarm": acc_old - acc_new > threshold and p * len(splits) <= level,  # Bonferroni: m p <= level
+    for new, old, c in usable:
+        acc_new, acc_old = sum(map(bool, new)) / len(new), sum(map(bool, old)) / len(old)
+        p = fisher_lower_p(sum(map(bool, new)), len(new), sum(map(bool, old)), len(old))
+        tested.append({"alarm": acc_old - acc_new > threshold and p * len(usable) <= alpha,  # Bonferroni: m p <= a
                        "change": c, "acc_new": acc_new, "acc_old": acc_old, "gap": acc_old - acc_new, "p": p,
                        "n_new": len(new), "n_old": len(old)})
     if not tested:
         return {"alarm": False, "change": None, "acc_new": None, "acc_old": None, "gap": None, "p": None,
-                "level": level, "n_new": 0, "n_old": 0, "splits": 0}
+                "n_new": 0, "n_old": 0, "splits": 0}
     best = min([t for t in tested if t["alarm"]] or tested, key=lambda t: t["p"])  # an alarming split first
-    return {**best, "level": level, "splits": len(splits)}
+    return {**best, "splits": len(usable)}

@@ -50,11 +50,12 @@ class LoopConfig:
     ensemble: int = arg(5, "reward model: bootstrap members (disagreement uses them)")
     recency_half_life: float = arg(0.0, "reward model: weight a judgement k rounds old by 2^(-k / half-life) (0: off)")
     window: int = arg(0, "reward model: fit on the judgements of the last N rounds only (0: all)")
-    drift_threshold: float = arg(0.25, "drift monitor: alarm when the latest rounds' judgements are predicted this "
-                                 "much worse than the older rounds' (each by the model fitted on the rounds before)")
-    drift_alpha: float = arg(0.05, "drift monitor: the drop must also be significant (Fisher's exact test), with the "
-                             "probability of ever firing while nothing changed at most this (alpha spent over rounds)")
-    drift_pool: int = arg(2, "drift monitor: candidate changed blocks are the latest 1..N rounds together (a change "
+    drift_threshold: float = arg(0.25, "drift monitor: alarm when the judgements from a candidate change round on are "
+                                 "predicted this much worse than the older ones (the model of the older ones; they "
+                                 "cross-validated)")
+    drift_alpha: float = arg(0.05, "drift monitor: the drop must also be significant at this level (Fisher's exact "
+                             "test, Bonferroni over the candidates): one check's false-alarm probability")
+    drift_pool: int = arg(2, "drift monitor: candidate change rounds are the newest and the N-1 before it (a change "
                           "one round missed is caught with the next round's evidence)")
     drift_response: str = arg("retrain", "after an alarm: retrain (fit only on judgements from the changed block's first "
                               "round on) "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from langrl.annotate.elicit import laplace_posterior
-from langrl.feedback.timing import drift_scan, recency_weights, window_weights
+from langrl.feedback.timing import drift_test, recency_weights, window_weights
 
 
 def ordered_texts(rec: dict) -> list[str] | None:
@@ -84,32 +84,46 @@ def gold_accuracy(theta: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, ua: l
     return sum((d > 0) == (g > 0) for d, g in pairs) / len(pairs) if pairs else float("nan")
 
 
+FOLDS = 5  # the drift monitor's cross-validation folds on the older judgements
+
+
 def drift_monitor(lists: torch.Tensor, rounds: torch.Tensor, now: int, *, prior_var: float, threshold: float,
                   dim: int, reset: int = 0, alpha: float = 0.05, pool: int = 2) -> dict:
-    """Prequential change-point check: every round's judgements scored by the model fitted on the rounds before it
-    (held out, as the loop met them), then :func:`langrl.feedback.timing.drift_scan`: the latest round (or the
-    latest ``pool`` rounds together) against the rounds before, an alarm when the drop in accuracy exceeds
-    ``threshold`` and is significant by Fisher's exact test at the level alpha spending gives this check.
+    """Have the preferences changed? A change-point check at round ``now`` on the judgements of rounds >= ``reset``.
 
-    Only rounds from ``reset`` on count; the first of them has no earlier model and is not scored, so the first
-    check (``check`` 1) comes with the second scored round (the third live one): ``check`` is the scored rounds
-    since the reset minus one, so over any run the monitor fires without a change with probability at most
-    ``alpha``. The older rounds' models saw less data, which can only lower their accuracy: the test errs toward not
-    firing. Returns drift_scan's dict (``alarm``, ``change``: the first round of the changed block, ``acc_new``,
-    ``acc_old``, ``gap``, ``p``, ``level``, counts) plus ``check``; no check (``alarm`` false, ``check`` 0) when
-    round ``now`` has no scored judgement or nothing older is scored.
+    Candidate change rounds c: ``now`` and the ``pool`` - 1 rounds before it (each with an older round before it
+    since the reset). For each, a model fitted on the older judgements (rounds < c, uniform weights) scores the new
+    ones (rounds >= c); the older ones are scored by ``FOLDS``-fold cross-validation among themselves (judgement i in
+    fold i mod 5, each fold by the model fitted on the other four), so both sides are predicted by models fitted on
+    about as much of the same data, and with no change they agree about equally often (the older side's models saw
+    4/5 of the data: if anything the test errs toward not firing). Then :func:`langrl.feedback.timing.drift_test`:
+    an alarm when the drop exceeds ``threshold`` and is significant by Fisher's exact test at level ``alpha``
+    (Bonferroni over the candidates). Scoring the older rounds prequentially instead (each by the model of the rounds
+    before it) compares the new judgements with predictions of models fitted on a handful of judgements, near chance
+    in a loop's first rounds: a reversal then hardly shows.
+
+    Returns drift_test's dict (``alarm``, ``change``: the first round of the changed block, ``acc_new``,
+    ``acc_old``, ``gap``, ``p``, counts), ``change`` None (no check) when nothing older than ``now`` is live.
     """
     live = rounds >= reset
     lists, rounds = lists[live], rounds[live]
-    correct, times = [], []
-    seen = sorted(set(rounds.tolist()))
-    for r in seen[1:]:
-        train, held = rounds < r, rounds == r
-        theta = fit(lists[train], torch.ones(int(train.sum()), dtype=torch.float64), prior_var, dim)[0]
-        correct += order_agrees(theta, lists[held])
-        times += [int(r)] * int(held.sum())
-    scored = sorted(set(times))
-    if now not in scored or len(scored) < 2:
-        return {**drift_scan([], [], alpha=alpha, threshold=threshold, check=1, pool=pool), "check": 0}
-    check = len(scored) - 1
-    return {**drift_scan(correct, times, alpha=alpha, threshold=threshold, check=check, pool=pool), "check": check}
+    seen = sorted({int(r) for r in rounds.tolist()})
+    cands = [c for c in seen if c <= now and any(r < c for r in seen)][-pool:]
+    if now not in seen:
+        cands = []
+    ones = torch.ones(len(rounds), dtype=torch.float64)
+    splits = []
+    for c in cands:
+        old, new = rounds < c, rounds >= c
+        theta = fit(lists[old], ones[old], prior_var, dim)[0]
+        new_ok = order_agrees(theta, lists[new])
+        idx = torch.nonzero(old).flatten()
+        old_ok = []
+        for f in range(FOLDS):
+            held = idx[torch.arange(len(idx)) % FOLDS == f]
+            train = idx[torch.arange(len(idx)) % FOLDS != f]
+            if len(held):
+                th = fit(lists[train], ones[train], prior_var, dim)[0]
+                old_ok += order_agrees(th, lists[held])
+        splits.append((new_ok, old_ok, c))
+    return drift_test(splits, alpha=alpha, threshold=threshold)
