@@ -96,7 +96,9 @@ def drift_monitor(lists: torch.Tensor, rounds: torch.Tensor, now: int, *, prior_
     ones (rounds >= c); the older ones are scored by ``FOLDS``-fold cross-validation among themselves (judgement i in
     fold i mod 5, each fold by the model fitted on the other four), so both sides are predicted by models fitted on
     about as much of the same data, and with no change they agree about equally often (the older side's models saw
-    4/5 of the data: if anything the test errs toward not firing). Then :func:`langrl.feedback.timing.drift_test`:
+    4/5 of the data, which errs toward not firing; the policy's responses move between rounds, which can lower the
+    new side's accuracy with no change of preferences and errs the other way: scripts/loop-measure's drift-none
+    setting counts the false alarms). Then :func:`langrl.feedback.timing.drift_test`:
     an alarm when the drop exceeds ``threshold`` and is significant by Fisher's exact test at level ``alpha``
     (Bonferroni over the candidates). Scoring the older rounds prequentially instead (each by the model of the rounds
     before it) compares the new judgements with predictions of models fitted on a handful of judgements, near chance
