@@ -79,7 +79,7 @@ def test_tracks_drift_decision():
         return {"round": r, "rm_accuracy": acc, "rm_accuracy_uniform": uni, "drift": {"alarm": alarm}}
     rounds = [rm(1, .7, .7, False), rm(2, .3, .3, False), rm(3, .6, .4, True), rm(4, .7, .45, False)]
     r = claims.tracks_drift(rounds, 2)
-    assert r["value"] is True and r["rounds_to_alarm"] == 1 and r["false_alarms"] == []
+    assert r["value"] is True and r["rounds_to_alarm"] == 1 and r["false_alarms"] == [] and r["later_alarms"] == []
     assert claims.tracks_drift(rounds, None)["value"] is None
     rounds[2]["drift"]["alarm"] = False
     assert claims.tracks_drift(rounds, 2)["value"] is False  # never noticed
