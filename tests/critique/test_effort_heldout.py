@@ -83,7 +83,8 @@ def test_rm_eval_gold_machinery_scores_a_hand_made_rm_on_the_heldout_records(tmp
     comps = evaluate(HandRM(), read_feedback(str(paths["comparisons"])).records, gold=TaskGold("arithmetic"))
     acc = rm_accuracy(comps, "arithmetic", tuple(CATS))
     # gold pairs: A (A0 1 > A1 0), scored 1 > 0: right; B (B1 1 > B0 0), scored 0 < 1: wrong -> 1/2
-    assert acc["gold_comparison_accuracy"] == 0.5 and acc["n_gold_comparisons"] == 2 and acc["gold_task"] == "arithmetic"
+    assert acc["gold_comparison_accuracy"] == 0.5 and acc["n_gold_comparisons"] == 2
+    assert acc["gold_task"] == "arithmetic"
     # by arithmetic's steps the same: A0 1 > A1 0.5, B1 1 > B0 0 -> 1/2
     steps = evaluate(HandRM(), read_feedback(str(paths["comparisons"])).records, gold=TaskGold("arithmetic:steps"))
     assert rm_accuracy(steps, "arithmetic:steps")["gold_comparison_accuracy"] == 0.5
