@@ -97,6 +97,9 @@ def test_rm_eval_gold_machinery_scores_a_hand_made_rm_on_the_heldout_records(tmp
         assert (acc[f"gold_precision/{c}"], acc[f"gold_recall/{c}"]) == (0.5, 1.0)
         assert acc[f"gold_f1/{c}"] == pytest.approx(2 / 3)
     assert acc["gold_span_macro_f1"] == pytest.approx(2 / 3) and "gold_comparison_accuracy" not in acc
+    # comparisons all tied in gold (rm eval then has no gold_* accuracy): the key stays, as None
+    tied = rm_accuracy({"n_comparisons": 2, "n_gold_comparisons": 0, "comparison_accuracy": 1.0}, "factqa")
+    assert tied["gold_comparison_accuracy"] is None and tied["n_gold_comparisons"] == 0
 
 
 def test_rm_eval_specs_name_the_gold_of_each_model():
