@@ -115,3 +115,56 @@ def test_one_round_judged_in_headless_chromium(browser, tmp_path, sqlite_url, li
         picked.append(texts.index(r["chosen"]))
     assert sorted(picked) == [0, 1]  # one A, one B, whichever question the app served first
     storage.close()
+
+
+FRONT = {"p-1-0": [1.0, 0.0], "p-hi": [0.9, 0.5], "p-lo": [0.5, 0.9], "p-0-1": [0.0, 1.0]}
+
+
+def test_front_questions_go_to_people_one_at_a_time_and_resume(tmp_path, sqlite_url):
+    front = tmp_path / "front.json"
+    front.write_text(json.dumps({"axes": ["helpful", "harmless"], "points": FRONT}))
+    storage = Storage(sqlite_url)
+    bob = storage.annotator_for_token(storage.add_annotator("bob"))["id"]
+    out = tmp_path / "loop"
+    args = ("--deadline-s", "60", "--front", str(front), "--front-questions", "2", "--policy-update", "none",
+            "--rounds", "2")
+    done = {}
+    thread = threading.Thread(target=lambda: done.update(m=run_loop(loop_cfg(out, sqlite_url, *args), quiet=True)))
+    thread.start()
+    w = (0.2, 0.8)  # bob's trade-off: utilities p-1-0 .2, p-hi .58, p-lo .82, p-0-1 .8
+    seen, deadline = [], time.time() + 90
+    while thread.is_alive():  # bob judges whatever the app serves: a round's 2 pairs, then each front question
+        assert time.time() < deadline, "the loop never finished"
+        unit = storage.next_unit(bob, "comparison")
+        if unit is None:
+            time.sleep(0.05)
+            continue
+        item, idx = unit
+        seen.append(item["item_id"])
+        if item["item_id"].startswith("loop-front-"):
+            names = [t.split(":")[0] for t in item["responses"]]
+            u = [w[0] * FRONT[n][0] + w[1] * FRONT[n][1] for n in names]
+            win = int(u[1] > u[0])
+        else:
+            win = 1
+        storage.submit(bob, item, "comparison", f"c-{item['item_id']}", idx, {"chosen": win, "rejected": 1 - win})
+    thread.join()
+    assert done["m"]["rounds_done"] == 2
+    fronts = [s for s in seen if s.startswith("loop-front-")]
+    assert [s[:len("loop-front-r01-q0")] for s in fronts] == [f"loop-front-r0{r}-q{n}" for r in (1, 2) for n in (0, 1)]
+    w1, w2 = (json.loads((out / "rounds" / f"r0{r}" / "weights.json").read_text()) for r in (1, 2))
+    assert (w1["answers"], w2["answers"]) == (2, 4) and [e["item_id"] for e in w1["asked"] + w2["asked"]] == fronts
+    assert w2["error"] is None and w2["regret"] is None  # people: their true weights are unknown
+    for e in w1["asked"] + w2["asked"]:  # bob's answers, as his weights order the two points
+        other = e["b"] if e["preferred"] == e["a"] else e["a"]
+        assert sum(x * y for x, y in zip(w, FRONT[e["preferred"]])) > sum(x * y for x, y in zip(w, FRONT[other]))
+        assert e["annotator"] == "bob"
+    assert len({frozenset((e["a"], e["b"])) for e in w1["asked"] + w2["asked"]}) == 4  # no pair asked twice
+    assert done["m"]["rounds"][2]["front_answers"] == 4 and w2["selected"] in ("p-lo", "p-0-1")
+    # a loop restarted inside the front step (weights.json lost) replays the same questions from the database:
+    # nothing is loaded or asked again, and the record is rebuilt identically
+    saved, items = (out / "rounds" / "r02" / "weights.json").read_text(), storage.counts()["items"]
+    (out / "rounds" / "r02" / "weights.json").unlink()
+    run_loop(loop_cfg(out, sqlite_url, *args, "--resume"), quiet=True)
+    assert (out / "rounds" / "r02" / "weights.json").read_text() == saved and storage.counts()["items"] == items
+    storage.close()

@@ -73,6 +73,7 @@ def _run(args, tmp_path):
     (["--n", "0"], "--n: expected a positive integer, got 0"),
     (["--n", "3"], "even N"),
     (["--eval-prompts", "0"], "--eval-prompts"),
+    (["--min-epochs", "-1"], "--min-epochs: expected a number >= 0"),
 ])
 def test_bad_input_exits_2_with_a_message(tmp_path, args, says):
     p = _run([*args, "--out", str(tmp_path / "o")], tmp_path)
@@ -87,7 +88,7 @@ def test_lf_effort_end_to_end_on_a_tiny_budget(tmp_path):
 
     out = tmp_path / "o"
     args = ["--task", "factqa", "--seed", "0", "--n", "4", "--policy", "tiny", "--out", str(out), "--max-steps", "1",
-            "--ppo-steps", "1", "--ppo-prompts", "2", "--rm-steps", "1", "--eval-prompts", "4", "--eval-n", "1"]
+            "--ppo-steps", "1", "--ppo-prompts", "2", "--rm-steps", "1", "--eval-prompts", "4", "--eval-n", "2"]
     p = _run(args, tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     m = json.loads((out / "metrics.json").read_text())
@@ -95,12 +96,25 @@ def test_lf_effort_end_to_end_on_a_tiny_budget(tmp_path):
     pooled = [r for r in m["results"] if r["seed"] == "pooled"]
     assert len(pooled) == 1 and set(pooled[0]["methods"]) == {"sft", "dpo", "ppo_bt", "ilf", "dense_ppo", "distill"}
     assert "diff_vs_sft" in pooled[0]["methods"]["dpo"]
+    # near-greedy beside T = 1, every method; its claim beside the T = 1 one
+    assert set(pooled[0]["near_greedy"]) == set(pooled[0]["methods"])
+    assert m["eval"]["near_greedy"]["temperature"] == 1e-4
+    assert isinstance(m["language_feedback_wins_near_greedy"]["factqa"]["4"], bool)
+    # the reward models against the held-out gold: the BT model's pairs, the span model's categories
+    rms = pooled[0]["reward_models"]
+    assert rms["ppo_bt"]["bt"]["gold_task"] == "factqa"
+    assert "gold_comparison_accuracy" in rms["ppo_bt"]["bt"]  # None when the 4 held-out pairs are all gold ties
+    assert "gold_f1/untruthful" in rms["dense_ppo"]["spans"]
+    seed0 = next(r for r in m["results"] if r["seed"] == 0)
+    assert seed0["steps"]["dpo"] == {"dpo": 1} and seed0["steps"]["ppo_bt"] == {"ppo": 1, "rm": 1}
     # equal effort: 4 comparisons, 4 critiques (2 answers to each of 2 prompts) for the dense reward, 4 for ilf
     root = out / "factqa" / "seed-0"
     assert len((root / "data-N4" / "comparisons.jsonl").read_text().splitlines()) == 4
     assert len((root / "data-N4" / "critiques.jsonl").read_text().splitlines()) == 4
     report = (out / "report.md").read_text()
-    assert re.search(r"\| 4 \| ilf \| 0 \| [0-9.]+ ± [0-9.]+ \| -?[0-9.]+ ± [0-9.]+ \| [0-9.]+ \|", report)
+    assert re.search(r"\| 4 \| ilf \| 0 \| [0-9.]+ ± [0-9.]+ \| -?[0-9.]+ ± [0-9.]+ \| [0-9.]+ ± [0-9.]+ \| "
+                     r"-?[0-9.]+ ± [0-9.]+ \| [0-9.]+ \|", report)
+    assert "the reward models against the held-out gold" in report
     assert "language_feedback_wins" in report
     assert (out / "effort.png").read_bytes()[:4] == b"\x89PNG"
     # the trained policies moved away from the starting weights
@@ -119,9 +133,12 @@ def test_a_second_run_with_other_budgets_exits_2_and_keeps_the_settings(tmp_path
     out = tmp_path / "o"
     out.mkdir()
     saved = {"policy": "tiny", "max_steps": 1, "ppo_steps": 1, "ppo_prompts": 2, "rm_steps": 1, "rm_base": "minilm",
-             "eval_prompts": 4, "eval_n": 1}
+             "eval_prompts": 4, "eval_n": 1}  # written before --min-epochs existed: read as its default, 2
     (out / "settings.json").write_text(json.dumps(saved))
     p = _run(["--out", str(out), "--policy", "tiny", "--max-steps", "2", "--ppo-steps", "1", "--ppo-prompts", "2",
               "--rm-steps", "1", "--eval-prompts", "4", "--eval-n", "1"], tmp_path)
     assert p.returncode == 2 and "field 'max_steps': this OUT was run with 1, got 2" in p.stderr
     assert json.loads((out / "settings.json").read_text()) == saved and not (out / "factqa").exists()
+    p = _run(["--out", str(out), "--policy", "tiny", "--max-steps", "1", "--ppo-steps", "1", "--ppo-prompts", "2",
+              "--rm-steps", "1", "--eval-prompts", "4", "--eval-n", "1", "--min-epochs", "1"], tmp_path)
+    assert p.returncode == 2 and "field 'min_epochs': this OUT was run with 2.0, got 1.0" in p.stderr

@@ -7,7 +7,7 @@ import pytest
 
 from langrl.errors import InputError
 from langrl.feedback import read_feedback, write_feedback
-from langrl.feedback.timing import (combined_weights, drift_check, format_time, parse_time, recency_weights,
+from langrl.feedback.timing import (combined_weights, drift_check, drift_test, fisher_lower_p, format_time, parse_time, recency_weights,
                                     record_time, record_times, window_weights)
 
 
@@ -77,3 +77,61 @@ def test_drift_check_with_a_standard_error_bar():
     assert r["alarm"] and r["z"] == pytest.approx(1.683168, abs=1e-5)
     assert not drift_check(correct, times, newest=13, threshold=0.25, z=2.0)["alarm"]
     assert drift_check(correct, times, newest=13, threshold=0.25, z=1.5)["alarm"]
+
+
+def test_fisher_lower_p_by_hand():
+    # 6 of 12 new right, 9 of 10 old: n 22, k 15; X ~ Hypergeometric(22, 15, 12), X >= 12 - 7 = 5;
+    # P(X <= 6) = [C(15,5) C(7,7) + C(15,6) C(7,6)] / C(22,12) = (3003 + 5005 * 7) / 646646 = 38038 / 646646 = 1/17
+    assert fisher_lower_p(6, 12, 9, 10) == pytest.approx(1 / 17, abs=1e-12)
+    # 0 of 2 against 2 of 2: C(2,0) C(2,2) / C(4,2) = 1/6; all right on both sides: p = 1
+    assert fisher_lower_p(0, 2, 2, 2) == pytest.approx(1 / 6)
+    assert fisher_lower_p(5, 5, 7, 7) == 1.0
+    with pytest.raises(ValueError):
+        fisher_lower_p(6, 5, 1, 2)
+
+
+def test_drift_test_small_counts_do_not_fire():
+    # the false alarm of the old monitor on seed 2 (round 3): 9 of 10 older, 6 of 12 new; gap 0.4 > 0.25, and the
+    # unpooled z = 0.4 / sqrt(.5 * .5 / 12 + .9 * .1 / 10) = 2.32 passed z 2; Fisher's p = 1/17 = 0.0588 is above
+    # alpha 0.05: no alarm. At alpha 0.1 it fires; with a threshold of 0.45 the drop is too small to act on.
+    new, old = [True] * 6 + [False] * 6, [True] * 9 + [False]
+    r = drift_test([(new, old, 3)], alpha=0.05, threshold=0.25)
+    assert not r["alarm"] and r["gap"] == pytest.approx(0.4) and r["p"] == pytest.approx(1 / 17)
+    assert (r["splits"], r["change"], r["n_new"], r["n_old"]) == (1, 3, 12, 10)
+    assert drift_test([(new, old, 3)], alpha=0.1, threshold=0.25)["alarm"]
+    assert not drift_test([(new, old, 3)], alpha=0.1, threshold=0.45)["alarm"]
+    # a side with no judgements is no candidate
+    assert drift_test([(new, [], 3)], alpha=0.05, threshold=0.25)["change"] is None
+
+
+def test_drift_test_bonferroni_over_candidate_change_rounds():
+    # candidates: from round 3 (new 7/20 vs old 9/10) and from round 4 (new 3/10 vs old 13/20).
+    # From 3: n 30, k 16, X >= 20 - 14 = 6: P(X <= 7) = [C(16,6) + C(16,7) C(14,13)] / C(30,20)
+    # = (8008 + 11440 * 14) / 30045015 = 168168 / 30045015 = 0.005597, the smaller p (from 4: 0.077).
+    # Bonferroni over 2: 2 * 0.005597 = 0.011194 > alpha 0.01 -> no alarm; <= 0.02 -> alarm, refit from round 3
+    splits = [([True] * 7 + [False] * 13, [True] * 9 + [False], 3),
+              ([True] * 3 + [False] * 7, [True] * 13 + [False] * 7, 4)]
+    r = drift_test(splits, alpha=0.01, threshold=0.25)
+    assert r["p"] == pytest.approx(168168 / 30045015) and r["change"] == 3 and r["splits"] == 2
+    assert (r["n_new"], r["n_old"], r["acc_new"]) == (20, 10, 0.35) and not r["alarm"]
+    r = drift_test(splits, alpha=0.02, threshold=0.25)
+    assert r["alarm"] and r["change"] == 3
+    # the later candidate alone (p 0.077): no alarm at 0.02
+    assert not drift_test(splits[1:], alpha=0.02, threshold=0.25)["alarm"]
+
+
+def test_drift_test_false_alarms_stay_below_alpha_and_a_drop_is_caught():
+    # two samples with the same accuracy .75 (36 older, 12 new judgements): over 4,000 seeded checks the test fires
+    # in at most alpha = .05 of them (Fisher's test is conservative: 95 of 4,000 here); when the new judgements drop
+    # to .25 it fires in most (355 of 400 here)
+    import random
+
+    rng = random.Random(0)
+
+    def fires(p_new):
+        old = [rng.random() < 0.75 for _ in range(36)]
+        new = [rng.random() < p_new for _ in range(12)]
+        return drift_test([(new, old, 2)], alpha=0.05, threshold=0.25)["alarm"]
+
+    assert sum(fires(0.75) for _ in range(4000)) / 4000 <= 0.05
+    assert sum(fires(0.25) for _ in range(400)) / 400 > 0.8

@@ -46,11 +46,12 @@ def test_drift_monitor_fires_on_reversed_preferences_only():
         lists = torch.cat([o[0] for o in old] + [new[0]])
         rounds = torch.cat([o[1] for o in old] + [new[1]])
         res = lrm.drift_monitor(lists, rounds, 4, prior_var=10.0, threshold=0.2, dim=3)
-        assert res["alarm"] is alarm and res["n_new"] == 30 and res["n_old"] == 60  # round 1 has no earlier model
-        assert res["acc_old"] > 0.8 and (res["acc_new"] < 0.2) is alarm
-    # the first round after a reset is not scored: nothing to compare the newest round with
+        assert res["alarm"] is alarm and res["acc_old"] > 0.8 and (res["acc_new"] < 0.2) is alarm
+        if alarm:
+            assert (res["n_new"], res["n_old"]) == (30, 90)  # round 4 against rounds 1-3 (cross-validated)
+    # after a reset at 3, round 3 is the older side: round 4 against it
     res = lrm.drift_monitor(lists, rounds, 4, prior_var=10.0, threshold=0.2, dim=3, reset=3)
-    assert res["n_old"] == 0 and res["alarm"] is False
+    assert (res["n_new"], res["n_old"], res["splits"]) == (30, 30, 1) and res["alarm"]
 
 
 def test_active_saves_labels_by_hand():
@@ -78,15 +79,23 @@ def test_tracks_drift_decision():
         return {"round": r, "rm_accuracy": acc, "rm_accuracy_uniform": uni, "drift": {"alarm": alarm}}
     rounds = [rm(1, .7, .7, False), rm(2, .3, .3, False), rm(3, .6, .4, True), rm(4, .7, .45, False)]
     r = claims.tracks_drift(rounds, 2)
-    assert r["value"] is True and r["rounds_to_alarm"] == 1 and r["false_alarms"] == []
+    assert r["value"] is True and r["rounds_to_alarm"] == 1 and r["false_alarms"] == [] and r["later_alarms"] == []
     assert claims.tracks_drift(rounds, None)["value"] is None
     rounds[2]["drift"]["alarm"] = False
     assert claims.tracks_drift(rounds, 2)["value"] is False  # never noticed
 
 
-def test_drift_monitor_pools_small_rounds_into_the_newest():
+def test_drift_monitor_refits_from_the_changed_round_and_scores_old_rounds_by_cross_validation():
     theta = torch.tensor([2.0, -1.0, 0.5], dtype=torch.float64)
-    parts = [_judged(theta, 20, s, r) for s, r in ((0, 1), (1, 2), (2, 3))] + [_judged(theta, 5, 3, 4)]
+    parts = [_judged(theta, 20, s, r) for s, r in ((0, 1), (1, 2), (2, 3))] + [_judged(-theta, 20, 3, 4)]
     lists, rounds = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-    res = lrm.drift_monitor(lists, rounds, 4, prior_var=10.0, threshold=0.2, dim=3, min_newest=15)
-    assert (res["n_new"], res["n_old"]) == (15, 30)  # round 4's 5 and the latest 10 of round 3; rounds 2-3's rest
+    res = lrm.drift_monitor(lists, rounds, 4, prior_var=10.0, threshold=0.2, dim=3)
+    # candidates from round 4 (new: round 4's 20, old: rounds 1-3's 60 in 5 folds) and from round 3 (40 vs 40)
+    assert res["splits"] == 2 and res["alarm"] and res["change"] == 4
+    assert (res["n_new"], res["n_old"]) == (20, 60) and res["acc_old"] > 0.8 and res["acc_new"] < 0.2
+    # already the second round is checked: round 1's judgements, cross-validated, against round 2's
+    res = lrm.drift_monitor(lists[:40], rounds[:40], 2, prior_var=10.0, threshold=0.2, dim=3)
+    assert (res["splits"], res["n_new"], res["n_old"], res["alarm"]) == (1, 20, 20, False)
+    # only round 4 is live after a reset at 4: nothing older to compare with, no check
+    res = lrm.drift_monitor(lists, rounds, 4, prior_var=10.0, threshold=0.2, dim=3, reset=4)
+    assert res["change"] is None and res["alarm"] is False

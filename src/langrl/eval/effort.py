@@ -9,6 +9,10 @@ critique-based method with the highest mean gold and b* the comparison-based one
 claim holds when the paired difference d = mean_i(g_c*[i] - g_b*[i]) is positive and d >= 2 · se(d). Over several
 seeds (:func:`pool_seeds`) a prompt's gold is first averaged over the seeds, so the unit stays the prompt.
 
+Larger N (:func:`scaled_steps`): a stage that learns from the N annotations (DPO, a reward model, ILF's and
+distillation's fine-tuning) takes max(its step budget, ceil(E · examples / batch)) optimizer steps, so at N = 512 a
+fixed 20 steps of 16 do not leave most of the data unseen; E (``--min-epochs``) is the least number of passes.
+
 Pure functions over lists of floats (stdlib only).
 """
 from __future__ import annotations
@@ -78,3 +82,20 @@ def language_feedback_wins(per_prompt: dict[str, list[float]], critique=CRITIQUE
     d, se = paired_diff(per_prompt[best_c], per_prompt[best_b])
     return {"value": bool(d > 0 and d >= k * se), "best_critique": best_c, "best_comparison": best_b,
             "diff": d, "diff_se": se}
+
+
+def scaled_steps(min_steps: int, examples: int, batch_size: int, epochs: float) -> int:
+    """Optimizer steps of a stage that learns from ``examples`` annotation records in batches of ``batch_size``:
+    max(min_steps, ceil(epochs · examples / batch_size)), so every record is seen at least ``epochs`` times however
+    large N grows, and small N keep the stage's step budget. The 1e-9 keeps an exact multiple from rounding up."""
+    if min_steps < 1 or batch_size < 1 or epochs < 0 or examples < 0:
+        raise ValueError(f"scaled_steps: expected min_steps, batch_size >= 1 and epochs, examples >= 0; got "
+                         f"{min_steps}, {batch_size}, {epochs}, {examples}")
+    return max(min_steps, math.ceil(epochs * examples / batch_size - 1e-9))
+
+
+def seed_mean(values: list) -> dict:
+    """Mean of one metric over seeds (None values, e.g. a seed with no gold-ordered pair, left out) and the values
+    per seed. values: (s,) -> {"mean": float or None, "per_seed": values}."""
+    xs = [v for v in values if v is not None]
+    return {"mean": sum(xs) / len(xs) if xs else None, "per_seed": list(values)}

@@ -11,7 +11,8 @@ more. Two weightings, both relative to ``now`` (default: the newest judgement):
     exponential recency   w_i = 2 ** (-(now - t_i) / half_life)          (a judgement half_life old counts half)
     sliding window        w_i = 1 if now - t_i <= window else 0
 
-and the drift monitor compares a reward model's accuracy on the newest judgements with its accuracy on the older ones.
+and the drift monitor compares a reward model's accuracy on the newest judgements with its accuracy on the older ones
+(:func:`drift_check`, a fixed gap; :func:`drift_test`, a gap that is also significant by Fisher's exact test).
 """
 from __future__ import annotations
 
@@ -111,3 +112,49 @@ def drift_check(correct: Sequence[bool], times: Sequence[float], *, newest: int,
     alarm = gap is not None and len(old) >= min_older and gap > threshold and (z <= 0 or score >= z)
     return {"alarm": alarm, "acc_new": acc_new, "acc_old": acc_old, "gap": gap, "z": score, "n_new": len(new),
             "n_old": len(old)}
+
+
+def fisher_lower_p(k_new: int, n_new: int, k_old: int, n_old: int) -> float:
+    """Fisher's exact one-sided p-value that the new group's success rate is lower than the old group's.
+
+    Given the totals (n = n_new + n_old judgements, k = k_new + k_old of them predicted right), under the null that
+    which judgements are new is independent of which are right, the new group's count X is hypergeometric:
+    P(X = x) = C(k, x) C(n - k, n_new - x) / C(n, n_new); the p-value is P(X <= k_new). Exact at any count (no normal
+    approximation, so 9 of 10 against 6 of 12 is not "2.3 standard errors" but p = 0.059).
+    """
+    if not (0 <= k_new <= n_new and 0 <= k_old <= n_old):
+        raise ValueError(f"expected 0 <= k <= n per group, got {k_new}/{n_new} and {k_old}/{n_old}")
+    n, k = n_new + n_old, k_new + k_old
+    lo = max(0, n_new - (n - k))
+    total = math.comb(n, n_new)
+    return sum(math.comb(k, x) * math.comb(n - k, n_new - x) for x in range(lo, k_new + 1)) / total
+
+
+def drift_test(splits: Sequence[tuple[Sequence[bool], Sequence[bool], int]], *, alpha: float,
+               threshold: float) -> dict:
+    """Has a reward model become worse at predicting the newest judgements? One check of a change-point monitor.
+
+    ``splits``: candidate change points, each ``(new, old, change)``: whether the model predicted each judgement
+    made from round ``change`` on (``new``) and each earlier one (``old``, held out from its model) as the annotator
+    ordered it. A split alarms when acc_old - acc_new > ``threshold`` (a drop worth acting on) and
+    m * p <= ``alpha`` (p: :func:`fisher_lower_p`; Bonferroni over the m splits), so one check fires without a
+    change with probability at most ``alpha``, and a run of K checks at most K * alpha (a union bound).
+
+    Returns the alarming split with the smallest p (else the smallest p's): ``{"alarm", "change", "acc_new",
+    "acc_old", "gap", "p", "n_new", "n_old", "splits"}`` (``change`` None when no split has both sides).
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"expected 0 < alpha < 1, got {alpha}")
+    usable = [(n, o, c) for n, o, c in splits if len(n) and len(o)]
+    tested = []
+    for new, old, c in usable:
+        acc_new, acc_old = sum(map(bool, new)) / len(new), sum(map(bool, old)) / len(old)
+        p = fisher_lower_p(sum(map(bool, new)), len(new), sum(map(bool, old)), len(old))
+        tested.append({"alarm": acc_old - acc_new > threshold and p * len(usable) <= alpha,  # Bonferroni: m p <= a
+                       "change": c, "acc_new": acc_new, "acc_old": acc_old, "gap": acc_old - acc_new, "p": p,
+                       "n_new": len(new), "n_old": len(old)})
+    if not tested:
+        return {"alarm": False, "change": None, "acc_new": None, "acc_old": None, "gap": None, "p": None,
+                "n_new": 0, "n_old": 0, "splits": 0}
+    best = min([t for t in tested if t["alarm"]] or tested, key=lambda t: t["p"])  # an alarming split first
+    return {**best, "splits": len(usable)}

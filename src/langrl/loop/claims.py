@@ -8,7 +8,9 @@ Claims, each ``{"value": true | false | null, ...the numbers it was decided on}`
   on the same held-out prompts) by at least twice the paired standard error.
 - ``tracks_drift``: after the preferences change, the loop's reward model (recency weights / window / retrain after
   the monitor's alarm) is more accurate on the new gold than a uniformly weighted one fitted on the same judgements,
-  and the drift monitor fired (``rounds_to_alarm``: rounds from the change to the first alarm; 0 = that round).
+  and the drift monitor fired (``rounds_to_alarm``: rounds from the change to the first alarm; 0 = that round;
+  ``false_alarms``: alarms before the change; ``later_alarms``: alarms after the first one since the change, false
+  ones too when the preferences switched once).
 """
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ def tracks_drift(rounds: list[dict], changed_at: int | None) -> dict:
             "post_change_mean_accuracy": sum(r["rm_accuracy"] for r in post) / len(post),
             "post_change_mean_accuracy_uniform": sum(r["rm_accuracy_uniform"] for r in post) / len(post),
             "alarm_rounds": alarms, "rounds_to_alarm": after[0] - changed_at if after else None,
-            "false_alarms": [a for a in alarms if a < changed_at]}
+            "false_alarms": [a for a in alarms if a < changed_at], "later_alarms": after[1:]}
 
 
 def write_metrics(loop) -> dict:

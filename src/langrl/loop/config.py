@@ -50,12 +50,15 @@ class LoopConfig:
     ensemble: int = arg(5, "reward model: bootstrap members (disagreement uses them)")
     recency_half_life: float = arg(0.0, "reward model: weight a judgement k rounds old by 2^(-k / half-life) (0: off)")
     window: int = arg(0, "reward model: fit on the judgements of the last N rounds only (0: all)")
-    drift_threshold: float = arg(0.25, "drift monitor: alarm when the newest round's judgements are predicted this "
-                                 "much worse than the older rounds' (each by the model fitted on the rounds before)")
-    drift_newest: int = arg(0, "drift monitor: judgements counted as the newest, pooling the latest rounds when the "
-                            "newest round has fewer (0: the newest round's)")
-    drift_z: float = arg(2.0, "drift monitor: the gap must also be this many standard errors (0: threshold only)")
-    drift_response: str = arg("retrain", "after an alarm: retrain (fit only on judgements from the alarm's round on) "
+    drift_threshold: float = arg(0.25, "drift monitor: alarm when the judgements from a candidate change round on are "
+                                 "predicted this much worse than the older ones (the model of the older ones; they "
+                                 "cross-validated)")
+    drift_alpha: float = arg(0.05, "drift monitor: the drop must also be significant at this level (Fisher's exact "
+                             "test, Bonferroni over the candidates): one check's false-alarm probability")
+    drift_pool: int = arg(2, "drift monitor: candidate change rounds are the newest and the N-1 before it (a change "
+                          "one round missed is caught with the next round's evidence)")
+    drift_response: str = arg("retrain", "after an alarm: retrain (fit only on judgements from the changed block's first "
+                              "round on) "
                               "or warn (log only)", choices=("retrain", "warn"))
     policy_update: str = arg("dpo", "policy step each round: iterated DPO on the round's new pairs, GRPO, RLOO or "
                              "PPO (langrl rl; PPO's value head carried between rounds) on the round's reward model, "
@@ -74,8 +77,10 @@ class LoopConfig:
     rm_eval_prompts: int = arg(32, "held-out prompts whose start-policy samples give the reward model's gold pairs")
     front: str = arg("", "also elicit a person's weight vector over this langrl pareto run's front (pareto.json or a "
                      "front JSON, as langrl loop elicit-weights --front): --front-questions comparisons a round")
-    front_questions: int = arg(2, "front: comparisons between front points asked each round (chosen by EIG)")
-    front_weights: str = arg("", "front: the simulated person's true weights W1,W2,... in the front's axis order")
+    front_questions: int = arg(2, "front: comparisons between front points asked each round (chosen by EIG; with "
+                               "--annotator app asked in the app one at a time)")
+    front_weights: str = arg("", "front: the simulated person's true weights W1,W2,... in the front's axis order "
+                             "(with --annotator app, optional: the person's stated weights, to report the error)")
     db: str = arg("", "annotator app: the annotation app's database URL, as for langrl annotate (sqlite:///FILE, "
                   "postgresql://...)")
     deadline_s: float = arg(0.0, "annotator app: give up waiting for a round's quota after this many seconds "
@@ -112,17 +117,17 @@ class LoopConfig:
             if self.shadows:
                 raise bad("compare", "shadow strategies need the simulated annotator; pass --compare none with app")
         if self.front:
-            if self.annotator == "app":
-                raise bad("front", "the front's questions are asked of a simulated person only; with people use "
-                                   "langrl loop elicit-weights --answers")
-            if not self.front_weights:
-                raise bad("front_weights", "--front needs the simulated person's --front-weights W1,W2,...")
+            if not self.front_weights and self.annotator != "app":
+                raise bad("front_weights", "--front needs the simulated person's --front-weights W1,W2,... (or "
+                                           "--annotator app: people answer in the app)")
             if self.front_questions < 1:
                 raise bad("front_questions", f"expected >= 1, got {self.front_questions}")
         if self.warmup_rounds < 0:
             raise bad("warmup_rounds", f"expected >= 0, got {self.warmup_rounds}")
-        if self.drift_newest < 0:
-            raise bad("drift_newest", f"expected >= 0, got {self.drift_newest}")
+        if self.drift_pool < 1:
+            raise bad("drift_pool", f"expected >= 1, got {self.drift_pool}")
+        if not 0 < self.drift_alpha < 1:
+            raise bad("drift_alpha", f"expected 0 < alpha < 1, got {self.drift_alpha}")
         if self.prior_var <= 0:
             raise bad("prior_var", f"expected > 0, got {self.prior_var}")
         if self.recency_half_life < 0 or self.window < 0:

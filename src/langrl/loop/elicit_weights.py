@@ -203,9 +203,12 @@ def run_elicit_weights(cfg: ElicitWeightsConfig) -> dict:
 
 def loop_front(cfg):
     """``langrl loop --front``'s front and person, checked (bad input: InputError naming the loop's field):
-    (elicit-weights config, axes, point names, points (P, k), pareto report or None, true weights (k,) summing to 1)."""
+    (elicit-weights config, axes, point names, points (P, k), pareto report or None, true weights (k,) summing to 1,
+    or None when people answer without ``--front-weights``)."""
     ecfg = ElicitWeightsConfig(front=cfg.front, simulate=cfg.front_weights)
     axes, names, points, report = load_front(ecfg)
+    if not cfg.front_weights:  # people through the app (validate() requires them for a simulated person)
+        return ecfg, axes, names, points, report, None
     try:
         w_true = torch.tensor([float(x) for x in cfg.front_weights.split(",")], dtype=torch.float64)
     except ValueError:
@@ -218,23 +221,40 @@ def loop_front(cfg):
 
 
 def loop_round(loop, r: int) -> dict:
-    """``langrl loop --front``: round ``r``'s weights.json. The simulated person (``--front-weights``) has answered
+    """``langrl loop --front``: round ``r``'s weights.json. A simulated person (``--front-weights``) has answered
     ``r * --front-questions`` EIG-chosen questions about the front's points by round r (one seeded trace of
-    :func:`langrl.annotate.weights_elicit.simulate`, so a resumed loop asks the same and never repeats a pair); the
-    round's record holds its new questions, the estimate after them, the selected point and how to serve it."""
+    :func:`langrl.annotate.weights_elicit.simulate`, so a resumed loop asks the same and never repeats a pair);
+    people (``--annotator app``) answer the round's questions in the app, one at a time
+    (:func:`langrl.loop.app.ask_front`). The round's record holds its new questions, the estimate after every answer
+    so far, the selected point and how to serve it; with true weights (simulated, or given for people) also the
+    estimate's error and the selected point's regret."""
     from langrl.annotate import weights_elicit as we
 
     cfg = loop.cfg
-    ecfg, axes, names, points, report, w_true = loop_front(cfg)
-    trace = we.simulate(points, w_true, questions=r * cfg.front_questions, temperature=ecfg.temperature,
-                        grid_steps=ecfg.grid_steps, seed=cfg.seed)
-    new = trace[1 + (r - 1) * cfg.front_questions:]
-    w_hat = torch.tensor(trace[-1]["w"], dtype=torch.float64)
+    front = loop_front(cfg)
+    ecfg, axes, names, points, report, w_true = front
+    if cfg.annotator == "app":
+        from langrl.loop.app import ask_front, torch_diffs
+
+        earlier = [e for q in range(1, r) for e in json.loads((loop.rdir(q) / "weights.json").read_text())["asked"]]
+        new = ask_front(loop, r, front, earlier)
+        answered = [e for e in earlier + new if e["preferred"] is not None]
+        grid = we.simplex_grid(len(axes), ecfg.grid_steps)
+        w_hat = we.posterior_mean(grid, we.log_posterior(grid, torch_diffs(points, names, answered),
+                                                         ecfg.temperature))
+        asked = new
+    else:
+        trace = we.simulate(points, w_true, questions=r * cfg.front_questions, temperature=ecfg.temperature,
+                            grid_steps=ecfg.grid_steps, seed=cfg.seed)
+        answered = trace[1:]
+        w_hat = torch.tensor(trace[-1]["w"], dtype=torch.float64)
+        asked = [{"a": names[t["question"][0]], "b": names[t["question"][1]], "preferred": names[t["preferred"]]}
+                 for t in trace[1 + (r - 1) * cfg.front_questions:]]
     chosen = names[we.best_point(points, w_hat)]
-    own = names[we.best_point(points, w_true)]
-    return {"round": r, "answers": len(trace) - 1, "weights": dict(zip(axes, w_hat.tolist())),
-            "error": trace[-1]["error"], "selected": chosen, "true_selected": own,
-            "regret": float(points[names.index(own)] @ w_true - points[names.index(chosen)] @ w_true),
-            "asked": [{"a": names[t["question"][0]], "b": names[t["question"][1]],
-                       "preferred": names[t["preferred"]]} for t in new],
-            **serving(ecfg, report, axes, chosen, w_hat.tolist())}
+    out = {"round": r, "answers": len(answered), "weights": dict(zip(axes, w_hat.tolist())), "error": None,
+           "selected": chosen, "true_selected": None, "regret": None, "asked": asked}
+    if w_true is not None:
+        own = names[we.best_point(points, w_true)]
+        out.update(error=we.weight_error(w_hat, w_true), true_selected=own,
+                   regret=float(points[names.index(own)] @ w_true - points[names.index(chosen)] @ w_true))
+    return {**out, **serving(ecfg, report, axes, chosen, w_hat.tolist())}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from langrl.annotate.elicit import laplace_posterior
-from langrl.feedback.timing import drift_check, recency_weights, window_weights
+from langrl.feedback.timing import drift_test, recency_weights, window_weights
 
 
 def ordered_texts(rec: dict) -> list[str] | None:
@@ -84,29 +84,48 @@ def gold_accuracy(theta: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, ua: l
     return sum((d > 0) == (g > 0) for d, g in pairs) / len(pairs) if pairs else float("nan")
 
 
-def drift_monitor(lists: torch.Tensor, rounds: torch.Tensor, now: int, *, prior_var: float, threshold: float,
-                  dim: int, reset: int = 0, z: float = 0.0, min_newest: int = 0) -> dict:
-    """Prequential check: every round's judgements scored by the model fitted on the rounds before it (held out, as
-    the loop met them), the newest round's accuracy against the older rounds', by
-    :func:`langrl.feedback.timing.drift_check` (alarm when the newest is more than ``threshold`` worse, and by at
-    least ``z`` standard errors).
+FOLDS = 5  # the drift monitor's cross-validation folds on the older judgements
 
-    The newest are round ``now``'s judgements, or the latest ``min_newest`` if that is more (several small rounds
-    together). Only rounds from ``reset`` on count; the first of them has no earlier model and is not scored. The older rounds'
-    models saw less data, which can only lower their accuracy: the check errs toward not firing. Returns
-    drift_check's dict (``alarm``, ``acc_new``, ``acc_old``, ``gap``, counts).
+
+def drift_monitor(lists: torch.Tensor, rounds: torch.Tensor, now: int, *, prior_var: float, threshold: float,
+                  dim: int, reset: int = 0, alpha: float = 0.05, pool: int = 2) -> dict:
+    """Have the preferences changed? A change-point check at round ``now`` on the judgements of rounds >= ``reset``.
+
+    Candidate change rounds c: ``now`` and the ``pool`` - 1 rounds before it (each with an older round before it
+    since the reset). For each, a model fitted on the older judgements (rounds < c, uniform weights) scores the new
+    ones (rounds >= c); the older ones are scored by ``FOLDS``-fold cross-validation among themselves (judgement i in
+    fold i mod 5, each fold by the model fitted on the other four), so both sides are predicted by models fitted on
+    about as much of the same data, and with no change they agree about equally often (the older side's models saw
+    4/5 of the data, which errs toward not firing; the policy's responses move between rounds, which can lower the
+    new side's accuracy with no change of preferences and errs the other way: scripts/loop-measure's drift-none
+    setting counts the false alarms). Then :func:`langrl.feedback.timing.drift_test`:
+    an alarm when the drop exceeds ``threshold`` and is significant by Fisher's exact test at level ``alpha``
+    (Bonferroni over the candidates). Scoring the older rounds prequentially instead (each by the model of the rounds
+    before it) compares the new judgements with predictions of models fitted on a handful of judgements, near chance
+    in a loop's first rounds: a reversal then hardly shows.
+
+    Returns drift_test's dict (``alarm``, ``change``: the first round of the changed block, ``acc_new``,
+    ``acc_old``, ``gap``, ``p``, counts), ``change`` None (no check) when nothing older than ``now`` is live.
     """
     live = rounds >= reset
     lists, rounds = lists[live], rounds[live]
-    correct, times = [], []
-    seen = sorted(set(rounds.tolist()))
-    for r in seen[1:]:
-        train, held = rounds < r, rounds == r
-        theta = fit(lists[train], torch.ones(int(train.sum()), dtype=torch.float64), prior_var, dim)[0]
-        correct += order_agrees(theta, lists[held])
-        times += [r] * int(held.sum())
-    newest = sum(t == now for t in times)
-    if not newest:
-        return drift_check([], [], newest=0, threshold=threshold)  # the newest round is not scored: no check
-    newest = max(newest, min_newest)
-    return drift_check(correct, times, newest=newest, threshold=threshold, z=z)
+    seen = sorted({int(r) for r in rounds.tolist()})
+    cands = [c for c in seen if c <= now and any(r < c for r in seen)][-pool:]
+    if now not in seen:
+        cands = []
+    ones = torch.ones(len(rounds), dtype=torch.float64)
+    splits = []
+    for c in cands:
+        old, new = rounds < c, rounds >= c
+        theta = fit(lists[old], ones[old], prior_var, dim)[0]
+        new_ok = order_agrees(theta, lists[new])
+        idx = torch.nonzero(old).flatten()
+        old_ok = []
+        for f in range(FOLDS):
+            held = idx[torch.arange(len(idx)) % FOLDS == f]
+            train = idx[torch.arange(len(idx)) % FOLDS != f]
+            if len(held):
+                th = fit(lists[train], ones[train], prior_var, dim)[0]
+                old_ok += order_agrees(th, lists[held])
+        splits.append((new_ok, old_ok, c))
+    return drift_test(splits, alpha=alpha, threshold=threshold)

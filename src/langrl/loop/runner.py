@@ -291,9 +291,9 @@ class Loop:
         monitor = None
         if r >= 2 and len(rounds):
             monitor = lrm.drift_monitor(lists, rounds, r, prior_var=cfg.prior_var, threshold=cfg.drift_threshold,
-                                        dim=self.feat.dim, reset=reset, z=cfg.drift_z, min_newest=cfg.drift_newest)
+                                        dim=self.feat.dim, reset=reset, alpha=cfg.drift_alpha, pool=cfg.drift_pool)
             if monitor["alarm"] and cfg.drift_response == "retrain":
-                reset = r
+                reset = monitor["change"]  # refit from the first round of the block that changed
         xa, xb, ua, ub = self.gold_pairs(pool, r)
         fit = self.main_fit(lists, rounds, r, reset)
         uniform = lrm.fit(lists, torch.ones(len(rounds), dtype=torch.float64), cfg.prior_var, self.feat.dim)[0]
