@@ -50,7 +50,8 @@ def test_control_stage_continues_sft_from_the_start_for_the_matched_compute(tmp_
 
 
 def _sft_settings(cfg, field: str) -> dict:
-    """{stage name: settings[field]} of the three SFT stages ``cfg`` declares, recorded instead of run."""
+    """{stage name: settings[field]} (field None: the whole settings) of the three SFT stages ``cfg`` declares,
+    recorded instead of run."""
     from pathlib import Path
 
     from langrl.demo.config import budget_for
@@ -62,7 +63,7 @@ def _sft_settings(cfg, field: str) -> dict:
         out = Path("/nonexistent")
 
         def run(self, name, settings, fn, inputs=()):
-            seen[name] = settings[field]
+            seen[name] = settings if field is None else settings[field]
 
     for task in ("factqa", "reviews", "arithmetic"):
         stage_sft(Recorder(), cfg, budget_for(cfg), task)
@@ -161,6 +162,10 @@ def test_factqa_step_options_reach_only_factqa_s_sft_cap_and_online_runs():
     assert _sft_settings(DemoConfig(factqa_sft_patience=0), 'patience') == \
         {"policy-factqa": 0, "policy-reviews": 3, "policy-arithmetic": 0}
     assert _sft_settings(DemoConfig(), 'patience')["policy-factqa"] == 3
+    # --factqa-sft-schedule wsd reaches the factqa SFT only; the cosine default adds no key (cached stages stay valid)
+    wsd = {t: s.get("lr_schedule") for t, s in _sft_settings(DemoConfig(factqa_sft_schedule="wsd"), None).items()}
+    assert wsd == {"policy-factqa": "wsd", "policy-reviews": None, "policy-arithmetic": None}
+    assert all("lr_schedule" not in s for s in _sft_settings(DemoConfig(), None).values())
     with pytest.raises(InputError, match="factqa_sft_patience"):
         DemoConfig(factqa_sft_patience=-2).validate()
     for field in ("factqa_sft_steps", "factqa_rl_steps"):

@@ -183,3 +183,59 @@ def test_early_stopping_needs_a_held_out_loss(toy_model_dir, sft_data, tmp_path,
 
     with pytest.raises(InputError, match=expected):
         cfg_for(toy_model_dir, sft_data, tmp_path / "x", **kw).validate()
+
+
+def test_warmup_stable_decay_multiplier_by_hand():
+    import math
+
+    from langrl.train.optim import WarmupStableDecay
+
+    f = WarmupStableDecay(warmup=2, decay_start=6, decay_steps=4, min_ratio=0.1)
+    # warm-up (step+1)/2: 0.5, 1.0; stable 1 at steps 2..5; decay: 0.1 + 0.9 * 0.5 * (1 + cos(pi * (step - 6) / 4)):
+    # step 6 -> 1.0, step 8 -> 0.1 + 0.45 = 0.55, step 10 and after -> 0.1
+    got = [f(s) for s in range(12)]
+    want = [0.5, 1.0, 1, 1, 1, 1, 1.0, 0.1 + 0.45 * (1 + math.cos(math.pi / 4)), 0.55,
+            0.1 + 0.45 * (1 + math.cos(3 * math.pi / 4)), 0.1, 0.1]
+    assert got == pytest.approx(want)
+    f.start_decay(3)  # a plateau measured after step 3 starts the decay there: step 5 = 0.55
+    assert f(2) == 1.0 and f(5) == pytest.approx(0.55) and f(7) == pytest.approx(0.1)
+    f.start_decay(9)  # never later than it already is
+    assert f.decay_start == 3
+
+
+def test_wsd_decays_after_the_plateau_and_keeps_the_last_weights(toy_model_dir, sft_data, tmp_path):
+    # the same too-high rate as the early-stopping test: the held-out loss stops falling at the constant rate, so
+    # patience 2 starts the 6-step decay at that measurement, and the run ends 6 steps later, long before the cap
+    out = tmp_path / "wsd"
+    summary = run_sft(cfg_for(toy_model_dir, sft_data, out, max_steps=200, eval_fraction=0.25, eval_every=2,
+                              patience=2, learning_rate=3e-2, warmup_steps=0, lr_schedule="wsd", decay_steps=6),
+                      quiet=True)
+    assert summary["plateau_step"] is not None and summary["plateau_step"] < 200 - 6
+    assert summary["decay_start"] == summary["plateau_step"] and summary["steps"] == summary["plateau_step"] + 6
+    assert summary["stopped_early"]
+    with open(out / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f)]
+    lrs = {int(r["step"]): float(r["lr"]) for r in rows}
+    p = summary["plateau_step"]
+    assert lrs[p] == pytest.approx(3e-2)  # constant until the plateau (the lr logged after step p's update)
+    assert lrs[p + 6] == pytest.approx(3e-3)  # decayed to 10% at the end
+    assert all(lrs[s + 1] <= lrs[s] + 1e-12 for s in range(p, p + 6))
+    # the saved weights are the last ones: their held-out loss is the last measurement's
+    evals = {int(r["step"]): float(r["eval_loss"]) for r in rows if r.get("eval_loss")}
+    assert summary["eval_loss"] == pytest.approx(evals[summary["steps"]])
+
+
+def test_wsd_without_patience_decays_over_the_last_tenth_and_resumes_exactly(toy_model_dir, sft_data, tmp_path):
+    full = run_sft(cfg_for(toy_model_dir, sft_data, tmp_path / "a", max_steps=20, lr_schedule="wsd"), quiet=True)
+    assert full["decay_start"] == 18 and full["plateau_step"] is None and not full["stopped_early"]
+    run_sft(cfg_for(toy_model_dir, sft_data, tmp_path / "b", max_steps=20, lr_schedule="wsd", stop_at=9), quiet=True)
+    run_sft(cfg_for(toy_model_dir, sft_data, tmp_path / "b", max_steps=20, lr_schedule="wsd",
+                    resume=str(tmp_path / "b")), quiet=True)
+    assert losses(tmp_path / "a") == pytest.approx(losses(tmp_path / "b"), rel=1e-5)
+
+
+def test_wsd_decay_must_fit_in_the_run(toy_model_dir, sft_data, tmp_path):
+    from langrl.errors import InputError
+
+    with pytest.raises(InputError, match="decay_steps"):
+        cfg_for(toy_model_dir, sft_data, tmp_path / "x", max_steps=6, lr_schedule="wsd", decay_steps=6).validate()

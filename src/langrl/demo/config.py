@@ -39,6 +39,11 @@ class DemoConfig:
     factqa_sft_patience: int = arg(-1, "held-out-loss measurements (every 100 steps) the factqa SFT waits for a new "
                                        "best before stopping (-1 = the budget's: 3; 0 = no early stop: the whole "
                                        "cosine schedule, which patience 3 cut at step 4,900 of 6,000 on seed 0)")
+    factqa_sft_schedule: str = arg("cosine", "factqa SFT's learning-rate schedule: cosine to 10% at the step cap, or "
+                                             "wsd: constant until the held-out loss stops falling (patience), then a "
+                                             "cosine decay over a tenth of the cap (a cosine's decay flattens the loss "
+                                             "before the model has converged: README, 'SFT to a plateau')",
+                                     choices=("cosine", "wsd"))
     factqa_rl_steps: int = arg(0, "factqa's online RL iterations (0 = --rl-steps, else the budget's); when set, each "
                                   "run draws factqa_rl_steps x prompts_per_step training prompts, so no prompt "
                                   "repeats (the default runs keep their 512-prompt draw)")

@@ -67,6 +67,9 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
     examples = max(2000, 16 * cap) + n_eval
     settings = {"model": cfg.model, "data": sft_data(cfg, task), "steps": cap, "lr": lr, "seed": cfg.seed,
                 "eval_every": every, "patience": patience, "eval_examples": n_eval}
+    schedule = cfg.factqa_sft_schedule if task == "factqa" else "cosine"
+    if schedule != "cosine":  # a key only when set, so the cosine runs' cached stages stay valid
+        settings["lr_schedule"] = schedule
     if tiny:  # the embedded model is rebuilt when its build changes: so is everything trained from it
         from langrl.models.tiny import TinySettings
 
@@ -77,7 +80,8 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
                                    "max_steps": cap, "batch_size": 16, "micro_batch_size": 16,
                                    "task_examples": examples, "learning_rate": lr, "warmup_steps": 5,
                                    "eval_fraction": n_eval / examples, "eval_every": every,
-                                   "patience": patience, "seed": cfg.seed, "overwrite": True})
+                                   "patience": patience, "lr_schedule": schedule, "seed": cfg.seed,
+                                   "overwrite": True})
         return run_sft(sc, quiet=True)
 
     stages.run(f"policy-{task}", settings, run)

@@ -18,6 +18,7 @@ from langrl.errors import InputError
 from langrl.jsonl import input_flag
 from langrl.logging import progress_bar
 from langrl.train.config import TrainerConfig
+from langrl.train.optim import WarmupStableDecay, make_optimizer
 from langrl.train import setup
 from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import collate, global_batch_indices, sft_records, split_eval, tokenize_sft
@@ -40,6 +41,11 @@ class SFTConfig(TrainerConfig, defaults={"out": "runs/sft", "learning_rate": 1e-
                            "(0 = train all max_steps)")
     min_delta: float = arg(0.0, "early stopping: a new best eval loss must be lower than the best so far by more "
                                 "than this (nats per token)")
+    lr_schedule: str = arg("cosine", "cosine: warm-up, then cosine decay to 10% at max_steps; wsd: warm-up, a "
+                                     "constant rate, then a cosine decay over decay_steps, which with patience starts "
+                                     "when the loss stops falling at the constant rate (then the decay runs out and "
+                                     "the last weights are kept)", choices=("cosine", "wsd"))
+    decay_steps: int = arg(0, "wsd: steps of the final decay (0 = a tenth of max_steps)")
 
     def validate(self) -> None:
         self.check_trainer("sft")
@@ -50,6 +56,9 @@ class SFTConfig(TrainerConfig, defaults={"out": "runs/sft", "learning_rate": 1e-
                              f"{self.micro_batch_size}")
         if not 0 <= self.eval_fraction < 1:
             raise InputError("sft: field 'eval_fraction': expected a number in [0, 1)")
+        if self.decay_steps < 0 or (self.lr_schedule == "wsd" and self.decay_steps >= self.max_steps):
+            raise InputError(f"sft: field 'decay_steps': expected 0 <= decay_steps < max_steps ({self.max_steps}), "
+                             f"got {self.decay_steps}")
         if self.patience < 0 or self.min_delta < 0:
             raise InputError("sft: fields 'patience' and 'min_delta': expected >= 0")
         if self.patience:
@@ -102,6 +111,17 @@ def eval_loss(model, examples, pad_id: int, micro: int) -> float:
     return total / max(1, count)
 
 
+def make_schedule(model, cfg: SFTConfig):
+    """(AdamW, LambdaLR, the WarmupStableDecay multiplier or None) for ``cfg.lr_schedule``. The WSD multiplier is
+    an object, so LambdaLR's state (and a checkpoint) carries its moved ``decay_start``."""
+    if cfg.lr_schedule == "cosine":
+        return (*setup.make_optimizer_and_schedule(model.parameters(), cfg, cfg.max_steps), None)
+    decay = cfg.decay_steps or max(1, cfg.max_steps // 10)
+    wsd = WarmupStableDecay(cfg.warmup_steps, cfg.max_steps - decay, decay)
+    opt = make_optimizer(model.parameters(), cfg.learning_rate, cfg.weight_decay)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, wsd), wsd
+
+
 def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     """Train; write the checkpoint to ``cfg.out``; return the summary metrics."""
     from langrl.models.specs import resolve_model_dir
@@ -131,7 +151,7 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     train_ex = [examples[i] for i in train_idx]
     eval_ex = [examples[i] for i in eval_idx]
 
-    opt, sched = setup.make_optimizer_and_schedule(model.parameters(), cfg, cfg.max_steps)
+    opt, sched, wsd = make_schedule(model, cfg)
     start = setup.restore(state, optimizer=opt, scheduler=sched)
     logger, config_yaml = setup.open_run(cfg, start=start, resumed=bool(state), rank=rank)
     pad = tok.pad_token_id
@@ -144,10 +164,13 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
 
     t0, tokens_seen, last = time.time(), 0, {}
     stopper = EarlyStopping(cfg.patience, cfg.min_delta) if cfg.patience else None
+    plateau_step = None  # wsd: the step whose measurement started the decay
     with progress_bar("sft", total=cfg.max_steps, quiet=quiet) as bar:
         bar.update(start)
         end = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
-        for step in range(start, end):
+        for step in range(start, cfg.max_steps):
+            if step >= end:
+                break
             idx = global_batch_indices(len(train_ex), cfg.batch_size, step, cfg.seed)
             batch_ex = [train_ex[i] for i in idx]
             n_tokens = sum(sum(1 for x in e.labels[1:] if x != -100) for e in batch_ex)  # global normaliser
@@ -174,9 +197,13 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
             if eval_ex and ((cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step + 1 == end):
                 last["eval_loss"] = eval_loss(model, eval_ex, pad, cfg.micro_batch_size)
                 if stopper is not None:
-                    stop = stopper.update(step + 1, last["eval_loss"], model)
+                    stop = stopper.update(step + 1, last["eval_loss"], None if wsd else model)
             logger.log(step + 1, last)
             bar.update(step + 1, loss=last["loss"])
+            if stop and wsd is not None:  # the loss stopped falling at the constant rate: decay from here, then stop
+                stop, stopper, plateau_step = False, None, step + 1
+                wsd.start_decay(step + 1)
+                end = min(end, step + 1 + wsd.decay_steps)
             if stop:
                 end = step + 1
                 break
@@ -186,7 +213,10 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
                "eval_loss": last.get("eval_loss"), "train_examples": len(train_ex), "eval_examples": len(eval_ex),
                "truncated_examples": n_trunc, "seconds": round(time.time() - t0, 2), "world_size": world,
                "out": str(cfg.out)}
-    if stopper is not None:  # the checkpoint holds the best measured weights, not the last ones
+    if wsd is not None:
+        summary.update({"lr_schedule": "wsd", "decay_start": wsd.decay_start, "decay_steps": wsd.decay_steps,
+                        "plateau_step": plateau_step, "stopped_early": end < cfg.max_steps})
+    elif stopper is not None:  # the checkpoint holds the best measured weights, not the last ones
         if stopper.best_state is not None:
             model.load_state_dict(stopper.best_state)
         summary.update({"best_step": stopper.best_step, "best_eval_loss": stopper.best_loss,
