@@ -26,7 +26,7 @@ import yaml
 from langrl.config import to_dict
 from langrl.logging import MetricsLogger
 from langrl.train.checkpoint import begin_run, restore_state, save_checkpoint
-from langrl.train.optim import make_optimizer, make_scheduler
+from langrl.train.optim import WarmupStableDecay, make_optimizer, make_scheduler
 
 
 def load_policy(spec: str, *, resume: str | None = None, state: dict | None = None, lora_r: int = 0,
@@ -58,6 +58,16 @@ def make_optimizer_and_schedule(params, cfg, total_steps: int, *, min_ratio: flo
     parameters, or groups (dicts with ``params`` and their own ``lr``); ``total_steps``: scheduler steps in the run."""
     optimizer = make_optimizer(params, cfg.learning_rate, cfg.weight_decay)
     return optimizer, make_scheduler(optimizer, cfg.warmup_steps, total_steps, min_ratio=min_ratio)
+
+
+def make_optimizer_and_wsd(params, cfg, total_steps: int, decay_steps: int):
+    """(AdamW, LambdaLR, its :class:`~langrl.train.optim.WarmupStableDecay` multiplier): warm-up over
+    ``cfg.warmup_steps``, constant, then a cosine decay over ``decay_steps`` ending at ``total_steps`` unless the caller
+    moves its start earlier. The multiplier is an object, so LambdaLR's state (and a checkpoint) carries its moved
+    ``decay_start``."""
+    optimizer = make_optimizer(params, cfg.learning_rate, cfg.weight_decay)
+    wsd = WarmupStableDecay(cfg.warmup_steps, total_steps - decay_steps, decay_steps)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, wsd), wsd
 
 
 def open_run(cfg, *, start: int, resumed: bool, rank: int = 0, out=None) -> tuple[MetricsLogger, str]:

@@ -18,7 +18,6 @@ from langrl.errors import InputError
 from langrl.jsonl import input_flag
 from langrl.logging import progress_bar
 from langrl.train.config import TrainerConfig
-from langrl.train.optim import WarmupStableDecay, make_optimizer
 from langrl.train import setup
 from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import collate, global_batch_indices, sft_records, split_eval, tokenize_sft
@@ -112,14 +111,11 @@ def eval_loss(model, examples, pad_id: int, micro: int) -> float:
 
 
 def make_schedule(model, cfg: SFTConfig):
-    """(AdamW, LambdaLR, the WarmupStableDecay multiplier or None) for ``cfg.lr_schedule``. The WSD multiplier is
-    an object, so LambdaLR's state (and a checkpoint) carries its moved ``decay_start``."""
+    """(AdamW, LambdaLR, the WarmupStableDecay multiplier or None) for ``cfg.lr_schedule``."""
     if cfg.lr_schedule == "cosine":
         return (*setup.make_optimizer_and_schedule(model.parameters(), cfg, cfg.max_steps), None)
-    decay = cfg.decay_steps or max(1, cfg.max_steps // 10)
-    wsd = WarmupStableDecay(cfg.warmup_steps, cfg.max_steps - decay, decay)
-    opt = make_optimizer(model.parameters(), cfg.learning_rate, cfg.weight_decay)
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, wsd), wsd
+    return setup.make_optimizer_and_wsd(model.parameters(), cfg, cfg.max_steps,
+                                        cfg.decay_steps or max(1, cfg.max_steps // 10))
 
 
 def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
