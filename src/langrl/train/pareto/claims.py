@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-import math
+from langrl.eval.effort import mean_se
 
 
 def tradeoff(front: dict, margin: float = 0.02) -> dict:
@@ -46,13 +46,10 @@ def satisfaction_per_prompt(gold: dict[str, list[float]], weights: dict[str, flo
 
 def paired_difference(a: list[float], b: list[float]) -> tuple[float, float]:
     """Mean and standard error of d_i = a_i − b_i over n ≥ 2 paired items (the same held-out prompts, one sample
-    each): (mean d, sd(d) / √n) with the n − 1 sample standard deviation."""
+    each): (mean d, sd(d) / √n) with the n − 1 sample standard deviation (:func:`langrl.eval.effort.mean_se`)."""
     if len(a) != len(b) or len(a) < 2:
         raise ValueError(f"paired_difference: expected two equal lists of at least 2 values, got {len(a)}, {len(b)}")
-    d = [x - y for x, y in zip(a, b)]
-    mean = sum(d) / len(d)
-    var = sum((x - mean) ** 2 for x in d) / (len(d) - 1)
-    return mean, math.sqrt(var / len(d))
+    return mean_se([x - y for x, y in zip(a, b)])
 
 
 def population_claim(groups: dict, results: dict, label, z: float = 2.0, margin: float = 0.02) -> dict:
