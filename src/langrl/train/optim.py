@@ -15,14 +15,18 @@ def make_optimizer(params, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.9
     return torch.optim.AdamW([p for p in params if p.requires_grad], lr=lr, betas=betas, weight_decay=weight_decay)
 
 
+def cosine_decay(frac: float, min_ratio: float) -> float:
+    """The multiplier ``frac`` (0 → 1, clipped) of the way along a cosine from 1 down to ``min_ratio``."""
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+
+
 def warmup_cosine(warmup: int, total: int, min_ratio: float = 0.1):
     """LR multiplier: linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio`` at ``total``."""
 
     def f(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        frac = min(1.0, (step - warmup) / max(1, total - warmup))
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
+        return cosine_decay((step - warmup) / max(1, total - warmup), min_ratio)
 
     return f
 
@@ -48,8 +52,7 @@ class WarmupStableDecay:
             return (step + 1) / self.warmup
         if step < self.decay_start:
             return 1.0
-        frac = min(1.0, (step - self.decay_start) / max(1, self.decay_steps))
-        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
+        return cosine_decay((step - self.decay_start) / max(1, self.decay_steps), self.min_ratio)
 
 
 def make_scheduler(opt, warmup: int, total: int, min_ratio: float = 0.1):
