@@ -113,6 +113,12 @@ def test_sft_summary_of_a_run_without_early_stopping_reports_its_last_step_and_l
              "seconds": 140.0}
     assert _sft_summary(early) == {"steps": 700, "best_step": 450, "best_eval_loss": 0.217, "stopped_early": True,
                                    "seconds": 140.0}
+    # a WSD run keeps its last weights; its plateau (decay from 7,900, the end at 9,100 < the 12,000 cap) is its
+    # early stop, which the report must not turn into False
+    wsd = {"steps": 9100, "eval_loss": 0.179, "seconds": 3023.0, "lr_schedule": "wsd", "decay_start": 7900,
+           "decay_steps": 1200, "plateau_step": 7900, "stopped_early": True}
+    assert _sft_summary(wsd) == {"steps": 9100, "best_step": 9100, "best_eval_loss": 0.179, "stopped_early": True,
+                                 "seconds": 3023.0, "decay_start": 7900}
 
 
 def test_factqa_sft_data_option_reaches_only_factqa_s_sft_and_control():

@@ -111,10 +111,14 @@ RM_GOLD_KEYS = [("gold_pairwise_accuracy", "pairwise accuracy"), ("n_gold_pairs"
 
 def _sft_summary(result: dict) -> dict:
     """An SFT stage's steps, best step, held-out loss and early stop; a run without early stopping (it trains its
-    whole schedule and keeps its last weights) reports its last step and last held-out loss as the kept ones."""
+    whole schedule and keeps its last weights) reports its last step and last held-out loss as the kept ones; a WSD
+    run (``lr_schedule`` wsd) also keeps its last weights, and its early stop is its plateau's (``decay_start``)."""
     row = {k: result.get(k) for k in SFT_KEYS}
     if row["best_step"] is None and row["steps"] is not None:
-        row.update(best_step=row["steps"], best_eval_loss=result.get("eval_loss"), stopped_early=False)
+        row.update(best_step=row["steps"], best_eval_loss=result.get("eval_loss"),
+                   stopped_early=bool(result.get("stopped_early", False)))
+    if result.get("lr_schedule") == "wsd":
+        row["decay_start"] = result.get("decay_start")
     return row
 
 
@@ -174,7 +178,12 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
                "once it had not improved for several measurements in a row, keeping the best weights: an RL gain "
                "over it is not just more supervised training.", "",
                "| task | " + " | ".join(SFT_KEYS.values()) + " |", "|---|" + "---|" * len(SFT_KEYS)]
-        md += [f"| {t} | " + " | ".join(_fmt(v) for v in r.values()) + " |" for t, r in sft.items()]
+        md += [f"| {t} | " + " | ".join(_fmt(r[k]) for k in SFT_KEYS) + " |" for t, r in sft.items()]
+        md += [f"\n{t} trained with the warm-up–stable–decay schedule: a constant rate "
+               + ("until its held-out loss stopped falling" if r["stopped_early"] else
+                  "to the cap's decay (its held-out loss had not stopped falling)")
+               + f", then the decay from step {r['decay_start']} (the last weights are kept)."
+               for t, r in sft.items() if r.get("decay_start") is not None]
     watched = {n: r["warnings"] for n, r in results.items() if r.get("warnings") is not None}
     if watched:
         md += ["", "## Reward-hacking watch (raised during training)", "",
