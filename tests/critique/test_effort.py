@@ -142,3 +142,63 @@ def test_a_second_run_with_other_budgets_exits_2_and_keeps_the_settings(tmp_path
     p = _run(["--out", str(out), "--policy", "tiny", "--max-steps", "1", "--ppo-steps", "1", "--ppo-prompts", "2",
               "--rm-steps", "1", "--eval-prompts", "4", "--eval-n", "1", "--min-epochs", "1"], tmp_path)
     assert p.returncode == 2 and "field 'min_epochs': this OUT was run with 2.0, got 1.0" in p.stderr
+
+
+def _fake_out(out: Path, cells: dict) -> None:
+    """An lf-effort OUT with only finished evaluations: cells[(seed, n)][method] = (T = 1 golds, near-greedy golds)."""
+    for (seed, n), methods in cells.items():
+        ev = out / "arithmetic" / f"seed-{seed}" / "eval"
+        ev.mkdir(parents=True, exist_ok=True)
+        for meth, (gold, greedy) in methods.items():
+            name = "sft.json" if meth == "sft" else f"{meth}-N{n}.json"
+            (ev / name).write_text(json.dumps({"policy": "p", "per_prompt": gold, "near_greedy": greedy}))
+
+
+def test_report_only_pools_three_seeds_per_prompt_by_hand(tmp_path):
+    from langrl.eval.effort_report import seeds_label
+
+    out = tmp_path / "o"
+    # 2 held-out prompts; (T = 1, near-greedy) gold per prompt of each seed; N = 8 has seed 0 only
+    cells = {(0, 4): {"sft": ([0.0, 1.0], [1.0, 1.0]), "dpo": ([0.0, 0.0], [0.0, 1.0]),
+                      "ilf": ([1.0, 1.0], [1.0, 1.0])},
+             (1, 4): {"sft": ([1.0, 0.0], [1.0, 0.0]), "dpo": ([0.0, 1.0], [0.0, 0.0]),
+                      "ilf": ([1.0, 0.0], [1.0, 1.0])},
+             (2, 4): {"sft": ([0.5, 0.5], [1.0, 1.0]), "dpo": ([0.5, 0.0], [1.0, 0.0]),
+                      "ilf": ([1.0, 0.5], [0.0, 1.0])}}
+    cells[(0, 8)] = {"dpo": ([1.0, 1.0], [1.0, 1.0]), "ilf": ([0.0, 1.0], [0.0, 1.0])}
+    _fake_out(out, cells)
+    p = _run(["--report-only", "--out", str(out)], tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    m = json.loads((out / "metrics.json").read_text())
+    pooled = {r["n"]: r for r in m["results"] if r["seed"] == "pooled"}
+    assert pooled[4]["seeds"] == [0, 1, 2] and pooled[8]["seeds"] == [0]
+    t = pooled[4]["methods"]
+    # each prompt's gold averaged over the 3 seeds first: sft [0.5, 0.5]; dpo [(0 + 0 + 0.5) / 3, (0 + 1 + 0) / 3]
+    # = [1/6, 1/3], mean 0.25; ilf [(1 + 1 + 1) / 3, (1 + 0 + 0.5) / 3] = [1, 0.5], mean 0.75
+    assert t["sft"]["gold"] == pytest.approx(0.5) and t["sft"]["gold_se"] == pytest.approx(0.0)
+    assert t["dpo"]["gold"] == pytest.approx(0.25) and t["ilf"]["gold"] == pytest.approx(0.75)
+    # ilf - sft = [0.5, 0]: d 0.25, sd sqrt(2 · 0.25^2 / 1), se = sd / sqrt(2) = 0.25
+    assert t["ilf"]["diff_vs_sft"] == pytest.approx(0.25) and t["ilf"]["diff_vs_sft_se"] == pytest.approx(0.25)
+    # claim: ilf - dpo = [5/6, 1/6]: d 0.5; var 2 · (1/3)^2 / 1 = 2/9; se sqrt(2/9 / 2) = 1/3; 2 se = 0.667 > 0.5
+    c = m["language_feedback_wins"]["arithmetic"]
+    assert c == {"4": False, "8": False}  # N = 8: ilf 0.5 < dpo 1.0 on seed 0
+    assert pooled[4]["language_feedback_wins"]["diff"] == pytest.approx(0.5)
+    assert pooled[4]["language_feedback_wins"]["diff_se"] == pytest.approx(1 / 3)
+    # seed 0 alone: ilf - dpo = [1, 1], d 1, se 0 -> true on that seed
+    seed0 = next(r for r in m["results"] if r["seed"] == 0 and r["n"] == 4)
+    assert seed0["language_feedback_wins"]["value"] is True
+    # near-greedy pooled the same way: sft [1, 2/3] mean 5/6; dpo [1/3, 1/3]; ilf [2/3, 1]
+    g = pooled[4]["near_greedy"]
+    assert g["sft"]["gold"] == pytest.approx(5 / 6) and g["dpo"]["gold"] == pytest.approx(1 / 3)
+    assert g["ilf"]["gold"] == pytest.approx(5 / 6)
+    # the report: pooled ± se, paired Δ, then each seed's gold at T = 1 and near-greedy, in seed order
+    report = (out / "report.md").read_text()
+    assert ("| 4 | ilf | 0,1,2 | 0.750 ± 0.250 | 0.250 ± 0.250 | 0.833 ± 0.167 | 0.000 ± 0.333 | "
+            "1.000, 0.500, 0.750 | 1.000, 1.000, 0.500 |") in report
+    # N = 8, seed 0 only (its SFT is the seed's one, [0, 1]): dpo - sft = [1, 0], 0.5 ± 0.5; near-greedy [0, 0]
+    assert ("| 8 | dpo | 0 | 1.000 ± 0.000 | 0.500 ± 0.500 | 1.000 ± 0.000 | 0.000 ± 0.000 | 1.000 | 1.000 |"
+            in report)
+    # the plot's title names the seeds and the N pooled over fewer of them
+    assert seeds_label([pooled[4], pooled[8]]) == "seeds 0,1,2 (N = 8: 0)"
+    assert seeds_label([pooled[4]]) == "seeds 0,1,2" and seeds_label([pooled[8]]) == "seed 0"
+    assert (out / "effort.png").read_bytes()[:4] == b"\x89PNG"

@@ -38,6 +38,27 @@ def _num(x) -> str:
     return "—" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
 
 
+def _per_seed(per_seed: dict, seeds: list, key: str, meth: str) -> str:
+    """One method's gold of each seed, in ``seeds``' order ("—" for a seed without it)."""
+    return ", ".join(_num(per_seed[s].get(key, {}).get(meth, {}).get("gold")) for s in seeds)
+
+
+def _common_seeds(rows: list[dict]) -> tuple:
+    """The seed set most of ``rows`` (pooled rows of one task) are pooled over; ties: the larger set."""
+    sets = [tuple(r["seeds"]) for r in rows]
+    return max(set(sets), key=lambda s: (sets.count(s), len(s), s))
+
+
+def seeds_label(rows: list[dict]) -> str:
+    """The seeds of one task's pooled rows, for a plot title: "seeds 0,1,2" ("seed 0" for one), and the N whose
+    pooled rows have other seeds, e.g. "seeds 0,1,2 (N = 512: 0)", so a point pooled over fewer seeds is not read as
+    one pooled over the others."""
+    sets, common = {r["n"]: tuple(r["seeds"]) for r in rows}, _common_seeds(rows)
+    other = [f"N = {n}: {','.join(map(str, s))}" for n, s in sorted(sets.items()) if s != common]
+    head = f"seed{'s' if len(common) > 1 else ''} {','.join(map(str, common))}"
+    return head + (f" ({'; '.join(other)})" if other else "")
+
+
 def _method_rows(r: dict, per_seed: dict) -> list[str]:
     lines = []
     for meth, row in r["methods"].items():
@@ -45,8 +66,9 @@ def _method_rows(r: dict, per_seed: dict) -> list[str]:
         cells = [fmt(row["gold"], row["gold_se"]), fmt(row.get("diff_vs_sft"), row.get("diff_vs_sft_se")),
                  fmt(g["gold"], g["gold_se"]) if g else "—",
                  fmt(g.get("diff_vs_sft"), g.get("diff_vs_sft_se")) if g else "—"]
-        seeds = ", ".join(f"{per_seed[s]['methods'][meth]['gold']:.3f}" for s in r["seeds"])
-        lines.append(f"| {r['n']} | {meth} | {','.join(map(str, r['seeds']))} | {' | '.join(cells)} | {seeds} |")
+        lines.append(f"| {r['n']} | {meth} | {','.join(map(str, r['seeds']))} | {' | '.join(cells)} | "
+                     f"{_per_seed(per_seed, r['seeds'], 'methods', meth)} | "
+                     f"{_per_seed(per_seed, r['seeds'], 'near_greedy', meth)} |")
     return lines
 
 
@@ -75,8 +97,9 @@ def write_report(out: Path, m: dict) -> None:
     for task in sorted({r["task"] for r in pooled}):
         lines += [f"## {task}", "",
                   "| N | method | seeds | gold ± se, T = 1 (seeds pooled) | paired Δ vs SFT, T = 1 | "
-                  "gold ± se, near-greedy | paired Δ vs SFT, near-greedy | gold per seed, T = 1 |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "gold ± se, near-greedy | paired Δ vs SFT, near-greedy | gold per seed, T = 1 | "
+                  "gold per seed, near-greedy |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         rm_lines = []
         for r in (r for r in pooled if r["task"] == task):
             per_seed = {x["seed"]: x for x in m["results"]
@@ -125,15 +148,17 @@ def plot(out: Path, m: dict) -> None:
                     ax.errorbar([p[0] * 2 ** (0.04 * (i - 2)) for p in pts], [p[1]["gold"] for p in pts],
                                 yerr=[p[1]["gold_se"] for p in pts], marker="o", capsize=3, label=meth,
                                 linestyle="--" if meth in COMPARISON_METHODS else "-")
-            sft = next((t["sft"] for _, t in tables if "sft" in t), None)
+            sft = next((r.get(key, {})["sft"] for r in rs  # the SFT of the seeds most points are pooled over
+                        if tuple(r["seeds"]) == _common_seeds(rs) and "sft" in r.get(key, {})), None)
             if sft:
                 ax.axhline(sft["gold"], color="k", linewidth=1, label="SFT")
                 ax.axhspan(sft["gold"] - sft["gold_se"], sft["gold"] + sft["gold_se"], color="k", alpha=0.08)
             ax.set_xscale("log", base=2)
+            ax.set_xticks([r["n"] for r in rs], [str(r["n"]) for r in rs])
+            ax.minorticks_off()
             ax.set_xlabel("annotator actions (comparisons or critiques)")
             ax.set_ylabel(f"held-out gold ({label})")
-            seeds = sorted({s for r in rs for s in r["seeds"]})
-            ax.set_title(f"{task}, {label}, seeds {','.join(map(str, seeds))}")
+            ax.set_title(f"{task}, {label}, {seeds_label(rs)}", fontsize=9)
             ax.legend(fontsize=8)
     fig.tight_layout()
     tmp = out / ".effort.png.tmp"
