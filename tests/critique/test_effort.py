@@ -198,6 +198,8 @@ def test_report_only_pools_three_seeds_per_prompt_by_hand(tmp_path):
     # N = 8, seed 0 only (its SFT is the seed's one, [0, 1]): dpo - sft = [1, 0], 0.5 ± 0.5; near-greedy [0, 0]
     assert ("| 8 | dpo | 0 | 1.000 ± 0.000 | 0.500 ± 0.500 | 1.000 ± 0.000 | 0.000 ± 0.000 | 1.000 | 1.000 |"
             in report)
+    assert "- N = 4, seeds 0,1,2 pooled, T = 1: language_feedback_wins = **False** (ilf − dpo = 0.500 ± 0.333)" in report
+    assert "- N = 4, seed 0, T = 1: language_feedback_wins = **True** (ilf − dpo = 1.000 ± 0.000)" in report
     # the plot's title names the seeds and the N pooled over fewer of them
     assert seeds_label([pooled[4], pooled[8]]) == "seeds 0,1,2 (N = 8: 0)"
     assert seeds_label([pooled[4]]) == "seeds 0,1,2" and seeds_label([pooled[8]]) == "seed 0"

@@ -111,7 +111,9 @@ def write_report(out: Path, m: dict) -> None:
             for _, key, label in PASSES:
                 c = r.get(key)
                 if c and c["value"] is not None:
-                    lines.append(f"- N = {r['n']}, seed {r['seed']}, {label}: {key} = **{c['value']}** "
+                    who = (f"seeds {','.join(map(str, r['seeds']))} pooled" if r["seed"] == "pooled"
+                           else f"seed {r['seed']}")
+                    lines.append(f"- N = {r['n']}, {who}, {label}: {key} = **{c['value']}** "
                                  f"({c['best_critique']} − {c['best_comparison']} = {fmt(c['diff'], c['diff_se'])})")
         lines.append("")
         if rm_lines:
