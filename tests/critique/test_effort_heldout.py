@@ -157,3 +157,21 @@ def test_the_steps_of_every_stage_scale_with_n(tmp_path, n, ties, pairs, want):
     assert used == [want["dpo"], want["rm"], 20, want["ilf"], want["distill"], want["rm_spans"],
                     want["rm_completeness"], 20]
     assert isinstance(a, argparse.Namespace) and a.min_epochs == 2.0
+
+
+def test_blank_answers_are_left_out_of_the_heldout_files_and_counted(tmp_path):
+    """A policy can answer nothing; feedback records need a non-empty response, so row B's comparison (B1 blank)
+    and B1's span record are not written, row A's are, and the files read back (before this, `rm eval` refused
+    the file: "field 'rejected': expected a non-empty string")."""
+    from langrl.eval.effort_heldout import blank_answers
+
+    task = get_task("arithmetic")
+    responses = [A0, A1, B0, "  "]
+    recs = heldout_records(task, [ROW_A, ROW_B], responses, 2, task.annotator(0))
+    assert len(recs["comparisons"]) == 1 and {recs["comparisons"][0]["chosen"], recs["comparisons"][0]["rejected"]} \
+        == {A0, A1}
+    assert [r["response"] for r in recs["spans"]] == [A0, A1, B0]
+    assert blank_answers(responses) == 1
+    for name, rows in recs.items():
+        atomic_write_jsonl(tmp_path / f"{name}.jsonl", rows)
+        assert len(read_feedback(str(tmp_path / f"{name}.jsonl"))) == len(rows)

@@ -37,7 +37,9 @@ def heldout_records(task, rows: list[dict], responses: list[str], n: int, annota
     rows: (p,) the task's prompt rows; responses: (p · n,) ordered [row 0] × n, [row 1] × n, ...; ``annotator``
     (``task.annotator(seed)``) labels the comparison of answers 0 and 1 of each row (none when n < 2 or no
     annotator). Returns ``{"comparisons": [...], "spans": [...]}`` in the feedback formats of ``langrl.feedback``,
-    every record carrying its row's columns other than the prompt.
+    every record carrying its row's columns other than the prompt. A blank answer (the policy can end at once) is
+    left out: feedback records need a non-empty response, so a comparison with a blank side and a blank answer's span
+    record are not written (:func:`blank_answers` counts them for the report).
     """
     if len(responses) != len(rows) * n:
         raise ValueError(f"heldout_records: {len(responses)} responses for {len(rows)} rows x {n}")
@@ -45,12 +47,19 @@ def heldout_records(task, rows: list[dict], responses: list[str], n: int, annota
     for i, row in enumerate(rows):
         cols = {k: v for k, v in row.items() if k != "prompt"}
         ys = responses[i * n:(i + 1) * n]
-        if n >= 2 and annotator is not None:
+        if n >= 2 and annotator is not None and ys[0].strip() and ys[1].strip():
             comps.append({**annotator.compare(row, ys[0], ys[1]), **cols})
         for y in ys:
+            if not y.strip():
+                continue
             marked, missing = task.label_spans(row, y)
             spans.append({"prompt": row["prompt"], "response": y, "spans": marked, "missing": missing, **cols})
     return {"comparisons": comps, "spans": spans}
+
+
+def blank_answers(responses: list[str]) -> int:
+    """How many of ``responses`` are blank (left out of :func:`heldout_records`' files)."""
+    return sum(1 for y in responses if not y.strip())
 
 
 def rm_eval_specs(method: str, task_name: str) -> list[dict]:
