@@ -177,3 +177,33 @@ def test_factqa_step_options_reach_only_factqa_s_sft_cap_and_online_runs():
     for field in ("factqa_sft_steps", "factqa_rl_steps"):
         with pytest.raises(InputError, match=field):
             DemoConfig(**{field: -1}).validate()
+
+
+def test_spans_rm_steps_option_reaches_only_the_span_reward_model():
+    """--spans-rm-steps N sets the rm-spans stage's max_steps (the other reward models keep theirs); unset, the stage's
+    settings are the budget's (60 full), so cached stages stay valid; negatives are refused."""
+    from pathlib import Path
+
+    import pytest
+
+    from langrl.demo.config import DemoConfig, budget_for
+    from langrl.demo.pipeline import stage_reward_models
+    from langrl.errors import InputError
+
+    def steps(cfg):
+        seen = {}
+
+        class Recorder:  # stands in for Stages: records each stage's settings instead of running it
+            out = Path("/nonexistent")
+
+            def run(self, name, settings, fn, inputs=()):
+                seen[name] = settings["max_steps"]
+
+        stage_reward_models(Recorder(), cfg, budget_for(cfg), "policy", Path("/nonexistent/feedback"))
+        return seen
+
+    assert steps(DemoConfig()) == {"rm-holistic": 100, "rm-listwise": 150, "rm-spans": 60, "rm-completeness": 40}
+    assert steps(DemoConfig(spans_rm_steps=240)) == \
+        {"rm-holistic": 100, "rm-listwise": 150, "rm-spans": 240, "rm-completeness": 40}
+    with pytest.raises(InputError, match="spans_rm_steps"):
+        DemoConfig(spans_rm_steps=-1).validate()

@@ -48,6 +48,9 @@ class DemoConfig:
                                   "run draws factqa_rl_steps x prompts_per_step training prompts, so no prompt "
                                   "repeats (the default runs keep their 512-prompt draw)")
 
+    spans_rm_steps: int = arg(0, "the span reward model's optimizer steps (0 = the budget's: 60 full, 4 quick; 60 is "
+                                 "0.7 of an epoch of the full demo's span feedback: README, 'The span model')")
+
     jobs: int = arg(0, "stages run at once, each in its own worker process with cores/jobs torch threads, as soon as "
                        "the stages it reads are done (0 = 2 on a machine with 2 or more cores, else 1; 1 = one after "
                        "another in this process)")
@@ -55,7 +58,8 @@ class DemoConfig:
     def validate(self) -> None:
         if self.jobs < 0:
             raise InputError(f"demo: field 'jobs': expected >= 0, got {self.jobs}")
-        for name in ("eval_prompts", "rl_steps", "arithmetic_sft_patience", "factqa_sft_steps", "factqa_rl_steps"):
+        for name in ("eval_prompts", "rl_steps", "arithmetic_sft_patience", "factqa_sft_steps", "factqa_rl_steps",
+                     "spans_rm_steps"):
             if getattr(self, name) < 0:
                 raise InputError(f"demo: field '{name}': expected >= 0, got {getattr(self, name)}")
         if self.factqa_sft_patience < -1:
@@ -125,4 +129,6 @@ def budget_for(cfg: DemoConfig) -> Budget:
         updates["factqa_sft_patience"] = cfg.factqa_sft_patience
     if cfg.factqa_sft_steps:
         updates["factqa_sft_steps"] = cfg.factqa_sft_steps
+    if cfg.spans_rm_steps:
+        updates["spans_rm_steps"] = cfg.spans_rm_steps
     return Budget(**{**base.__dict__, **updates})
