@@ -207,3 +207,30 @@ def test_spans_rm_steps_option_reaches_only_the_span_reward_model():
         {"rm-holistic": 100, "rm-listwise": 150, "rm-spans": 240, "rm-completeness": 40}
     with pytest.raises(InputError, match="spans_rm_steps"):
         DemoConfig(spans_rm_steps=-1).validate()
+
+
+def test_reproduce_command_names_every_setting_that_changes_the_numbers():
+    """The report's "Reproduce" line is the command for these numbers: every non-default field as a flag, in field
+    order, without --out and --jobs (where and how fast, not what); the defaults give the bare command."""
+    from langrl.demo.config import DemoConfig, reproduce_command
+
+    assert reproduce_command(DemoConfig()) == "langrl demo"
+    cfg = DemoConfig(task="factqa", quick=True, seed=2, factqa_sft_schedule="wsd", kl_coef=0.2, out="x", jobs=2)
+    assert reproduce_command(cfg) == \
+        "langrl demo --task factqa --quick --seed 2 --kl-coef 0.2 --factqa-sft-schedule wsd"
+
+
+def test_the_long_factqa_preset_is_the_measured_command():
+    """configs/demo-factqa-long.yaml parses to the settings of the README's long factqa run (seed 0: the command
+    `langrl demo --task factqa --seed 0 --factqa-sft-data corpus --factqa-sft-schedule wsd --factqa-sft-steps 12000
+    --factqa-sft-patience 10 --factqa-rl-steps 120 --kl-coef 0.2 --spans-rm-steps 240`); flags still override it."""
+    from pathlib import Path
+
+    from langrl.config import parse_config
+    from langrl.demo.config import DemoConfig, reproduce_command
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "demo-factqa-long.yaml"
+    cfg, _ = parse_config(DemoConfig, ["--config", str(path), "--seed", "1"])
+    assert reproduce_command(cfg) == (
+        "langrl demo --task factqa --seed 1 --kl-coef 0.2 --factqa-sft-data corpus --factqa-sft-steps 12000 "
+        "--factqa-sft-patience 10 --factqa-sft-schedule wsd --factqa-rl-steps 120 --spans-rm-steps 240")

@@ -1,6 +1,7 @@
 """The typed config of ``langrl demo`` and the two budgets it runs at (``--quick`` and full)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from langrl.config import arg
@@ -114,6 +115,19 @@ FULL = Budget(sft_steps=1000, arithmetic_sft_steps=3000, factqa_sft_steps=3000, 
               rl_steps=40, prompts_per_step=16,
               dpo_steps=80, eval_prompts=200, eval_every=5, best_of_n=8, factqa_rl_samples=4, grpo_steps=80,
               ppo_kl_prompts_per_step=32)
+
+
+def reproduce_command(cfg: DemoConfig) -> str:
+    """The ``langrl demo`` command line that gives ``cfg``'s numbers: every field that differs from its default, as
+    ``--key value`` in field order (``--out`` and ``--jobs`` left out: they change where and how fast, not what)."""
+    parts = ["langrl demo"]
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name in ("out", "jobs") or value == f.default:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        parts.append(flag if value is True else f"--no-{flag[2:]}" if value is False else f"{flag} {value}")
+    return " ".join(parts)
 
 
 def budget_for(cfg: DemoConfig) -> Budget:
