@@ -234,3 +234,45 @@ def test_the_long_factqa_preset_is_the_measured_command():
     assert reproduce_command(cfg) == (
         "langrl demo --task factqa --seed 1 --kl-coef 0.2 --factqa-sft-data corpus --factqa-sft-steps 12000 "
         "--factqa-sft-patience 10 --factqa-sft-schedule wsd --factqa-rl-steps 120 --spans-rm-steps 240")
+
+
+def test_a_killed_sft_stage_resumes_from_its_checkpoint_only_under_the_same_settings(tmp_path, monkeypatch):
+    """mark_started/resumable: a stage folder a killed run of the same settings key left is resumable, one of other
+    settings is not; stage_sft then passes --resume to the WSD (or patience-0) SFT when a checkpoint is there, saves
+    every SFT_SAVE_EVERY steps, and the cosine run with patience (best weights in memory) always starts afresh."""
+    from pathlib import Path
+
+    import langrl.train.sft as sft
+    from langrl.demo.config import DemoConfig, budget_for
+    from langrl.demo.pipeline import SFT_SAVE_EVERY, stage_sft
+    from langrl.demo.stages import mark_started, resumable
+
+    d = tmp_path / "policy-factqa"
+    d.mkdir()
+    mark_started(d, "k1")
+    assert not resumable(d)  # a first start
+    mark_started(d, "k1")
+    assert resumable(d)  # the same settings again: what the killed run left is of these settings
+    mark_started(d, "k2")
+    assert not resumable(d)  # other settings
+
+    seen = []
+    monkeypatch.setattr(sft, "run_sft", lambda cfg, quiet=False: seen.append(cfg) or {})
+
+    class OneStage:  # runs the stage's function in a folder a killed run of the same settings left
+        out = tmp_path
+
+        def run(self, name, settings, fn, inputs=()):
+            (d / "model").mkdir(exist_ok=True)
+            (d / "model" / "langrl_state.pt").write_bytes(b"")
+            mark_started(d, "same")
+            mark_started(d, "same")
+            fn(d)
+
+    wsd = DemoConfig(task="factqa", factqa_sft_schedule="wsd")
+    stage_sft(OneStage(), wsd, budget_for(wsd), "factqa")
+    assert seen[-1].resume == str(d / "model") and seen[-1].save_every == SFT_SAVE_EVERY
+    cosine = DemoConfig(task="factqa")  # patience 3 on a cosine schedule: best weights in memory, no resume
+    stage_sft(OneStage(), cosine, budget_for(cosine), "factqa")
+    assert seen[-1].resume is None and seen[-1].overwrite and seen[-1].save_every == 0
+    assert Path(seen[-1].out) == d / "model"

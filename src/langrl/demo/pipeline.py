@@ -20,7 +20,7 @@ from pathlib import Path
 
 from langrl.config import from_dict
 from langrl.demo.config import MAX_NEW, Budget, DemoConfig, budget_for
-from langrl.demo.stages import Stages
+from langrl.demo.stages import Stages, resumable
 from langrl.errors import InputError
 
 # SFT data. factqa: the task's demonstrations. reviews: the review corpus (continuations of every sentiment, a little
@@ -32,6 +32,7 @@ from langrl.errors import InputError
 SFT_DATA = {"factqa": "task:factqa", "reviews": "task:reviews:corpus", "arithmetic": "task:arithmetic:corpus"}
 PROXY = {"reviews": "vader", "arithmetic": "math"}  # factqa's proxy is the holistic reward model
 SFT_EVAL_EXAMPLES = 320  # held-out demonstrations the SFT stage's early stopping measures (a fifth with --quick)
+SFT_SAVE_EVERY = 500  # steps between the SFT stage's checkpoints (a killed stage continues from the last one)
 
 
 def sft_data(cfg: DemoConfig, task: str) -> str:
@@ -75,13 +76,20 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
 
         settings["tiny_build"] = TinySettings().key()
 
+    # a killed SFT stage continues from its last checkpoint (every SFT_SAVE_EVERY steps) when the run can resume:
+    # the cosine schedule with patience keeps its best weights in memory only, so that one restarts
+    can_resume = patience == 0 or schedule == "wsd"
+
     def run(d: Path) -> dict:
-        sc = from_dict(SFTConfig, {"model": cfg.model, "data": sft_data(cfg, task), "out": str(d / "model"),
+        ckpt = d / "model"
+        resume = can_resume and resumable(d) and (ckpt / "langrl_state.pt").is_file()
+        sc = from_dict(SFTConfig, {"model": cfg.model, "data": sft_data(cfg, task), "out": str(ckpt),
                                    "max_steps": cap, "batch_size": 16, "micro_batch_size": 16,
                                    "task_examples": examples, "learning_rate": lr, "warmup_steps": 5,
                                    "eval_fraction": n_eval / examples, "eval_every": every,
                                    "patience": patience, "lr_schedule": schedule, "seed": cfg.seed,
-                                   "overwrite": True})
+                                   "save_every": SFT_SAVE_EVERY if can_resume else 0,
+                                   **({"resume": str(ckpt)} if resume else {"overwrite": True})})
         return run_sft(sc, quiet=True)
 
     stages.run(f"policy-{task}", settings, run)
