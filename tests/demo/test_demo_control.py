@@ -276,3 +276,39 @@ def test_a_killed_sft_stage_resumes_from_its_checkpoint_only_under_the_same_sett
     stage_sft(OneStage(), cosine, budget_for(cosine), "factqa")
     assert seen[-1].resume is None and seen[-1].overwrite and seen[-1].save_every == 0
     assert Path(seen[-1].out) == d / "model"
+
+
+def test_a_killed_online_run_stage_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """stage_online saves every RL_SAVE_EVERY iterations and, in a folder a killed run of the same settings left
+    with a checkpoint, passes --resume (and no --overwrite); a first start overwrites."""
+    import langrl.train.rl.loop as loop
+    from langrl.demo.config import DemoConfig, budget_for
+    from langrl.demo.pipeline import RL_SAVE_EVERY, stage_online
+    from langrl.demo.stages import mark_started
+
+    seen = []
+    monkeypatch.setattr(loop, "run_rl", lambda cfg, quiet=False: seen.append(cfg) or {})
+    d = tmp_path / "run-ppo-holistic"
+
+    class OneStage:
+        out = tmp_path
+
+        def __init__(self, killed: bool):
+            self.killed = killed
+
+        def run(self, name, settings, fn, inputs=()):
+            d.mkdir(exist_ok=True)
+            mark_started(d, "same")
+            if self.killed:
+                (d / "model").mkdir(exist_ok=True)
+                (d / "model" / "langrl_state.pt").write_bytes(b"")
+                mark_started(d, "same")
+            fn(d)
+
+    cfg = DemoConfig(task="factqa")
+    for killed in (False, True):
+        stage_online(OneStage(killed), cfg, budget_for(cfg), "ppo-holistic", "factqa", "sft", ["rm:path=x"], ())
+    first, again = seen
+    assert first.save_every == again.save_every == RL_SAVE_EVERY
+    assert first.resume is None and first.overwrite
+    assert again.resume == str(d / "model") and not again.overwrite

@@ -33,6 +33,7 @@ SFT_DATA = {"factqa": "task:factqa", "reviews": "task:reviews:corpus", "arithmet
 PROXY = {"reviews": "vader", "arithmetic": "math"}  # factqa's proxy is the holistic reward model
 SFT_EVAL_EXAMPLES = 320  # held-out demonstrations the SFT stage's early stopping measures (a fifth with --quick)
 SFT_SAVE_EVERY = 500  # steps between the SFT stage's checkpoints (a killed stage continues from the last one)
+RL_SAVE_EVERY = 20  # iterations between an online run's checkpoints (likewise)
 
 
 def sft_data(cfg: DemoConfig, task: str) -> str:
@@ -163,8 +164,11 @@ def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: st
     base.update(overrides)
     settings = {**base, "out": None, "version": 2}  # 2: the run watches for reward hacking (warnings.jsonl)
 
-    def run(d: Path) -> dict:
-        return run_rl(from_dict(RLConfig, {**base, "out": str(d / "model")}), quiet=True)
+    def run(d: Path) -> dict:  # a killed run continues from its last checkpoint (every RL_SAVE_EVERY iterations)
+        ckpt = d / "model"
+        again = resumable(d) and (ckpt / "langrl_state.pt").is_file()
+        more = {"resume": str(ckpt), "overwrite": False} if again else {}
+        return run_rl(from_dict(RLConfig, {**base, "out": str(ckpt), "save_every": RL_SAVE_EVERY, **more}), quiet=True)
 
     stages.run(f"run-{name}", settings, run, inputs=inputs)
     return str(stages.out / f"run-{name}" / "model")
