@@ -244,7 +244,8 @@ def test_a_killed_sft_stage_resumes_from_its_checkpoint_only_under_the_same_sett
 
     import langrl.train.sft as sft
     from langrl.demo.config import DemoConfig, budget_for
-    from langrl.demo.pipeline import SFT_SAVE_EVERY, stage_sft
+    from langrl.demo.pipeline import stage_sft
+    from langrl.demo.stages import SFT_SAVE_EVERY
     from langrl.demo.stages import mark_started, resumable
 
     d = tmp_path / "policy-factqa"
@@ -283,7 +284,8 @@ def test_a_killed_online_run_stage_resumes_from_its_checkpoint(tmp_path, monkeyp
     with a checkpoint, passes --resume (and no --overwrite); a first start overwrites."""
     import langrl.train.rl.loop as loop
     from langrl.demo.config import DemoConfig, budget_for
-    from langrl.demo.pipeline import RL_SAVE_EVERY, stage_online
+    from langrl.demo.pipeline import stage_online
+    from langrl.demo.stages import RL_SAVE_EVERY
     from langrl.demo.stages import mark_started
 
     seen = []

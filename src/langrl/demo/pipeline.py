@@ -20,7 +20,7 @@ from pathlib import Path
 
 from langrl.config import from_dict
 from langrl.demo.config import MAX_NEW, Budget, DemoConfig, budget_for
-from langrl.demo.stages import Stages, resumable
+from langrl.demo.stages import RL_SAVE_EVERY, SFT_SAVE_EVERY, Stages, resumable
 from langrl.errors import InputError
 
 # SFT data. factqa: the task's demonstrations. reviews: the review corpus (continuations of every sentiment, a little
@@ -32,8 +32,6 @@ from langrl.errors import InputError
 SFT_DATA = {"factqa": "task:factqa", "reviews": "task:reviews:corpus", "arithmetic": "task:arithmetic:corpus"}
 PROXY = {"reviews": "vader", "arithmetic": "math"}  # factqa's proxy is the holistic reward model
 SFT_EVAL_EXAMPLES = 320  # held-out demonstrations the SFT stage's early stopping measures (a fifth with --quick)
-SFT_SAVE_EVERY = 500  # steps between the SFT stage's checkpoints (a killed stage continues from the last one)
-RL_SAVE_EVERY = 20  # iterations between an online run's checkpoints (likewise)
 
 
 def sft_data(cfg: DemoConfig, task: str) -> str:

@@ -59,6 +59,10 @@ def _exit(code: int) -> None:
     os._exit(code)
 
 
+SFT_SAVE_EVERY = 500  # steps between an SFT stage's checkpoints (a killed stage continues from the last one)
+RL_SAVE_EVERY = 20  # iterations between an online run's checkpoints (likewise)
+
+
 def mark_started(stage_dir: Path, key: str) -> None:
     """Record in ``stage_dir/started.json`` that a run of the settings ``key`` starts there, and whether what an
     earlier, killed run left in the folder is of the same settings (then :func:`resumable` is True)."""
