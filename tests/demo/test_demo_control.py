@@ -177,3 +177,140 @@ def test_factqa_step_options_reach_only_factqa_s_sft_cap_and_online_runs():
     for field in ("factqa_sft_steps", "factqa_rl_steps"):
         with pytest.raises(InputError, match=field):
             DemoConfig(**{field: -1}).validate()
+
+
+def test_spans_rm_steps_option_reaches_only_the_span_reward_model():
+    """--spans-rm-steps N sets the rm-spans stage's max_steps (the other reward models keep theirs); unset, the stage's
+    settings are the budget's (60 full), so cached stages stay valid; negatives are refused."""
+    from pathlib import Path
+
+    import pytest
+
+    from langrl.demo.config import DemoConfig, budget_for
+    from langrl.demo.pipeline import stage_reward_models
+    from langrl.errors import InputError
+
+    def steps(cfg):
+        seen = {}
+
+        class Recorder:  # stands in for Stages: records each stage's settings instead of running it
+            out = Path("/nonexistent")
+
+            def run(self, name, settings, fn, inputs=()):
+                seen[name] = settings["max_steps"]
+
+        stage_reward_models(Recorder(), cfg, budget_for(cfg), "policy", Path("/nonexistent/feedback"))
+        return seen
+
+    assert steps(DemoConfig()) == {"rm-holistic": 100, "rm-listwise": 150, "rm-spans": 60, "rm-completeness": 40}
+    assert steps(DemoConfig(spans_rm_steps=240)) == \
+        {"rm-holistic": 100, "rm-listwise": 150, "rm-spans": 240, "rm-completeness": 40}
+    with pytest.raises(InputError, match="spans_rm_steps"):
+        DemoConfig(spans_rm_steps=-1).validate()
+
+
+def test_reproduce_command_names_every_setting_that_changes_the_numbers():
+    """The report's "Reproduce" line is the command for these numbers: every non-default field as a flag, in field
+    order, without --out and --jobs (where and how fast, not what); the defaults give the bare command."""
+    from langrl.demo.config import DemoConfig, reproduce_command
+
+    assert reproduce_command(DemoConfig()) == "langrl demo"
+    cfg = DemoConfig(task="factqa", quick=True, seed=2, factqa_sft_schedule="wsd", kl_coef=0.2, out="x", jobs=2)
+    assert reproduce_command(cfg) == \
+        "langrl demo --task factqa --quick --seed 2 --kl-coef 0.2 --factqa-sft-schedule wsd"
+
+
+def test_the_long_factqa_preset_is_the_measured_command():
+    """configs/demo-factqa-long.yaml parses to the settings of the README's long factqa run (seed 0: the command
+    `langrl demo --task factqa --seed 0 --factqa-sft-data corpus --factqa-sft-schedule wsd --factqa-sft-steps 12000
+    --factqa-sft-patience 10 --factqa-rl-steps 120 --kl-coef 0.2 --spans-rm-steps 240`); flags still override it."""
+    from pathlib import Path
+
+    from langrl.config import parse_config
+    from langrl.demo.config import DemoConfig, reproduce_command
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "demo-factqa-long.yaml"
+    cfg, _ = parse_config(DemoConfig, ["--config", str(path), "--seed", "1"])
+    assert reproduce_command(cfg) == (
+        "langrl demo --task factqa --seed 1 --kl-coef 0.2 --factqa-sft-data corpus --factqa-sft-steps 12000 "
+        "--factqa-sft-patience 10 --factqa-sft-schedule wsd --factqa-rl-steps 120 --spans-rm-steps 240")
+
+
+def test_a_killed_sft_stage_resumes_from_its_checkpoint_only_under_the_same_settings(tmp_path, monkeypatch):
+    """mark_started/resumable: a stage folder a killed run of the same settings key left is resumable, one of other
+    settings is not; stage_sft then passes --resume to the WSD (or patience-0) SFT when a checkpoint is there, saves
+    every SFT_SAVE_EVERY steps, and the cosine run with patience (best weights in memory) always starts afresh."""
+    from pathlib import Path
+
+    import langrl.train.sft as sft
+    from langrl.demo.config import DemoConfig, budget_for
+    from langrl.demo.pipeline import stage_sft
+    from langrl.demo.stages import SFT_SAVE_EVERY
+    from langrl.demo.stages import mark_started, resumable
+
+    d = tmp_path / "policy-factqa"
+    d.mkdir()
+    mark_started(d, "k1")
+    assert not resumable(d)  # a first start
+    mark_started(d, "k1")
+    assert resumable(d)  # the same settings again: what the killed run left is of these settings
+    mark_started(d, "k2")
+    assert not resumable(d)  # other settings
+
+    seen = []
+    monkeypatch.setattr(sft, "run_sft", lambda cfg, quiet=False: seen.append(cfg) or {})
+
+    class OneStage:  # runs the stage's function in a folder a killed run of the same settings left
+        out = tmp_path
+
+        def run(self, name, settings, fn, inputs=()):
+            (d / "model").mkdir(exist_ok=True)
+            (d / "model" / "langrl_state.pt").write_bytes(b"")
+            mark_started(d, "same")
+            mark_started(d, "same")
+            fn(d)
+
+    wsd = DemoConfig(task="factqa", factqa_sft_schedule="wsd")
+    stage_sft(OneStage(), wsd, budget_for(wsd), "factqa")
+    assert seen[-1].resume == str(d / "model") and seen[-1].save_every == SFT_SAVE_EVERY
+    cosine = DemoConfig(task="factqa")  # patience 3 on a cosine schedule: best weights in memory, no resume
+    stage_sft(OneStage(), cosine, budget_for(cosine), "factqa")
+    assert seen[-1].resume is None and seen[-1].overwrite and seen[-1].save_every == 0
+    assert Path(seen[-1].out) == d / "model"
+
+
+def test_a_killed_online_run_stage_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """stage_online saves every RL_SAVE_EVERY iterations and, in a folder a killed run of the same settings left
+    with a checkpoint, passes --resume (and no --overwrite); a first start overwrites."""
+    import langrl.train.rl.loop as loop
+    from langrl.demo.config import DemoConfig, budget_for
+    from langrl.demo.pipeline import stage_online
+    from langrl.demo.stages import RL_SAVE_EVERY
+    from langrl.demo.stages import mark_started
+
+    seen = []
+    monkeypatch.setattr(loop, "run_rl", lambda cfg, quiet=False: seen.append(cfg) or {})
+    d = tmp_path / "run-ppo-holistic"
+
+    class OneStage:
+        out = tmp_path
+
+        def __init__(self, killed: bool):
+            self.killed = killed
+
+        def run(self, name, settings, fn, inputs=()):
+            d.mkdir(exist_ok=True)
+            mark_started(d, "same")
+            if self.killed:
+                (d / "model").mkdir(exist_ok=True)
+                (d / "model" / "langrl_state.pt").write_bytes(b"")
+                mark_started(d, "same")
+            fn(d)
+
+    cfg = DemoConfig(task="factqa")
+    for killed in (False, True):
+        stage_online(OneStage(killed), cfg, budget_for(cfg), "ppo-holistic", "factqa", "sft", ["rm:path=x"], ())
+    first, again = seen
+    assert first.save_every == again.save_every == RL_SAVE_EVERY
+    assert first.resume is None and first.overwrite
+    assert again.resume == str(d / "model") and not again.overwrite

@@ -1,5 +1,5 @@
 """The demo evaluates every policy at the training temperature and near-greedy, and the report shows both."""
-from types import SimpleNamespace
+from langrl.demo.config import DemoConfig
 
 import pytest
 
@@ -29,10 +29,11 @@ def test_report_shows_sampled_and_near_greedy_gold_with_paired_differences(tmp_p
            "grpo": {"gold/gold": .5, "gold_per_sample": [1, 1, 0, 0], "near_greedy/gold/gold": .75,
                     "near_greedy/gold_per_sample": [1, 1, 1, 0], "kl": 0.3, "n": 4}}
     runs = {"sft-arithmetic": {"task": "arithmetic"}, "grpo": {"task": "arithmetic"}}
-    cfg = SimpleNamespace(task="arithmetic", quick=True, model="tiny", seed=0)
+    cfg = DemoConfig(task="arithmetic", quick=True)
     metrics = write_report(tmp_path, cfg, QUICK, runs, res, {"eval": 1.0}, total_seconds=1.0)
     md = (tmp_path / "report.md").read_text()
     assert "gold (near-greedy)" in md and "gold vs SFT (near-greedy)" in md
+    assert "Reproduce: `langrl demo --task arithmetic --quick`." in md  # the command of these numbers
     row = next(line for line in md.splitlines() if line.startswith("| grpo |"))
     assert "0.750" in row and "+0.500 ± 0.289" in row
     assert metrics["runs"]["grpo"]["near_greedy/gold/gold"] == pytest.approx(.75)
@@ -44,7 +45,7 @@ def test_report_records_the_sft_steps_used(tmp_path):
     from langrl.demo.report import write_report
 
     res = {"sft-reviews": {"gold/gold": .5, "n": 2}}
-    cfg = SimpleNamespace(task="reviews", quick=True, model="tiny", seed=0)
+    cfg = DemoConfig(task="reviews", quick=True)
     sft = {"reviews": {"command": "sft", "steps": 125, "best_step": 50, "best_eval_loss": 0.615, "stopped_early": True,
                        "seconds": 56.0, "final_loss": 0.5}}
     metrics = write_report(tmp_path, cfg, QUICK, {"sft-reviews": {"task": "reviews"}}, res, {}, total_seconds=1.0,

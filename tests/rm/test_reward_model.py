@@ -96,6 +96,10 @@ def test_reload_gives_identical_scores(trained_rm, tmp_path):
     responses = ["The movie was great and i loved it.", "The cat sat on the mat. The movie was bad.", "Bad movie."]
     assert torch.equal(a.score_heads(prompts, responses), b.score_heads(prompts, responses))
     assert a.segment_probs(prompts, responses) == b.segment_probs(prompts, responses)
+    import warnings
+    with warnings.catch_warnings():  # an empty response has no segment: empty lists, and no torch warning
+        warnings.simplefilter("error")
+        assert a.segment_probs(["Q: the movie? A:"], [""]) == [{"segments": [], "probs": [], "std": []}]
     # and a save() round trip of the loaded model too
     a.save(tmp_path / "copy")
     c = load_reward_model(tmp_path / "copy")

@@ -239,3 +239,28 @@ def test_wsd_decay_must_fit_in_the_run(toy_model_dir, sft_data, tmp_path):
 
     with pytest.raises(InputError, match="decay_steps"):
         cfg_for(toy_model_dir, sft_data, tmp_path / "x", max_steps=6, lr_schedule="wsd", decay_steps=6).validate()
+
+
+def test_wsd_with_patience_resumes_exactly_before_and_inside_the_decay(toy_model_dir, sft_data, tmp_path):
+    # the plateau test's run, uninterrupted (a), and stopped twice (b): once before the plateau and once inside the
+    # decay; the checkpoint carries the patience counters and the plateau step, so (b) measures the same plateau,
+    # decays over the same steps and ends at the same step with the same losses
+    kw = dict(max_steps=200, eval_fraction=0.25, eval_every=2, patience=2, learning_rate=3e-2, warmup_steps=0,
+              lr_schedule="wsd", decay_steps=6)
+    full = run_sft(cfg_for(toy_model_dir, sft_data, tmp_path / "a", **kw), quiet=True)
+    p = full["plateau_step"]
+    assert p is not None and p >= 4
+    run_sft(cfg_for(toy_model_dir, sft_data, tmp_path / "b", stop_at=p - 1, **kw), quiet=True)
+    run_sft(cfg_for(toy_model_dir, sft_data, tmp_path / "b", stop_at=p + 3, resume=str(tmp_path / "b"), **kw),
+            quiet=True)
+    last = run_sft(cfg_for(toy_model_dir, sft_data, tmp_path / "b", resume=str(tmp_path / "b"), **kw), quiet=True)
+    assert (last["plateau_step"], last["decay_start"], last["steps"]) == (p, p, p + 6)
+    assert losses(tmp_path / "a") == pytest.approx(losses(tmp_path / "b"), rel=1e-5)
+
+
+def test_patience_without_wsd_still_refuses_resume(toy_model_dir, sft_data, tmp_path):
+    from langrl.errors import InputError
+
+    with pytest.raises(InputError, match="patience"):  # those runs keep their best weights in memory only
+        cfg_for(toy_model_dir, sft_data, tmp_path / "x", max_steps=20, eval_every=2, patience=2,
+                resume=str(tmp_path / "x")).validate()

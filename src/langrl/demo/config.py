@@ -1,6 +1,7 @@
 """The typed config of ``langrl demo`` and the two budgets it runs at (``--quick`` and full)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from langrl.config import arg
@@ -48,6 +49,9 @@ class DemoConfig:
                                   "run draws factqa_rl_steps x prompts_per_step training prompts, so no prompt "
                                   "repeats (the default runs keep their 512-prompt draw)")
 
+    spans_rm_steps: int = arg(0, "the span reward model's optimizer steps (0 = the budget's: 60 full, 4 quick; 60 is "
+                                 "0.7 of an epoch of the full demo's span feedback: README, 'The span model')")
+
     jobs: int = arg(0, "stages run at once, each in its own worker process with cores/jobs torch threads, as soon as "
                        "the stages it reads are done (0 = 2 on a machine with 2 or more cores, else 1; 1 = one after "
                        "another in this process)")
@@ -55,7 +59,8 @@ class DemoConfig:
     def validate(self) -> None:
         if self.jobs < 0:
             raise InputError(f"demo: field 'jobs': expected >= 0, got {self.jobs}")
-        for name in ("eval_prompts", "rl_steps", "arithmetic_sft_patience", "factqa_sft_steps", "factqa_rl_steps"):
+        for name in ("eval_prompts", "rl_steps", "arithmetic_sft_patience", "factqa_sft_steps", "factqa_rl_steps",
+                     "spans_rm_steps"):
             if getattr(self, name) < 0:
                 raise InputError(f"demo: field '{name}': expected >= 0, got {getattr(self, name)}")
         if self.factqa_sft_patience < -1:
@@ -112,6 +117,19 @@ FULL = Budget(sft_steps=1000, arithmetic_sft_steps=3000, factqa_sft_steps=3000, 
               ppo_kl_prompts_per_step=32)
 
 
+def reproduce_command(cfg: DemoConfig) -> str:
+    """The ``langrl demo`` command line that gives ``cfg``'s numbers: every field that differs from its default, as
+    ``--key value`` in field order (``--out`` and ``--jobs`` left out: they change where and how fast, not what)."""
+    parts = ["langrl demo"]
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name in ("out", "jobs") or value == f.default:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        parts.append(flag if value is True else f"--no-{flag[2:]}" if value is False else f"{flag} {value}")
+    return " ".join(parts)
+
+
 def budget_for(cfg: DemoConfig) -> Budget:
     base = QUICK if cfg.quick else FULL
     updates = {}
@@ -125,4 +143,6 @@ def budget_for(cfg: DemoConfig) -> Budget:
         updates["factqa_sft_patience"] = cfg.factqa_sft_patience
     if cfg.factqa_sft_steps:
         updates["factqa_sft_steps"] = cfg.factqa_sft_steps
+    if cfg.spans_rm_steps:
+        updates["spans_rm_steps"] = cfg.spans_rm_steps
     return Budget(**{**base.__dict__, **updates})

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from langrl.config import from_dict
 from langrl.demo.config import MAX_NEW, Budget, DemoConfig, budget_for
-from langrl.demo.stages import Stages
+from langrl.demo.stages import RL_SAVE_EVERY, SFT_SAVE_EVERY, Stages, resumable
 from langrl.errors import InputError
 
 # SFT data. factqa: the task's demonstrations. reviews: the review corpus (continuations of every sentiment, a little
@@ -75,13 +75,20 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
 
         settings["tiny_build"] = TinySettings().key()
 
+    # a killed SFT stage continues from its last checkpoint (every SFT_SAVE_EVERY steps) when the run can resume:
+    # the cosine schedule with patience keeps its best weights in memory only, so that one restarts
+    can_resume = patience == 0 or schedule == "wsd"
+
     def run(d: Path) -> dict:
-        sc = from_dict(SFTConfig, {"model": cfg.model, "data": sft_data(cfg, task), "out": str(d / "model"),
+        ckpt = d / "model"
+        resume = can_resume and resumable(d) and (ckpt / "langrl_state.pt").is_file()
+        sc = from_dict(SFTConfig, {"model": cfg.model, "data": sft_data(cfg, task), "out": str(ckpt),
                                    "max_steps": cap, "batch_size": 16, "micro_batch_size": 16,
                                    "task_examples": examples, "learning_rate": lr, "warmup_steps": 5,
                                    "eval_fraction": n_eval / examples, "eval_every": every,
                                    "patience": patience, "lr_schedule": schedule, "seed": cfg.seed,
-                                   "overwrite": True})
+                                   "save_every": SFT_SAVE_EVERY if can_resume else 0,
+                                   **({"resume": str(ckpt)} if resume else {"overwrite": True})})
         return run_sft(sc, quiet=True)
 
     stages.run(f"policy-{task}", settings, run)
@@ -155,8 +162,11 @@ def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: st
     base.update(overrides)
     settings = {**base, "out": None, "version": 2}  # 2: the run watches for reward hacking (warnings.jsonl)
 
-    def run(d: Path) -> dict:
-        return run_rl(from_dict(RLConfig, {**base, "out": str(d / "model")}), quiet=True)
+    def run(d: Path) -> dict:  # a killed run continues from its last checkpoint (every RL_SAVE_EVERY iterations)
+        ckpt = d / "model"
+        again = resumable(d) and (ckpt / "langrl_state.pt").is_file()
+        more = {"resume": str(ckpt), "overwrite": False} if again else {}
+        return run_rl(from_dict(RLConfig, {**base, "out": str(ckpt), "save_every": RL_SAVE_EVERY, **more}), quiet=True)
 
     stages.run(f"run-{name}", settings, run, inputs=inputs)
     return str(stages.out / f"run-{name}" / "model")

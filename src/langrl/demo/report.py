@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from langrl.demo.claims import EXPLAIN, compute_claims, paired_difference
+from langrl.demo.config import reproduce_command
 from langrl.io import atomic_write_json, atomic_write_text
 
 COLUMNS = [("gold/gold", "gold (T=1)"), ("gold_se", "± s.e."), ("near_greedy/gold/gold", "gold (near-greedy)"),
@@ -139,7 +140,7 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
     plots = _plots(out, results, runs)
 
     md = [f"# langrl demo report ({'quick' if cfg.quick else 'full'} budget, model `{cfg.model}`, seed {cfg.seed})", "",
-          f"Reproduce: `langrl demo --task {cfg.task}{' --quick' if cfg.quick else ''} --seed {cfg.seed}`. "
+          f"Reproduce: `{reproduce_command(cfg)}`. "
           f"Wall time of all stages when they ran: {sum(seconds.values()):.0f} s (this invocation: "
           f"{total_seconds:.0f} s; cached stages are not re-run).", "", "## Claims (computed from the numbers below)", ""]
     for name, c in claims.items():

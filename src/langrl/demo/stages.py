@@ -59,6 +59,25 @@ def _exit(code: int) -> None:
     os._exit(code)
 
 
+SFT_SAVE_EVERY = 500  # steps between an SFT stage's checkpoints (a killed stage continues from the last one)
+RL_SAVE_EVERY = 20  # iterations between an online run's checkpoints (likewise)
+
+
+def mark_started(stage_dir: Path, key: str) -> None:
+    """Record in ``stage_dir/started.json`` that a run of the settings ``key`` starts there, and whether what an
+    earlier, killed run left in the folder is of the same settings (then :func:`resumable` is True)."""
+    started = stage_dir / "started.json"
+    previous = json.loads(started.read_text()).get("key") if started.is_file() else None
+    atomic_write_json(started, {"key": key, "resumable": previous == key})
+
+
+def resumable(stage_dir: Path) -> bool:
+    """True when the stage now running in ``stage_dir`` may continue from a checkpoint a killed run of the same
+    settings left there (a stage whose trainer saves checkpoints, e.g. the SFT, passes ``--resume`` then)."""
+    started = Path(stage_dir) / "started.json"
+    return started.is_file() and bool(json.loads(started.read_text()).get("resumable"))
+
+
 class Stages:
     """Runs named stages once each, recording their results and wall times."""
 
@@ -106,6 +125,7 @@ class Stages:
             self._pump()
             return None
         stage_dir.mkdir(parents=True, exist_ok=True)
+        mark_started(stage_dir, key)
         self.log(f"[demo] {name}: running")
         t0 = time.time()
         seed_everything(key)
@@ -168,6 +188,7 @@ class Stages:
         stage_dir = self.out / name
         stage_dir.mkdir(parents=True, exist_ok=True)
         (stage_dir / "error.json").unlink(missing_ok=True)
+        mark_started(stage_dir, key)
         threads = self.all_threads if exclusive else self.threads
         self.log(f"[demo] {name}: running ({len(self._running) + 1} of {self.jobs} workers busy, "
                  f"{threads or 'default'} torch thread(s))")

@@ -64,9 +64,10 @@ class SFTConfig(TrainerConfig, defaults={"out": "runs/sft", "learning_rate": 1e-
             if self.eval_every < 1 or self.eval_fraction <= 0:
                 raise InputError("sft: field 'patience': early stopping needs eval_every >= 1 and eval_fraction > 0 "
                                  "(a held-out loss measured during training)")
-            if self.resume or self.stop_at:
+            if (self.resume or self.stop_at) and self.lr_schedule != "wsd":
                 raise InputError("sft: field 'patience': early stopping keeps its best weights in memory, so it "
-                                 "cannot be combined with resume or stop_at")
+                                 "cannot be combined with resume or stop_at (with --lr-schedule wsd it can: "
+                                 "that run keeps its last weights)")
 
 
 class EarlyStopping:
@@ -88,6 +89,14 @@ class EarlyStopping:
             return False
         self.bad += 1
         return self.bad >= self.patience
+
+    def state_dict(self) -> dict:
+        """The patience counters (not ``best_state``: a checkpoint of a run that keeps its best weights in memory
+        cannot resume, so only the WSD run, which keeps its last weights, saves this)."""
+        return {"best_loss": self.best_loss, "best_step": self.best_step, "bad": self.bad}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_loss, self.best_step, self.bad = state["best_loss"], state["best_step"], state["bad"]
 
 
 def nll_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
@@ -148,22 +157,32 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     eval_ex = [examples[i] for i in eval_idx]
 
     opt, sched, wsd = make_schedule(model, cfg)
-    start = setup.restore(state, optimizer=opt, scheduler=sched)
+    stopper = EarlyStopping(cfg.patience, cfg.min_delta) if cfg.patience else None
+    # wsd: the step whose measurement started the decay; a checkpoint carries it and the patience counters (the
+    # moved decay start itself is in the scheduler's state)
+    plateau_step = (state or {}).get("plateau_step")
+    if plateau_step is not None:
+        stopper = None
+    start = setup.restore(state, optimizer=opt, scheduler=sched,
+                          **({"stopper": stopper} if stopper is not None and state and "stopper" in state else {}))
     logger, config_yaml = setup.open_run(cfg, start=start, resumed=bool(state), rank=rank)
     pad = tok.pad_token_id
 
     def checkpoint(step: int, extra_files: dict | None = None) -> None:
         if rank == 0:
+            extra = {"plateau_step": plateau_step} if wsd is not None else None
+            if wsd is not None and stopper is not None:
+                extra["stopper"] = stopper.state_dict()
             setup.save(cfg.out, step, model=model, tokenizer=tok, config_yaml=config_yaml, logger=logger,
-                       optimizer=opt, scheduler=sched, extra_files=extra_files)
+                       optimizer=opt, scheduler=sched, extra_state=extra, extra_files=extra_files)
         dist.barrier()
 
     t0, tokens_seen, last = time.time(), 0, {}
-    stopper = EarlyStopping(cfg.patience, cfg.min_delta) if cfg.patience else None
-    plateau_step = None  # wsd: the step whose measurement started the decay
     with progress_bar("sft", total=cfg.max_steps, quiet=quiet) as bar:
         bar.update(start)
         end = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
+        if plateau_step is not None:  # resumed inside the decay: the run ends where the decay does
+            end = min(end, plateau_step + wsd.decay_steps)
         for step in range(start, cfg.max_steps):
             if step >= end:
                 break
@@ -192,7 +211,10 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
             stop = False
             if eval_ex and ((cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step + 1 == end):
                 last["eval_loss"] = eval_loss(model, eval_ex, pad, cfg.micro_batch_size)
-                if stopper is not None:
+                # patience counts the scheduled measurements only: the one a --stop-at end adds is not one, so a
+                # run stopped and resumed measures its plateau where the uninterrupted run does
+                scheduled = (cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step + 1 == cfg.max_steps
+                if stopper is not None and scheduled:
                     stop = stopper.update(step + 1, last["eval_loss"], None if wsd else model)
             logger.log(step + 1, last)
             bar.update(step + 1, loss=last["loss"])

@@ -174,8 +174,10 @@ class RewardModel(nn.Module):
             raise InputError("this reward model has no category heads (it was not trained on span feedback)")
         out = []
         for _, segs, logits in self._run(list(prompts), list(responses), batch_size, True):
-            p = torch.sigmoid(logits)  # (s, E, C)
-            out.append({"segments": list(segs), "probs": p.mean(1).tolist(), "std": p.std(1, unbiased=False).tolist()})
+            p = torch.sigmoid(logits)  # (s, E, C); s = 0 for a response with no segment (empty)
+            mean = p.mean(1)
+            std = (p - mean[:, None]).pow(2).mean(1).sqrt()  # population std over heads (torch.std warns at s = 0)
+            out.append({"segments": list(segs), "probs": mean.tolist(), "std": std.tolist()})
         return out
 
     # ---- saving ----------------------------------------------------------------------------------------------------
