@@ -1,4 +1,4 @@
-"""The compact conditioning prefix (``--condition-format compact``, the default): one letter per objective for w in
+"""The compact conditioning prefix (``--condition-format compact``): one letter per objective for w in
 twentieths, kept intact by the tokenizer, 2k + 2 tokens on ``tiny``, never reaching a reward function; ``sample`` and
 ``eval --weights`` write the format the policy was trained with."""
 import json
@@ -56,14 +56,14 @@ def test_tiny_tokenizer_keeps_every_compact_prefix_intact_in_2k_plus_2_tokens():
         assert len(ids) - len(body) <= 6 < len(named) - len(body)  # against the named prefix's 24 extra tokens
 
 
-@pytest.mark.parametrize("fmt", ["compact", "names"])
+@pytest.mark.parametrize("fmt", ["short", "compact", "names"])
 def test_no_prefix_of_either_format_reaches_the_rewards(fmt, toy_model_dir, prompts_file, tmp_path):
     rec = Recording()
     out = tmp_path / fmt
     run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", condition=True, condition_format=fmt, max_steps=2,
                   prompts_per_step=4, samples_per_prompt=2, max_new_tokens=4, log_samples=8), quiet=True,
            reward=rec.composite())
-    assert rec.prompts and all(strip_prefix(p)[1] is None for p in rec.prompts)
+    assert rec.prompts and all(strip_prefix(p, fmt=fmt)[1] is None for p in rec.prompts)
     assert "condition_weights" not in rec.columns
     assert f"condition_format: {fmt}" in (out / "langrl_config.yaml").read_text()
     assert saved_format(str(out)) == fmt and saved_format(str(toy_model_dir)) == "names"
@@ -73,8 +73,9 @@ def test_sample_writes_the_format_the_policy_was_trained_with(toy_model_dir, pro
     from langrl.cli import main as cli_main
 
     out = tmp_path / "compact"
-    run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", condition=True, max_steps=1, prompts_per_step=2,
-                  samples_per_prompt=2, max_new_tokens=2), quiet=True, reward=Recording().composite())
+    run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", condition=True, condition_format="compact",
+                  max_steps=1, prompts_per_step=2, samples_per_prompt=2, max_new_tokens=2), quiet=True,
+           reward=Recording().composite())
     capsys.readouterr()
     assert cli_main(["sample", "--model", str(out), "--prompts", "task:hh", "--num-prompts", "2",
                      "--max-new-tokens", "2", "--weights", "helpful=0.75,harmless=0.25", "--json"]) == 0

@@ -18,10 +18,25 @@ The letters are separated by commas, so a byte-level BPE tokenizer's pre-tokeniz
 cannot merge two of them, or a letter with a bracket, into one token: the prefix is 2k + 2 tokens on any such
 tokenizer (6 for two objectives on ``tiny``, against 24 for the named one), each level one single-byte token. Grids of 1, 2, 4, 5, 10
 and 20 steps are written exactly; other weights are rounded to the nearest 0.05 (and :func:`strip_prefix` reads back
-the rounded w). Training (``langrl rl --condition true``) draws w for each prompt uniformly from
-the simplex grid with ``condition_steps`` steps (:func:`langrl.rewards.weights.weight_grid`), seeded by (seed, step,
-prompt index), and the prompt's reward is w·r over its objectives. At inference ``langrl sample --weights`` and
-``langrl eval --weights`` write the user's w the same way.
+the rounded w).
+
+The **short** format (``condition_format: short``, the default) uses that the weights sum to 1: the levels of the
+first k − 1 objectives (the last is 20 minus their sum), comma-separated, then a newline::
+
+    p
+    Q: Pim in Dorvik asks: how do I open the copper gate?              (w = 0.75, 0.25: "p\\n")
+
+For two objectives that is one letter and a newline, 2 tokens on ``tiny`` (2k − 2 in general; the compact prefix
+takes 2k + 2): a byte-level BPE pre-tokenizer keeps a newline apart from a letter and from the non-space text after
+it, so the prefix stays its own tokens before any prompt that does not begin with whitespace (one that does may merge
+with the newline; the text still decodes intact). w is quantised by largest remainders so the levels sum to 20
+exactly (:func:`quantise_sum`). Ordinary text can begin with a letter and a newline, so a short prefix is read back
+only when asked for (:func:`strip_prefix` with ``fmt="short"``).
+
+Training (``langrl rl --condition true``) draws w for each prompt uniformly from the simplex grid with
+``condition_steps`` steps (:func:`langrl.rewards.weights.weight_grid`), seeded by (seed, step, prompt index), and the
+prompt's reward is w·r over its objectives. At inference ``langrl sample --weights`` and ``langrl eval --weights``
+write the user's w the same way, in the format the policy was trained with (:func:`saved_format`).
 """
 from __future__ import annotations
 
@@ -34,7 +49,8 @@ _PREFIX = re.compile(r"^\[w((?: [A-Za-z0-9_.\-]+=[0-9.eE+\-]+)+)\] ")
 LEVELS = "abcdefghijklmnopqrstu"
 """The compact format's letters: LEVELS[L] stands for w = L / 20."""
 _COMPACT = re.compile(r"^\[([a-u](?:,[a-u])*)\] ")
-FORMATS = ("names", "compact")
+_SHORT = re.compile(r"^([a-u](?:,[a-u])*)\n")
+FORMATS = ("names", "compact", "short")
 
 
 def quantise(weights: Sequence[float]) -> list[int]:
@@ -47,11 +63,33 @@ def quantise(weights: Sequence[float]) -> list[int]:
     return [int(round(20 * w / total)) for w in weights]
 
 
+def quantise_sum(weights: Sequence[float]) -> list[int]:
+    """Weights (k,) → levels (k,) in 0..20 that sum to exactly 20 (the short prefix's): the largest-remainder
+    rounding of x_k = 20 · w_k / Σ_j w_j (floors, then one more to the largest remainders; ties: the lower index).
+    (0.75, 0.25) → (15, 5); (1/3, 1/3, 1/3) → x = 6.67 each → floors (6, 6, 6), 2 left → (7, 7, 6);
+    (0.725, 0.275) → x = (14.5, 5.5), floors (14, 5), the tie → (15, 5)."""
+    import math
+
+    quantise(weights)  # the same checks: non-negative, not all 0
+    total = float(sum(weights))
+    x = [20 * w / total for w in weights]
+    levels = [int(math.floor(v + 1e-9)) for v in x]
+    order = sorted(range(len(x)), key=lambda k: (-(x[k] - levels[k]), k))
+    for k in order[:20 - sum(levels)]:
+        levels[k] += 1
+    return levels
+
+
 def weight_prefix(weights: Mapping[str, float], fmt: str = "names") -> str:
     """``{"helpful": 0.7, "harmless": 0.3}`` → ``"[w helpful=0.7 harmless=0.3] "`` (``fmt="compact"``: ``"[o,g] "``,
-    the levels 14 and 6)."""
+    the levels 14 and 6; ``fmt="short"``: ``"o\\n"``, the first level, the last being 20 − 14 = 6)."""
     if fmt == "compact":
         return "[" + ",".join(LEVELS[q] for q in quantise(list(weights.values()))) + "] "
+    if fmt == "short":
+        if len(weights) < 2:
+            raise InputError(f"the short conditioning prefix needs at least 2 objectives, got {list(weights)}",
+                             field="condition_format")
+        return ",".join(LEVELS[q] for q in quantise_sum(list(weights.values()))[:-1]) + "\n"
     if fmt != "names":
         raise InputError(f"expected a conditioning format in {FORMATS}, got {fmt!r}", field="condition_format")
     for name in weights:
@@ -91,15 +129,30 @@ def parse_condition_weights(text: str | None, field: str = "weights") -> dict[st
     return parse_weights(text, [p.split("=", 1)[0].strip() for p in parts], field=field)
 
 
-def strip_prefix(text: str, names: Sequence[str] | None = None) -> tuple[str, dict[str, float] | None]:
-    """(the text without a leading weight prefix, its weights) or (text, None) when it has none. A compact prefix
-    carries no names: its weights are keyed by ``names`` (default "1", "2", ...)."""
-    c = _COMPACT.match(text)
+def _keyed(levels: list[float], names: Sequence[str] | None) -> dict[str, float]:
+    keys = list(names) if names is not None and len(names) == len(levels) else [str(i + 1) for i in range(len(levels))]
+    return dict(zip(keys, levels))
+
+
+def strip_prefix(text: str, names: Sequence[str] | None = None,
+                 fmt: str | None = None) -> tuple[str, dict[str, float] | None]:
+    """(the text without a leading weight prefix, its weights) or (text, None) when it has none. A compact or short
+    prefix carries no names: its weights are keyed by ``names`` (default "1", "2", ...). ``fmt``: the format to read
+    (None: either bracketed one, ``compact`` or ``names``; a ``short`` prefix is read only with ``fmt="short"``,
+    since ordinary text can begin with a letter and a newline)."""
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(f"expected a conditioning format in {FORMATS}, got {fmt!r}", field="condition_format")
+    if fmt == "short":
+        m = _SHORT.match(text)
+        first = [LEVELS.index(x) for x in m.group(1).split(",")] if m else []
+        if not m or sum(first) > 20:
+            return text, None
+        return text[m.end():], _keyed([q / 20 for q in first + [20 - sum(first)]], names)
+    c = _COMPACT.match(text) if fmt in (None, "compact") else None
     if c:
-        levels = [LEVELS.index(x) / 20 for x in c.group(1).split(",")]
-        keys = list(names) if names is not None and len(names) == len(levels) else [str(i + 1) for i in
-                                                                                   range(len(levels))]
-        return text[c.end():], dict(zip(keys, levels))
+        return text[c.end():], _keyed([LEVELS.index(x) / 20 for x in c.group(1).split(",")], names)
+    if fmt == "compact":
+        return text, None
     m = _PREFIX.match(text)
     if not m:
         return text, None

@@ -137,8 +137,8 @@ def group_accuracy(scores: list[float], utility: list[float], pairs: list[tuple[
 def condition_judgements(records: list[dict], weights: dict[str, dict[str, float]], fmt: str = "compact") -> list[dict]:
     """A weight-conditioned reward model's training data: each judgement's prompt with its annotator type's weights
     w_g written before it as the policy's documented prefix (:func:`langrl.rewards.conditioning.condition_prompt`,
-    ``fmt`` ``compact`` or ``names``; ``weights``: type → {axis: w}, every type with the same axes in the same order),
-    the rest of the record unchanged. One reward model trained on all of them sees every group's judgements and
+    ``fmt`` ``compact``, ``short`` or ``names``; ``weights``: type → {axis: w}, every type with the same axes in the
+    same order), the rest of the record unchanged. One reward model trained on all of them sees every group's judgements and
     which group made each, so it can learn r(w, x, y): at w_g it should order pairs as type g does, while what every
     type agrees on is learnt from everyone's data. A record whose ``annotator`` is not a type is an error."""
     from langrl.rewards.conditioning import condition_prompt

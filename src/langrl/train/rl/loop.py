@@ -212,7 +212,7 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
             cond_w = None
             if cfg.condition:  # the rewards see neither the prefix nor the weights; the score is then w·r per prompt
                 cond_w = torch.tensor(ro.columns.pop(CONDITION_COLUMN), dtype=torch.float32)  # (b, k)
-                ro.prompts = [strip_prefix(p)[0] for p in ro.prompts]
+                ro.prompts = [strip_prefix(p, fmt=cfg.condition_format)[0] for p in ro.prompts]
             scores = score(reward, ro, tok)
             if cond_w is not None:
                 if scores.columns is None or scores.columns.shape != cond_w.shape:
