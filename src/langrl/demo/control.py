@@ -47,19 +47,18 @@ def stage_control(stages, cfg, task: str, lr: float, data: str) -> str:
                 "rule": "policy forward+backward sequences of the RL updates", "version": 1}
 
     def run(d: Path) -> dict:  # a killed control continues from its checkpoint (every SFT_SAVE_EVERY steps)
-        from langrl.demo.stages import SFT_SAVE_EVERY, resumable
+        from langrl.demo.stages import SFT_SAVE_EVERY, checkpoint_to_resume
 
         sequences = rl_update_sequences(stages.out / rl)
         steps = control_steps(sequences)
-        ckpt = d / "model"
-        again = resumable(d) and (ckpt / "langrl_state.pt").is_file()
-        sc = from_dict(SFTConfig, {"model": str(start), "data": data, "out": str(ckpt), "max_steps": steps,
+        resume = checkpoint_to_resume(d)
+        sc = from_dict(SFTConfig, {"model": str(start), "data": data, "out": str(d / "model"), "max_steps": steps,
                                    "batch_size": CONTROL_BATCH, "micro_batch_size": CONTROL_BATCH,
                                    "task_examples": max(2000, CONTROL_BATCH * steps), "learning_rate": lr,
                                    "warmup_steps": 5, "eval_fraction": 0.0, "eval_every": 0,
                                    "seed": cfg.seed + 7,  # fresh demonstrations: not the SFT stage's draw
                                    "save_every": SFT_SAVE_EVERY,
-                                   **({"resume": str(ckpt)} if again else {"overwrite": True})})
+                                   **({"resume": resume} if resume else {"overwrite": True})})
         return {**run_sft(sc, quiet=True), "matched_run": rl, "rl_sequences": sequences}
 
     stages.run(f"control-{task}", settings, run, inputs=(f"policy-{task}", rl))

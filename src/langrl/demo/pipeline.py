@@ -20,7 +20,7 @@ from pathlib import Path
 
 from langrl.config import from_dict
 from langrl.demo.config import MAX_NEW, Budget, DemoConfig, budget_for
-from langrl.demo.stages import RL_SAVE_EVERY, SFT_SAVE_EVERY, Stages, resumable
+from langrl.demo.stages import RL_SAVE_EVERY, SFT_SAVE_EVERY, Stages, checkpoint_to_resume
 from langrl.errors import InputError
 
 # SFT data. factqa: the task's demonstrations. reviews: the review corpus (continuations of every sentiment, a little
@@ -80,15 +80,14 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
     can_resume = patience == 0 or schedule == "wsd"
 
     def run(d: Path) -> dict:
-        ckpt = d / "model"
-        resume = can_resume and resumable(d) and (ckpt / "langrl_state.pt").is_file()
-        sc = from_dict(SFTConfig, {"model": cfg.model, "data": sft_data(cfg, task), "out": str(ckpt),
+        resume = checkpoint_to_resume(d) if can_resume else None
+        sc = from_dict(SFTConfig, {"model": cfg.model, "data": sft_data(cfg, task), "out": str(d / "model"),
                                    "max_steps": cap, "batch_size": 16, "micro_batch_size": 16,
                                    "task_examples": examples, "learning_rate": lr, "warmup_steps": 5,
                                    "eval_fraction": n_eval / examples, "eval_every": every,
                                    "patience": patience, "lr_schedule": schedule, "seed": cfg.seed,
                                    "save_every": SFT_SAVE_EVERY if can_resume else 0,
-                                   **({"resume": str(ckpt)} if resume else {"overwrite": True})})
+                                   **({"resume": resume} if resume else {"overwrite": True})})
         return run_sft(sc, quiet=True)
 
     stages.run(f"policy-{task}", settings, run)
@@ -163,10 +162,10 @@ def stage_online(stages: Stages, cfg: DemoConfig, b: Budget, name: str, task: st
     settings = {**base, "out": None, "version": 2}  # 2: the run watches for reward hacking (warnings.jsonl)
 
     def run(d: Path) -> dict:  # a killed run continues from its last checkpoint (every RL_SAVE_EVERY iterations)
-        ckpt = d / "model"
-        again = resumable(d) and (ckpt / "langrl_state.pt").is_file()
-        more = {"resume": str(ckpt), "overwrite": False} if again else {}
-        return run_rl(from_dict(RLConfig, {**base, "out": str(ckpt), "save_every": RL_SAVE_EVERY, **more}), quiet=True)
+        resume = checkpoint_to_resume(d)
+        more = {"resume": resume, "overwrite": False} if resume else {}
+        return run_rl(from_dict(RLConfig, {**base, "out": str(d / "model"), "save_every": RL_SAVE_EVERY, **more}),
+                      quiet=True)
 
     stages.run(f"run-{name}", settings, run, inputs=inputs)
     return str(stages.out / f"run-{name}" / "model")

@@ -78,6 +78,15 @@ def resumable(stage_dir: Path) -> bool:
     return started.is_file() and bool(json.loads(started.read_text()).get("resumable"))
 
 
+def checkpoint_to_resume(stage_dir: Path) -> str | None:
+    """``stage_dir/model`` when it holds a checkpoint a killed run of the same settings left (:func:`resumable`): the
+    ``--resume`` of a stage whose trainer writes its checkpoints there; else None (start afresh)."""
+    from langrl.train.checkpoint import STATE_FILE
+
+    ckpt = Path(stage_dir) / "model"
+    return str(ckpt) if resumable(stage_dir) and (ckpt / STATE_FILE).is_file() else None
+
+
 class Stages:
     """Runs named stages once each, recording their results and wall times."""
 

@@ -209,11 +209,11 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
             last = {"loss": total.item() / n_tokens, "grad_norm": float(gnorm), "lr": sched.get_last_lr()[0],
                     "tokens_per_s": tokens_seen / max(1e-9, time.time() - t0)}
             stop = False
-            if eval_ex and ((cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step + 1 == end):
+            # patience counts the scheduled measurements only: the one a --stop-at end adds is not one, so a run
+            # stopped and resumed measures its plateau where the uninterrupted run does
+            scheduled = (cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step + 1 == cfg.max_steps
+            if eval_ex and (scheduled or step + 1 == end):
                 last["eval_loss"] = eval_loss(model, eval_ex, pad, cfg.micro_batch_size)
-                # patience counts the scheduled measurements only: the one a --stop-at end adds is not one, so a
-                # run stopped and resumed measures its plateau where the uninterrupted run does
-                scheduled = (cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step + 1 == cfg.max_steps
                 if stopper is not None and scheduled:
                     stop = stopper.update(step + 1, last["eval_loss"], None if wsd else model)
             logger.log(step + 1, last)
