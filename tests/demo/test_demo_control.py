@@ -37,7 +37,7 @@ def test_control_stage_continues_sft_from_the_start_for_the_matched_compute(tmp_
     st = Stages(tmp_path, log=lambda _: None)
     st.run("policy-arithmetic", {}, lambda d: shutil.copytree(toy_model_dir, d / "model") and {"steps": 0})
     _fake_rl_stage(st, "run-grpo", 3, 4, 4, 2)  # 3 x 4 x 4 x 2 = 96 sequences -> 6 steps
-    path = stage_control(st, SimpleNamespace(seed=0), "arithmetic", 1e-3, "task:arithmetic")
+    path = stage_control(st, SimpleNamespace(seed=0), "arithmetic", 1e-3, "task:arithmetic", "grpo")
     res = st.results["control-arithmetic"]
     assert res["rl_sequences"] == 96 and res["steps"] == 6 and res["matched_run"] == "run-grpo"
     before = AutoModelForCausalLM.from_pretrained(toy_model_dir)
@@ -45,7 +45,7 @@ def test_control_stage_continues_sft_from_the_start_for_the_matched_compute(tmp_
     assert any(not torch.equal(a, b) for a, b in zip(before.parameters(), after.parameters()))
     # the control is re-run when the RL run it matches changes
     _fake_rl_stage(st, "run-grpo", 1, 4, 4, 2)
-    stage_control(st, SimpleNamespace(seed=0), "arithmetic", 1e-3, "task:arithmetic")
+    stage_control(st, SimpleNamespace(seed=0), "arithmetic", 1e-3, "task:arithmetic", "grpo")
     assert st.results["control-arithmetic"]["steps"] == 2  # 32 sequences
 
 
@@ -221,9 +221,10 @@ def test_reproduce_command_names_every_setting_that_changes_the_numbers():
 
 
 def test_the_long_factqa_preset_is_the_measured_command():
-    """configs/demo-factqa-long.yaml parses to the settings of the README's long factqa run (seed 0: the command
-    `langrl demo --task factqa --seed 0 --factqa-sft-data corpus --factqa-sft-schedule wsd --factqa-sft-steps 12000
-    --factqa-sft-patience 10 --factqa-rl-steps 120 --kl-coef 0.2 --spans-rm-steps 240`); flags still override it."""
+    """configs/demo-factqa-long.yaml parses to the settings of the README's long factqa run (the command
+    `langrl demo --task factqa --seed S --factqa-sft-data corpus --factqa-sft-schedule wsd --factqa-sft-steps 12000
+    --factqa-sft-patience 0 --factqa-rl-steps 120 --kl-coef 0.2 --spans-rm-steps 240`: a fixed warm-up-stable-decay
+    SFT, no plateau test); flags still override it."""
     from pathlib import Path
 
     from langrl.config import parse_config
@@ -233,7 +234,7 @@ def test_the_long_factqa_preset_is_the_measured_command():
     cfg, _ = parse_config(DemoConfig, ["--config", str(path), "--seed", "1"])
     assert reproduce_command(cfg) == (
         "langrl demo --task factqa --seed 1 --kl-coef 0.2 --factqa-sft-data corpus --factqa-sft-steps 12000 "
-        "--factqa-sft-patience 10 --factqa-sft-schedule wsd --factqa-rl-steps 120 --spans-rm-steps 240")
+        "--factqa-sft-patience 0 --factqa-sft-schedule wsd --factqa-rl-steps 120 --spans-rm-steps 240")
 
 
 def test_a_killed_sft_stage_resumes_from_its_checkpoint_only_under_the_same_settings(tmp_path, monkeypatch):
@@ -314,3 +315,58 @@ def test_a_killed_online_run_stage_resumes_from_its_checkpoint(tmp_path, monkeyp
     assert first.save_every == again.save_every == RL_SAVE_EVERY
     assert first.resume is None and first.overwrite
     assert again.resume == str(d / "model") and not again.overwrite
+
+
+def _declared(monkeypatch, cfg) -> tuple[list[str], dict]:
+    """(the stage names run_demo declares for ``cfg``, {run: its control's matched run}), recorded instead of run."""
+    from pathlib import Path
+
+    import langrl.demo.evaluate as evaluate
+    import langrl.demo.pipeline as pipeline
+    import langrl.demo.report as report
+    import langrl.models.specs as specs
+
+    names, matched = [], {}
+
+    class Recorder:  # stands in for Stages: records each stage's name (and a control's matched run) instead of running
+        out, errors, results, seconds = Path("/nonexistent"), {}, {}, {}
+
+        def run(self, name, settings, fn, inputs=()):
+            names.append(name)
+            if name.startswith("control-"):
+                matched[name] = settings["matched"]
+
+        def wait(self):
+            pass
+
+    monkeypatch.setattr(pipeline, "make_stages", lambda out, cfg, log: Recorder())
+    monkeypatch.setattr(specs, "resolve_model_dir", lambda model: model)
+    monkeypatch.setattr(evaluate, "declare_evals", lambda stages, cfg, b, runs, sft, rms: sorted(runs))
+    monkeypatch.setattr(evaluate, "collect_evals", lambda stages, evals: {})
+    monkeypatch.setattr(report, "write_report", lambda out, cfg, b, runs, *a, **k: {"runs": sorted(runs)})
+    pipeline.run_demo(cfg, log=lambda *a: None)
+    return names, matched
+
+
+def test_runs_option_declares_only_the_chosen_runs_and_their_inputs(monkeypatch):
+    """--runs ppo-fine-grained,control-factqa: the SFT start, feedback and the four reward models still run (the report
+    judges every reward model against gold), then only the fine-grained run and a control matched to *its* compute
+    (factqa's RL runs share one setting; holistic PPO, which the control matches when it runs, does not run here);
+    empty runs everything, with the control matched to holistic PPO; an unknown name is refused, naming the field."""
+    import pytest
+
+    from langrl.demo.config import DemoConfig
+    from langrl.errors import InputError
+
+    base = ["policy-factqa", "feedback", "rm-holistic", "rm-listwise", "rm-spans", "rm-completeness"]
+    names, matched = _declared(monkeypatch, DemoConfig(task="factqa", runs="ppo-fine-grained, control-factqa"))
+    assert names == base + ["run-ppo-fine-grained", "control-factqa"]
+    assert matched == {"control-factqa": "run-ppo-fine-grained"}
+    names, matched = _declared(monkeypatch, DemoConfig(task="factqa"))
+    assert names == base + ["run-ppo-holistic", "run-ppo-fine-grained", "run-nlpo", "run-dpo", "run-pl-dpo",
+                            "control-factqa"]
+    assert matched == {"control-factqa": "run-ppo-holistic"}  # the full demo's control key is unchanged
+    names, _ = _declared(monkeypatch, DemoConfig(task="factqa", runs="dpo"))  # no online run: no control to match
+    assert names == base + ["run-dpo"]
+    with pytest.raises(InputError, match="field 'runs'.*ppo-fine"):
+        DemoConfig(runs="ppo-fine").validate()

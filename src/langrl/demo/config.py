@@ -8,6 +8,9 @@ from langrl.config import arg
 from langrl.errors import InputError
 
 TASK_CHOICES = ("all", "factqa", "reviews", "arithmetic", "multiobjective")  # multiobjective: demo/multiobjective.py
+RUN_NAMES = ("ppo-holistic", "ppo-fine-grained", "nlpo", "dpo", "pl-dpo", "ppo-kl", "ppo-no-kl", "grpo",
+             "control-factqa", "control-reviews", "control-arithmetic")
+"""The demo's policy runs besides the SFT starts (``--runs`` picks some of them)."""
 MAX_NEW = {"factqa": 48, "reviews": 32, "arithmetic": 40}
 """Response token budget of each task's sampling (SFT eval, feedback collection, RL, evaluation)."""
 
@@ -52,9 +55,22 @@ class DemoConfig:
     spans_rm_steps: int = arg(0, "the span reward model's optimizer steps (0 = the budget's: 60 full, 4 quick; 60 is "
                                  "0.7 of an epoch of the full demo's span feedback: README, 'The span model')")
 
+    runs: str = arg("", "only these runs, comma-separated (e.g. ppo-fine-grained,control-factqa; empty = every run of "
+                        "the task): the SFT starts, feedback, reward models and the evaluations of the chosen runs "
+                        "still run, and a claim whose runs are missing reads 'not run'. A control matches the first "
+                        "of its task's RL runs that runs (factqa: ppo-holistic, ppo-fine-grained, nlpo)")
+
     jobs: int = arg(0, "stages run at once, each in its own worker process with cores/jobs torch threads, as soon as "
                        "the stages it reads are done (0 = 2 on a machine with 2 or more cores, else 1; 1 = one after "
                        "another in this process)")
+
+    def run_names(self) -> list[str]:
+        """``runs`` as a list (empty: every run)."""
+        return [r.strip() for r in self.runs.split(",") if r.strip()]
+
+    def wants(self, run: str) -> bool:
+        """Whether the run named ``run`` is among ``--runs`` (every run when it is empty)."""
+        return not self.run_names() or run in self.run_names()
 
     def validate(self) -> None:
         if self.jobs < 0:
@@ -63,6 +79,10 @@ class DemoConfig:
                      "spans_rm_steps"):
             if getattr(self, name) < 0:
                 raise InputError(f"demo: field '{name}': expected >= 0, got {getattr(self, name)}")
+        unknown = [r for r in self.run_names() if r not in RUN_NAMES]
+        if unknown:
+            raise InputError(f"demo: field 'runs': unknown run(s) {', '.join(unknown)}; expected a comma-separated "
+                             f"list of {', '.join(RUN_NAMES)}")
         if self.factqa_sft_patience < -1:
             raise InputError(f"demo: field 'factqa_sft_patience': expected >= -1, got {self.factqa_sft_patience}")
         if self.kl_coef < 0 or self.reviews_kl_coef < 0:

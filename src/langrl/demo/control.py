@@ -20,8 +20,13 @@ from pathlib import Path
 import yaml
 
 CONTROL_BATCH = 16
-MATCHED_RUN = {"factqa": "ppo-holistic", "reviews": "ppo-kl", "arithmetic": "grpo"}
-"""The RL run whose compute each task's control matches."""
+MATCHED_RUN = {"factqa": ("ppo-holistic", "ppo-fine-grained", "nlpo"), "reviews": ("ppo-kl",), "arithmetic": ("grpo",)}
+"""The RL runs whose compute each task's control matches: the first that runs (factqa's three share one setting)."""
+
+
+def matched_run(task: str, runs) -> str | None:
+    """The run of ``runs`` (names) whose compute ``task``'s control matches, or None when none of them runs."""
+    return next((r for r in MATCHED_RUN[task] if r in runs), None)
 
 
 def rl_update_sequences(run_dir: Path) -> int:
@@ -36,12 +41,12 @@ def control_steps(sequences: int) -> int:
     return max(1, math.ceil(sequences / CONTROL_BATCH))
 
 
-def stage_control(stages, cfg, task: str, lr: float, data: str) -> str:
-    """Continued SFT of ``policy-TASK`` for the compute of ``run-MATCHED_RUN[task]`` (which must have run)."""
+def stage_control(stages, cfg, task: str, lr: float, data: str, matched: str) -> str:
+    """Continued SFT of ``policy-TASK`` for the compute of ``run-MATCHED`` (a stage of this demo)."""
     from langrl.config import from_dict
     from langrl.train.sft import SFTConfig, run_sft
 
-    rl = f"run-{MATCHED_RUN[task]}"
+    rl = f"run-{matched}"
     start = stages.out / f"policy-{task}" / "model"
     settings = {"start": str(start), "matched": rl, "data": data, "lr": lr, "seed": cfg.seed, "batch": CONTROL_BATCH,
                 "rule": "policy forward+backward sequences of the RL updates", "version": 1}

@@ -210,6 +210,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     out = Path(cfg.out)
     stages = make_stages(out, cfg, log)
     tasks = _tasks(cfg)
+    wanted = cfg.wants
     resolve_model_dir(cfg.model)  # the stages run quietly: a first-use tiny build or GGUF conversion shows its progress here
     sft = {t: stage_sft(stages, cfg, b, t) for t in tasks}
     runs: dict[str, dict] = {f"sft-{t}": {"task": t, "path": sft[t], "method": "sft"} for t in tasks}
@@ -229,16 +230,21 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
                 f"category_weights=irrelevant:0.3;untruthful:0.5",
                 f"rm:path={rm_paths['completeness']},name=completeness,weight=0.3"]
         holistic_rl = factqa_rl_settings(cfg, b)
-        runs["ppo-holistic"] = {"task": "factqa", "method": "ppo", "path": stage_online(
-            stages, cfg, b, "ppo-holistic", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",),
-            **holistic_rl)}
-        runs["ppo-fine-grained"] = {"task": "factqa", "method": "ppo", "path": stage_online(
-            stages, cfg, b, "ppo-fine-grained", "factqa", sft["factqa"], fine, fq + ("rm-spans", "rm-completeness"),
-            **holistic_rl)}  # the same PPO setting: the baseline is on the completeness score (dense ones are not)
-        runs["nlpo"] = {"task": "factqa", "method": "nlpo", "path": stage_online(
-            stages, cfg, b, "nlpo", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",), algo="nlpo",
-            **holistic_rl)}
+        if wanted("ppo-holistic"):
+            runs["ppo-holistic"] = {"task": "factqa", "method": "ppo", "path": stage_online(
+                stages, cfg, b, "ppo-holistic", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",),
+                **holistic_rl)}
+        if wanted("ppo-fine-grained"):
+            runs["ppo-fine-grained"] = {"task": "factqa", "method": "ppo", "path": stage_online(
+                stages, cfg, b, "ppo-fine-grained", "factqa", sft["factqa"], fine, fq + ("rm-spans", "rm-completeness"),
+                **holistic_rl)}  # the same PPO setting: the baseline is on the completeness score (dense ones are not)
+        if wanted("nlpo"):
+            runs["nlpo"] = {"task": "factqa", "method": "nlpo", "path": stage_online(
+                stages, cfg, b, "nlpo", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",), algo="nlpo",
+                **holistic_rl)}
         for name, data, loss in (("dpo", "comparisons.jsonl", "dpo"), ("pl-dpo", "rankings.jsonl", "pl")):
+            if not wanted(name):
+                continue
             try:
                 runs[name] = {"task": "factqa", "method": name, "path": stage_dpo(
                     stages, cfg, b, name, sft["factqa"], fb / data, loss)}
@@ -249,22 +255,25 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
         # held-out gold after every iteration: without KL the policy can find the keyword-stuffing hack within a few
         # iterations, and the over-optimisation curve's rise comes before that
         curve = {"eval_every": 1, "eval_num": min(64, b.eval_prompts)}
-        runs["ppo-kl"] = {"task": "reviews", "method": "ppo", "path": stage_online(
-            stages, cfg, b, "ppo-kl", "reviews", sft["reviews"], ["vader"], ("policy-reviews",),
-            kl_coef=cfg.reviews_kl_coef, prompts_per_step=b.ppo_kl_prompts_per_step, **curve)}
-        runs["ppo-no-kl"] = {"task": "reviews", "method": "ppo", "path": stage_online(
-            stages, cfg, b, "ppo-no-kl", "reviews", sft["reviews"], ["vader"], ("policy-reviews",),
-            kl_coef=0.0, **curve)}
+        if wanted("ppo-kl"):
+            runs["ppo-kl"] = {"task": "reviews", "method": "ppo", "path": stage_online(
+                stages, cfg, b, "ppo-kl", "reviews", sft["reviews"], ["vader"], ("policy-reviews",),
+                kl_coef=cfg.reviews_kl_coef, prompts_per_step=b.ppo_kl_prompts_per_step, **curve)}
+        if wanted("ppo-no-kl"):
+            runs["ppo-no-kl"] = {"task": "reviews", "method": "ppo", "path": stage_online(
+                stages, cfg, b, "ppo-no-kl", "reviews", sft["reviews"], ["vader"], ("policy-reviews",),
+                kl_coef=0.0, **curve)}
     if "arithmetic" in tasks:
-        runs["grpo"] = {"task": "arithmetic", "method": "grpo", "path": stage_online(
-            stages, cfg, b, "grpo", "arithmetic", sft["arithmetic"], ["math"], ("policy-arithmetic",),
-            algo="grpo", max_steps=b.grpo_steps, samples_per_prompt=8, learning_rate=5e-5)}
-    from langrl.demo.control import MATCHED_RUN, stage_control
+        if wanted("grpo"):
+            runs["grpo"] = {"task": "arithmetic", "method": "grpo", "path": stage_online(
+                stages, cfg, b, "grpo", "arithmetic", sft["arithmetic"], ["math"], ("policy-arithmetic",),
+                algo="grpo", max_steps=b.grpo_steps, samples_per_prompt=8, learning_rate=5e-5)}
+    from langrl.demo.control import matched_run, stage_control
 
     for t in tasks:  # continued SFT from the same start for the matched RL run's compute, evaluated like every run
-        if MATCHED_RUN[t] in runs:
-            runs[f"control-{t}"] = {"task": t, "method": "sft-control",
-                                    "path": stage_control(stages, cfg, t, sft_lr(cfg, t), sft_data(cfg, t))}
+        if matched_run(t, runs) and wanted(f"control-{t}"):
+            runs[f"control-{t}"] = {"task": t, "method": "sft-control", "path": stage_control(
+                stages, cfg, t, sft_lr(cfg, t), sft_data(cfg, t), matched_run(t, runs))}
     evals = declare_evals(stages, cfg, b, runs, sft, rm_paths)  # each starts once its policy is trained
     stages.wait()  # with --jobs > 1: every stage has run
     for name in [n for n in runs if f"run-{n}" in stages.errors and n not in skipped]:  # refused in a worker
