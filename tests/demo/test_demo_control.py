@@ -7,28 +7,29 @@ import yaml
 from langrl.demo.stages import Stages
 
 
-def _fake_rl_stage(stages, name, steps, pps, spp, epochs):
-    def fn(d):
-        (d / "model").mkdir(parents=True, exist_ok=True)
-        (d / "model" / "langrl_config.yaml").write_text(yaml.safe_dump(
-            {"prompts_per_step": pps, "samples_per_prompt": spp, "epochs": epochs}))
-        return {"command": "rl", "steps": steps}
-    stages.run(name, {"steps": steps}, fn)
+def _fake_rl_stage(stages, name, **settings):
+    """Declare an online-run stage with these ``langrl rl`` settings (it runs nothing)."""
+    stages.run(name, settings, lambda d: {"command": "rl"})
 
 
-def test_rl_update_sequences_and_control_steps_by_hand(tmp_path):
-    from langrl.demo.control import control_steps, rl_update_sequences
+def test_planned_update_sequences_and_control_steps_by_hand():
+    """The control's compute is the RL run's declared plan, with RLConfig's and the algorithm's defaults."""
+    from langrl.demo.control import control_steps, planned_update_sequences
 
-    st = Stages(tmp_path, log=lambda _: None)
-    # GRPO-like: 40 iterations x 16 prompts x 4 samples x 1 epoch = 2560 sequences = 160 SFT steps of 16
-    _fake_rl_stage(st, "run-grpo", 40, 16, 4, 1)
-    assert rl_update_sequences(tmp_path / "run-grpo") == 2560 and control_steps(2560) == 160
-    # PPO-like: 40 x 16 x 1 x 4 epochs = 2560 too; 3 x 5 x 1 x 1 = 15 -> ceil(15 / 16) = 1 step
-    _fake_rl_stage(st, "run-ppo", 3, 5, 1, 1)
-    assert rl_update_sequences(tmp_path / "run-ppo") == 15 and control_steps(15) == 1
+    # GRPO: 40 iterations x 16 prompts x 4 samples (grpo's default) x 1 epoch = 2560 sequences = 160 SFT steps of 16
+    assert planned_update_sequences({"algo": "grpo", "max_steps": 40}) == 2560 and control_steps(2560) == 160
+    # PPO: 40 x 16 x 1 sample x 4 epochs (ppo's defaults) = 2560 too; factqa's long runs: 120 x 16 x 4 x 4 = 30720
+    assert planned_update_sequences({"algo": "ppo", "max_steps": 40}) == 2560
+    assert planned_update_sequences({"algo": "ppo", "max_steps": 120, "samples_per_prompt": 4}) == 30720
+    # RLConfig's defaults: 100 iterations x 16 prompts x 1 x 4; 3 x 5 x 1 x 1 = 15 -> ceil(15 / 16) = 1 step
+    assert planned_update_sequences({}) == 6400
+    assert planned_update_sequences({"algo": "reinforce", "max_steps": 3, "prompts_per_step": 5}) == 15
+    assert control_steps(15) == 1
 
 
 def test_control_stage_continues_sft_from_the_start_for_the_matched_compute(tmp_path, toy_model_dir):
+    """The control reads the matched run's plan, not its outputs (it runs beside the RL run), and re-runs when that
+    plan changes."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -36,7 +37,9 @@ def test_control_stage_continues_sft_from_the_start_for_the_matched_compute(tmp_
 
     st = Stages(tmp_path, log=lambda _: None)
     st.run("policy-arithmetic", {}, lambda d: shutil.copytree(toy_model_dir, d / "model") and {"steps": 0})
-    _fake_rl_stage(st, "run-grpo", 3, 4, 4, 2)  # 3 x 4 x 4 x 2 = 96 sequences -> 6 steps
+    # 3 x 4 x 4 x 2 = 96 sequences -> 6 steps
+    _fake_rl_stage(st, "run-grpo", algo="grpo", max_steps=3, prompts_per_step=4, samples_per_prompt=4, epochs=2)
+    shutil.rmtree(tmp_path / "run-grpo")  # not read: the control does not wait for the run
     path = stage_control(st, SimpleNamespace(seed=0), "arithmetic", 1e-3, "task:arithmetic", "grpo")
     res = st.results["control-arithmetic"]
     assert res["rl_sequences"] == 96 and res["steps"] == 6 and res["matched_run"] == "run-grpo"
@@ -44,7 +47,7 @@ def test_control_stage_continues_sft_from_the_start_for_the_matched_compute(tmp_
     after = AutoModelForCausalLM.from_pretrained(path)
     assert any(not torch.equal(a, b) for a, b in zip(before.parameters(), after.parameters()))
     # the control is re-run when the RL run it matches changes
-    _fake_rl_stage(st, "run-grpo", 1, 4, 4, 2)
+    _fake_rl_stage(st, "run-grpo", algo="grpo", max_steps=1, prompts_per_step=4, samples_per_prompt=4, epochs=2)
     stage_control(st, SimpleNamespace(seed=0), "arithmetic", 1e-3, "task:arithmetic", "grpo")
     assert st.results["control-arithmetic"]["steps"] == 2  # 32 sequences
 
@@ -331,8 +334,11 @@ def _declared(monkeypatch, cfg) -> tuple[list[str], dict]:
     class Recorder:  # stands in for Stages: records each stage's name (and a control's matched run) instead of running
         out, errors, results, seconds = Path("/nonexistent"), {}, {}, {}
 
+        settings = {}
+
         def run(self, name, settings, fn, inputs=()):
             names.append(name)
+            self.settings[name] = settings
             if name.startswith("control-"):
                 matched[name] = settings["matched"]
 

@@ -4,20 +4,18 @@ An RL run that beats its SFT start might only be spending more compute on the po
 compute on SFT instead: from the same SFT checkpoint, on fresh demonstrations of the task (a data seed the SFT stage did
 not draw), for as many **policy forward+backward sequences** as the RL run's updates made —
 
-    sequences = iterations × prompts_per_step × samples_per_prompt × epochs      (read from the finished RL run)
+    sequences = iterations × prompts_per_step × samples_per_prompt × epochs      (the RL run's declared settings)
     control steps = ⌈sequences / 16⌉                                              (16 sequences per SFT step)
 
 (sampling the rollouts, scoring them and the reference forward passes are not counted: they are the RL run's extra
-cost, not the control's). The control is then evaluated like every run (held-out gold sampled and near-greedy, KL
-to the SFT start).
+cost, not the control's). The count is the RL run's plan, so the control runs beside it instead of after it (a demo RL run
+always runs its max_steps iterations). The control is then evaluated like every run (held-out gold sampled and
+near-greedy, KL to the SFT start).
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-
-import yaml
 
 CONTROL_BATCH = 16
 MATCHED_RUN = {"factqa": ("ppo-holistic", "ppo-fine-grained", "nlpo"), "reviews": ("ppo-kl",), "arithmetic": ("grpo",)}
@@ -29,12 +27,19 @@ def matched_run(task: str, runs) -> str | None:
     return next((r for r in MATCHED_RUN[task] if r in runs), None)
 
 
-def rl_update_sequences(run_dir: Path) -> int:
-    """Policy forward+backward sequences the finished online run at ``run_dir`` (a stage dir) spent on updates."""
-    done = json.loads((Path(run_dir) / "done.json").read_text())
-    conf = yaml.safe_load((Path(run_dir) / "model" / "langrl_config.yaml").read_text())
-    return int(done["result"]["steps"]) * int(conf["prompts_per_step"]) * int(conf["samples_per_prompt"] or 1) \
-        * int(conf["epochs"] or 1)
+def planned_update_sequences(settings: dict) -> int:
+    """Policy forward+backward sequences an online run with these ``langrl rl`` settings (a stage's declared settings;
+    absent fields take RLConfig's defaults, samples and epochs the algorithm's) spends on its updates."""
+    from langrl.train.pg.algorithms import ALGORITHMS
+    from langrl.train.rl.config import RLConfig
+
+    fields = RLConfig.__dataclass_fields__
+
+    def get(name):
+        value = settings.get(name, fields[name].default)
+        return value if value is not None else ALGORITHMS[get("algo")].defaults.get(name, 1)
+
+    return int(get("max_steps")) * int(get("prompts_per_step")) * int(get("samples_per_prompt")) * int(get("epochs"))
 
 
 def control_steps(sequences: int) -> int:
@@ -48,13 +53,13 @@ def stage_control(stages, cfg, task: str, lr: float, data: str, matched: str) ->
 
     rl = f"run-{matched}"
     start = stages.out / f"policy-{task}" / "model"
-    settings = {"start": str(start), "matched": rl, "data": data, "lr": lr, "seed": cfg.seed, "batch": CONTROL_BATCH,
-                "rule": "policy forward+backward sequences of the RL updates", "version": 1}
+    sequences = planned_update_sequences(stages.settings[rl])
+    settings = {"start": str(start), "matched": rl, "sequences": sequences, "data": data, "lr": lr, "seed": cfg.seed,
+                "batch": CONTROL_BATCH, "rule": "policy forward+backward sequences of the RL updates", "version": 2}
 
     def run(d: Path) -> dict:  # a killed control continues from its checkpoint (every SFT_SAVE_EVERY steps)
         from langrl.demo.stages import SFT_SAVE_EVERY, checkpoint_to_resume
 
-        sequences = rl_update_sequences(stages.out / rl)
         steps = control_steps(sequences)
         resume = checkpoint_to_resume(d)
         sc = from_dict(SFTConfig, {"model": str(start), "data": data, "out": str(d / "model"), "max_steps": steps,
@@ -66,5 +71,5 @@ def stage_control(stages, cfg, task: str, lr: float, data: str, matched: str) ->
                                    **({"resume": resume} if resume else {"overwrite": True})})
         return {**run_sft(sc, quiet=True), "matched_run": rl, "rl_sequences": sequences}
 
-    stages.run(f"control-{task}", settings, run, inputs=(f"policy-{task}", rl))
+    stages.run(f"control-{task}", settings, run, inputs=(f"policy-{task}",))
     return str(stages.out / f"control-{task}" / "model")

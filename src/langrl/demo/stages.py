@@ -103,6 +103,7 @@ class Stages:
         self.results: dict[str, dict] = {}
         self.seconds: dict[str, float] = {}
         self.keys: dict[str, str] = {}
+        self.settings: dict[str, dict] = {}  # each declared stage's settings (a control reads its RL run's plan)
         self.errors: dict[str, str] = {}  # stages that refused their input (InputError), and what they said
         self._queue: list[tuple] = []
         self._running: dict[int, tuple[str, bool]] = {}  # worker pid: (stage, exclusive)
@@ -122,7 +123,7 @@ class Stages:
         stage_dir = self.out / name
         done = stage_dir / "done.json"
         key = settings_key({"settings": settings, "inputs": {i: self.keys[i] for i in inputs}})
-        self.keys[name] = key
+        self.keys[name], self.settings[name] = key, settings
         if done.is_file():
             saved = json.loads(done.read_text())
             if saved.get("key") == key:
