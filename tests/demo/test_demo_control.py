@@ -124,6 +124,29 @@ def test_sft_summary_of_a_run_without_early_stopping_reports_its_last_step_and_l
                                  "seconds": 3023.0, "decay_start": 7900}
 
 
+def test_the_report_shows_the_held_out_loss_over_the_stretch_before_the_decay(tmp_path):
+    """A fixed WSD run (no plateau test) reaches its decay at the cap's: the report reads the stage's metrics.csv and
+    states the loss over the 1,000 constant-rate steps before it, so a reader sees whether it had stopped falling."""
+    from langrl.demo.report import _before_decay_text, _sft_summary, heldout_curve, loss_before
+
+    csv = tmp_path / "metrics.csv"  # the loss is measured every 100 steps; training-only rows have no eval_loss
+    rows = ["step,loss,eval_loss"] + [f"{s},0.5,{'' if s % 100 else 0.2 + (12000 - s) / 1e5}"
+                                      for s in range(50, 12001, 50)]
+    csv.write_text("\n".join(rows) + "\n")
+    curve = heldout_curve(csv)
+    assert curve[0] == (100, 0.2 + 0.119) and len(curve) == 120 and heldout_curve(tmp_path / "none.csv") == []
+    # decay from 10,800: the measurements at 9,800 (0.2 + 2200/1e5 = 0.222) and 10,800 (0.212): fell by 0.010
+    d = loss_before(curve, 10800)
+    assert (d["from_step"], d["to_step"]) == (9800, 10800)
+    assert abs(d["from_loss"] - 0.222) < 1e-12 and abs(d["fell_by"] - 0.010) < 1e-12
+    assert loss_before(curve, 50) is None  # nothing measured yet
+    wsd = {"steps": 12000, "eval_loss": 0.2, "lr_schedule": "wsd", "decay_start": 10800, "stopped_early": False}
+    assert _sft_summary(wsd, curve)["loss_before_decay"] == d
+    assert _before_decay_text(d) == (" Over the constant-rate steps 9800–10800 before the decay its held-out loss "
+                                     "went from 0.222 to 0.212 (fell by 0.010).")
+    assert "rose by 0.004" in _before_decay_text({**d, "to_loss": 0.226, "fell_by": -0.004})
+
+
 def test_factqa_sft_data_option_reaches_only_factqa_s_sft_and_control():
     """--factqa-sft-data corpus (the README's factqa lever) trains factqa's SFT start, and its continued-SFT control,
     on the task's corpus; the other tasks' data and the default are unchanged; an unknown value is refused."""

@@ -110,16 +110,40 @@ RM_GOLD_KEYS = [("gold_pairwise_accuracy", "pairwise accuracy"), ("n_gold_pairs"
                 ("gold_f1/irrelevant", "F1 irrelevant"), ("annotator_gold_agreement", "annotator agrees with gold")]
 
 
-def _sft_summary(result: dict) -> dict:
+def heldout_curve(metrics_csv: Path) -> list[tuple[int, float]]:
+    """[(step, held-out loss)] of a run's ``metrics.csv`` (the rows that measured it; [] without the file)."""
+    import csv
+
+    if not Path(metrics_csv).is_file():
+        return []
+    with open(metrics_csv, newline="") as f:
+        return [(int(r["step"]), float(r["eval_loss"])) for r in csv.DictReader(f) if r.get("eval_loss")]
+
+
+def loss_before(curve: list[tuple[int, float]], step: int, window: int = 1000) -> dict | None:
+    """The held-out loss at the last measurement at or before ``step`` and at the first at or after ``step −
+    window``: how much the constant-rate stretch before a WSD decay still lowered it (None without measurements)."""
+    upto = [(s, v) for s, v in curve if s <= step]
+    since = [(s, v) for s, v in upto if s >= step - window]
+    if not since:
+        return None
+    (s0, v0), (s1, v1) = since[0], upto[-1]
+    return {"from_step": s0, "from_loss": v0, "to_step": s1, "to_loss": v1, "fell_by": v0 - v1}
+
+
+def _sft_summary(result: dict, curve: list[tuple[int, float]] = ()) -> dict:
     """An SFT stage's steps, best step, held-out loss and early stop; a run without early stopping (it trains its
     whole schedule and keeps its last weights) reports its last step and last held-out loss as the kept ones; a WSD
-    run (``lr_schedule`` wsd) also keeps its last weights, and its early stop is its plateau's (``decay_start``)."""
+    run (``lr_schedule`` wsd) also keeps its last weights, its early stop is its plateau's (``decay_start``), and
+    ``curve`` (its held-out losses) gives the loss over the 1,000 constant-rate steps before the decay."""
     row = {k: result.get(k) for k in SFT_KEYS}
     if row["best_step"] is None and row["steps"] is not None:
         row.update(best_step=row["steps"], best_eval_loss=result.get("eval_loss"),
                    stopped_early=bool(result.get("stopped_early", False)))
     if result.get("lr_schedule") == "wsd":
         row["decay_start"] = result.get("decay_start")
+        if row["decay_start"] is not None and curve:
+            row["loss_before_decay"] = loss_before(list(curve), row["decay_start"])
     return row
 
 
@@ -127,7 +151,8 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
                  skipped: dict | None = None, reward_models: dict | None = None, sft: dict | None = None) -> dict:
     """``sft``: per task, its SFT stage's result (steps used, best step and held-out loss, stopped early)."""
     claims = compute_claims(results)
-    sft = {t: _sft_summary(r) for t, r in (sft or {}).items()}
+    sft = {t: _sft_summary(r, heldout_curve(out / f"policy-{t}" / "model" / "metrics.csv"))
+           for t, r in (sft or {}).items()}
     metrics = {"config": {"task": cfg.task, "quick": cfg.quick, "model": cfg.model, "seed": cfg.seed},
                "budget": budget.__dict__, "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
                "total_seconds": round(total_seconds, 1), "pipeline_seconds": round(sum(seconds.values()), 1),
@@ -175,15 +200,17 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
                for n, q in reward_models.items()]
     if sft:
         md += ["", "## SFT starts (trained until the held-out loss stopped falling)", "",
-               "Each task's SFT policy measured its loss on held-out demonstrations every few steps and stopped "
-               "once it had not improved for several measurements in a row, keeping the best weights: an RL gain "
-               "over it is not just more supervised training.", "",
+               "Each task's SFT policy measured its loss on held-out demonstrations every few steps; with patience "
+               "it stopped once the loss had not improved for several measurements in a row (keeping the best "
+               "weights), without it trained its whole schedule. An RL gain over a start whose loss has stopped "
+               "falling is not just more supervised training (the continued-SFT control measures that directly).",
+               "",
                "| task | " + " | ".join(SFT_KEYS.values()) + " |", "|---|" + "---|" * len(SFT_KEYS)]
         md += [f"| {t} | " + " | ".join(_fmt(r[k]) for k in SFT_KEYS) + " |" for t, r in sft.items()]
         md += [f"\n{t} trained with the warm-up–stable–decay schedule: a constant rate "
-               + ("until its held-out loss stopped falling" if r["stopped_early"] else
-                  "to the cap's decay (its held-out loss had not stopped falling)")
+               + ("until its held-out loss stopped falling" if r["stopped_early"] else "to the cap's decay")
                + f", then the decay from step {r['decay_start']} (the last weights are kept)."
+               + _before_decay_text(r.get("loss_before_decay"))
                for t, r in sft.items() if r.get("decay_start") is not None]
     watched = {n: r["warnings"] for n, r in results.items() if r.get("warnings") is not None}
     if watched:
@@ -211,6 +238,14 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
 
 def _diff(d: dict) -> str:
     return f"{d['diff']:+.3f} ± {d['diff_se']:.3f}" if d else "–"
+
+
+def _before_decay_text(d: dict | None) -> str:
+    if not d:
+        return ""
+    change = f"fell by {d['fell_by']:.3f}" if d["fell_by"] >= 0 else f"rose by {-d['fell_by']:.3f}"
+    return (f" Over the constant-rate steps {d['from_step']}–{d['to_step']} before the decay its held-out loss went "
+            f"from {d['from_loss']:.3f} to {d['to_loss']:.3f} ({change}).")
 
 
 def _rl_vs_sft(claim: dict) -> list[str]:
