@@ -30,15 +30,41 @@ def test_claims_true_and_false_from_numbers():
 
 
 def test_fine_grained_needs_comparable_kl():
-    fg = {"gold/factuality": .9, "gold/completeness": .8, "kl": 20.0}
-    ho = {"gold/factuality": .7, "gold/completeness": .7, "kl": 2.0}
+    fg = {"gold/gold": .85, "gold/factuality": .9, "gold/completeness": .8, "kl": 20.0}
+    ho = {"gold/gold": .7, "gold/factuality": .7, "gold/completeness": .7, "kl": 2.0}
     c = compute_claims({"ppo-fine-grained": fg, "ppo-holistic": ho})["fine_grained_beats_holistic"]
-    assert c["value"] is False and c["numbers"]["kl_ratio"] == 10.0  # better gold, but at 10x the KL
+    # better gold, but at 10x the KL (and above 1 nat): no holistic run to compare with
+    assert c["value"] is False and c["numbers"]["ppo-holistic"]["kl_ratio"] == 10.0 and c["numbers"]["compared"] == []
     fg["kl"] = 3.0
     assert compute_claims({"ppo-fine-grained": fg, "ppo-holistic": ho})["fine_grained_beats_holistic"]["value"]
-    tie = {"gold/factuality": 0.0, "gold/completeness": 0.0, "kl": 2.0}  # equal (e.g. both 0): not "beats"
+    tie = {"gold/gold": 0.0, "gold/factuality": 0.0, "gold/completeness": 0.0, "kl": 2.0}  # equal: not "beats"
     assert compute_claims({"ppo-fine-grained": tie, "ppo-holistic": dict(tie)})["fine_grained_beats_holistic"][
         "value"] is False
+    # higher factuality and completeness but lower gold overall (e.g. relevance lost): not "beats"
+    assert compute_claims({"ppo-fine-grained": {**fg, "gold/gold": .6}, "ppo-holistic": ho})[
+        "fine_grained_beats_holistic"]["value"] is False
+
+
+def test_fine_grained_is_compared_with_every_holistic_run_at_comparable_kl():
+    """--holistic-kl-coefs adds holistic runs at other β: the claim compares fine-grained PPO with each one whose KL
+    is comparable (seed 0 of the long factqa run: fine-grained KL 0.26, holistic β 0.2 KL 1.51 (ratio 5.8, not
+    compared), holistic β 1.0 KL 0.11 (ratio 2.4, compared)); a comparable run it does not beat makes it false."""
+    from langrl.demo.claims import comparable_kl, holistic_runs
+
+    fg = {"gold/gold": .81, "gold/factuality": .965, "gold/completeness": .937, "kl": 0.26}
+    res = {"ppo-fine-grained": fg,
+           "ppo-holistic": {"gold/gold": .82, "gold/factuality": .954, "gold/completeness": .945, "kl": 1.51},
+           "ppo-holistic-kl1.0": {"gold/gold": .77, "gold/factuality": .904, "gold/completeness": .867, "kl": 0.11},
+           "ppo-holistic-kl0.5": {"gold/gold": .79, "gold/factuality": .93, "gold/completeness": .90, "kl": 0.3}}
+    assert holistic_runs(res) == ["ppo-holistic", "ppo-holistic-kl0.5", "ppo-holistic-kl1.0"]  # by β
+    assert comparable_kl(0.26, 1.51) == (False, pytest.approx(1.51 / 0.26))  # 5.8x, and 1.51 > 1 nat
+    assert comparable_kl(0.26, 0.11)[0] and comparable_kl(2.0, 5.9)[0] and not comparable_kl(2.0, 6.1)[0]
+    c = compute_claims(res)["fine_grained_beats_holistic"]
+    assert c["value"] is True and c["numbers"]["compared"] == ["ppo-holistic-kl0.5", "ppo-holistic-kl1.0"]
+    res["ppo-holistic-kl0.5"]["gold/completeness"] = .95  # a comparable holistic run with higher completeness
+    assert compute_claims(res)["fine_grained_beats_holistic"]["value"] is False
+    del res["ppo-holistic-kl0.5"], res["ppo-holistic-kl1.0"]  # only the far-KL run: nothing to compare with
+    assert compute_claims(res)["fine_grained_beats_holistic"]["value"] is False
 
 
 def test_paired_difference_by_hand():

@@ -249,8 +249,8 @@ def test_reproduce_command_names_every_setting_that_changes_the_numbers():
 def test_the_long_factqa_preset_is_the_measured_command():
     """configs/demo-factqa-long.yaml parses to the settings of the README's long factqa run (the command
     `langrl demo --task factqa --seed S --factqa-sft-data corpus --factqa-sft-schedule wsd --factqa-sft-steps 12000
-    --factqa-sft-patience 0 --factqa-rl-steps 120 --kl-coef 0.2 --spans-rm-steps 240`: a fixed warm-up-stable-decay
-    SFT, no plateau test); flags still override it."""
+    --factqa-sft-patience 0 --factqa-rl-steps 120 --kl-coef 0.2 --holistic-kl-coefs 1.0 --spans-rm-steps 240`: a fixed
+    warm-up-stable-decay SFT, no plateau test); flags still override it."""
     from pathlib import Path
 
     from langrl.config import parse_config
@@ -260,7 +260,8 @@ def test_the_long_factqa_preset_is_the_measured_command():
     cfg, _ = parse_config(DemoConfig, ["--config", str(path), "--seed", "1"])
     assert reproduce_command(cfg) == (
         "langrl demo --task factqa --seed 1 --kl-coef 0.2 --factqa-sft-data corpus --factqa-sft-steps 12000 "
-        "--factqa-sft-patience 0 --factqa-sft-schedule wsd --factqa-rl-steps 120 --spans-rm-steps 240")
+        "--factqa-sft-patience 0 --factqa-sft-schedule wsd --factqa-rl-steps 120 --holistic-kl-coefs 1.0 "
+        "--spans-rm-steps 240")
 
 
 def test_a_killed_sft_stage_resumes_from_its_checkpoint_only_under_the_same_settings(tmp_path, monkeypatch):
@@ -344,7 +345,8 @@ def test_a_killed_online_run_stage_resumes_from_its_checkpoint(tmp_path, monkeyp
 
 
 def _declared(monkeypatch, cfg) -> tuple[list[str], dict]:
-    """(the stage names run_demo declares for ``cfg``, {run: its control's matched run}), recorded instead of run."""
+    """(the stage names run_demo declares for ``cfg``, {control: its matched run, holistic run: its β}), recorded
+    instead of run."""
     from pathlib import Path
 
     import langrl.demo.evaluate as evaluate
@@ -364,6 +366,8 @@ def _declared(monkeypatch, cfg) -> tuple[list[str], dict]:
             self.settings[name] = settings
             if name.startswith("control-"):
                 matched[name] = settings["matched"]
+            if name.startswith("run-ppo-holistic"):
+                matched[name] = settings["kl_coef"]  # the holistic runs' β
 
         def wait(self):
             pass
@@ -394,8 +398,19 @@ def test_runs_option_declares_only_the_chosen_runs_and_their_inputs(monkeypatch)
     names, matched = _declared(monkeypatch, DemoConfig(task="factqa"))
     assert names == base + ["run-ppo-holistic", "run-ppo-fine-grained", "run-nlpo", "run-dpo", "run-pl-dpo",
                             "control-factqa"]
-    assert matched == {"control-factqa": "run-ppo-holistic"}  # the full demo's control key is unchanged
+    assert matched == {"control-factqa": "run-ppo-holistic", "run-ppo-holistic": 0.05}  # the full demo's matched run
     names, _ = _declared(monkeypatch, DemoConfig(task="factqa", runs="dpo"))  # no online run: no control to match
     assert names == base + ["run-dpo"]
+    # --holistic-kl-coefs 1.0,0.5: holistic PPO at those β too, each a run --runs can name
+    sweep = DemoConfig(task="factqa", holistic_kl_coefs="1.0, 0.5", runs="ppo-holistic-kl0.5,ppo-fine-grained")
+    sweep.validate()
+    names, betas = _declared(monkeypatch, sweep)
+    assert names == base + ["run-ppo-holistic-kl0.5", "run-ppo-fine-grained"]
+    assert betas == {"run-ppo-holistic-kl0.5": 0.5}
+    for bad in ("1.0;0.5", "-1"):
+        with pytest.raises(InputError, match="holistic_kl_coefs"):
+            DemoConfig(holistic_kl_coefs=bad).validate()
+    with pytest.raises(InputError, match="field 'runs'"):
+        DemoConfig(runs="ppo-holistic-kl1.0").validate()  # not in the sweep
     with pytest.raises(InputError, match="field 'runs'.*ppo-fine"):
         DemoConfig(runs="ppo-fine").validate()

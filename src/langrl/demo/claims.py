@@ -91,23 +91,48 @@ def kl_prevents_hacking(results: dict) -> dict:
     return _claim(value, nums, "the no-KL run reaches a higher proxy (VADER) AND a lower gold score than the KL run")
 
 
+HOLISTIC_SWEEP = "ppo-holistic-kl"
+"""Name prefix of the extra holistic-PPO runs at other β (``--holistic-kl-coefs``): ``ppo-holistic-kl1.0``."""
+
+
+def holistic_runs(results: dict) -> list[str]:
+    """Holistic PPO at the demo's β, then each extra β of ``--holistic-kl-coefs`` (the ones in ``results``)."""
+    sweep = sorted((n for n in results if n.startswith(HOLISTIC_SWEEP)), key=lambda n: float(n[len(HOLISTIC_SWEEP):]))
+    return [n for n in ("ppo-holistic", *sweep) if n in results]
+
+
+def comparable_kl(kl_a: float | None, kl_b: float | None) -> tuple[bool, float]:
+    """(comparable, ratio): two runs' KLs are comparable when the larger is at most 3x the smaller, or both are
+    under 1 nat (near the start, a ratio of small numbers says little)."""
+    a, b = max(kl_a or 0.0, 1e-6), max(kl_b or 0.0, 1e-6)
+    ratio = max(a, b) / min(a, b)
+    return ratio <= 3.0 or max(a, b) < 1.0, ratio
+
+
 def fine_grained_beats_holistic(results: dict) -> dict:
-    if "ppo-fine-grained" not in results or "ppo-holistic" not in results:
+    holistic = holistic_runs(results)
+    if "ppo-fine-grained" not in results or not holistic:
         return _claim(None, {}, "needs the factqa runs")
-    keys = ("gold/factuality", "gold/completeness", "gold/relevance", "gold/gold", "kl")
-    nums = {k: {key: results[k].get(key) for key in keys} for k in ("ppo-fine-grained", "ppo-holistic")}
-    fg, ho = nums["ppo-fine-grained"], nums["ppo-holistic"]
-    if None in (fg["gold/factuality"], ho["gold/factuality"], fg["gold/completeness"], ho["gold/completeness"]):
-        return _claim(False, nums, "missing numbers")
-    kl_fg, kl_ho = max(fg["kl"] or 0.0, 1e-6), max(ho["kl"] or 0.0, 1e-6)
-    comparable = max(kl_fg, kl_ho) / min(kl_fg, kl_ho) <= 3.0 or max(kl_fg, kl_ho) < 1.0
-    better = (fg["gold/factuality"] > ho["gold/factuality"] or fg["gold/completeness"] > ho["gold/completeness"])
-    value = (fg["gold/factuality"] >= ho["gold/factuality"] and fg["gold/completeness"] >= ho["gold/completeness"]
-             and better and comparable)
-    nums["kl_ratio"] = max(kl_fg, kl_ho) / min(kl_fg, kl_ho)
-    nums["gold_fine_minus_holistic"] = paired_difference(results, "ppo-fine-grained", "ppo-holistic")
-    return _claim(value, nums, "fine-grained PPO's gold factuality and completeness are >= holistic PPO's, one of "
-                               "them strictly, at comparable KL (ratio <= 3, or both under 1 nat)")
+    keys = ("gold/gold", "gold/factuality", "gold/completeness", "gold/relevance", "kl")
+    judged = ("gold/gold", "gold/factuality", "gold/completeness")
+    fg = {key: results["ppo-fine-grained"].get(key) for key in keys}
+    nums: dict = {"ppo-fine-grained": fg}
+    for h in holistic:
+        ho = {key: results[h].get(key) for key in keys}
+        if any(v is None for v in (*(fg[k] for k in judged), *(ho[k] for k in judged))):
+            nums[h] = {**ho, "comparable": False, "missing_numbers": True}
+            continue
+        comparable, ratio = comparable_kl(fg["kl"], ho["kl"])
+        better = all(fg[k] >= ho[k] for k in judged) and any(fg[k] > ho[k] for k in judged)
+        nums[h] = {**ho, "kl_ratio": ratio, "comparable": comparable, "fine_grained_better": better,
+                   "gold_fine_minus_holistic": paired_difference(results, "ppo-fine-grained", h)}
+    compared = [h for h in holistic if nums[h]["comparable"]]
+    nums["compared"] = compared
+    value = bool(compared) and all(nums[h]["fine_grained_better"] for h in compared)
+    return _claim(value, nums, "fine-grained PPO's gold, gold factuality and gold completeness are each >= those of "
+                               "every holistic PPO run at comparable KL (ratio <= 3, or both under 1 nat), one of "
+                               "them strictly; at least one holistic run (at the demo's β or another of "
+                               "--holistic-kl-coefs) must be at comparable KL")
 
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:

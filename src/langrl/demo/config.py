@@ -52,6 +52,10 @@ class DemoConfig:
                                   "run draws factqa_rl_steps x prompts_per_step training prompts, so no prompt "
                                   "repeats (the default runs keep their 512-prompt draw)")
 
+    holistic_kl_coefs: str = arg("", "more β values for factqa's holistic PPO, comma-separated (e.g. 1.0): each is a "
+                                     "run ppo-holistic-klβ beside ppo-holistic (β = --kl-coef), so "
+                                     "fine_grained_beats_holistic can compare the two methods at comparable KL")
+
     spans_rm_steps: int = arg(0, "the span reward model's optimizer steps (0 = the budget's: 60 full, 4 quick; 60 is "
                                  "0.7 of an epoch of the full demo's span feedback: README, 'The span model')")
 
@@ -63,6 +67,17 @@ class DemoConfig:
     jobs: int = arg(0, "stages run at once, each in its own worker process with cores/jobs torch threads, as soon as "
                        "the stages it reads are done (0 = 2 on a machine with 2 or more cores, else 1; 1 = one after "
                        "another in this process)")
+
+    def holistic_kl_sweep(self) -> list[float]:
+        """``holistic_kl_coefs`` as numbers (InputError naming the field when one is not a number >= 0)."""
+        try:
+            betas = [float(b) for b in self.holistic_kl_coefs.split(",") if b.strip()]
+        except ValueError:
+            betas = [-1.0]
+        if any(b < 0 for b in betas):
+            raise InputError(f"demo: field 'holistic_kl_coefs': expected comma-separated numbers >= 0, got "
+                             f"{self.holistic_kl_coefs!r}")
+        return betas
 
     def run_names(self) -> list[str]:
         """``runs`` as a list (empty: every run)."""
@@ -79,10 +94,13 @@ class DemoConfig:
                      "spans_rm_steps"):
             if getattr(self, name) < 0:
                 raise InputError(f"demo: field '{name}': expected >= 0, got {getattr(self, name)}")
-        unknown = [r for r in self.run_names() if r not in RUN_NAMES]
+        from langrl.demo.claims import HOLISTIC_SWEEP
+
+        sweep = tuple(f"{HOLISTIC_SWEEP}{b}" for b in self.holistic_kl_sweep())
+        unknown = [r for r in self.run_names() if r not in RUN_NAMES + sweep]
         if unknown:
             raise InputError(f"demo: field 'runs': unknown run(s) {', '.join(unknown)}; expected a comma-separated "
-                             f"list of {', '.join(RUN_NAMES)}")
+                             f"list of {', '.join(RUN_NAMES + sweep)}")
         if self.factqa_sft_patience < -1:
             raise InputError(f"demo: field 'factqa_sft_patience': expected >= -1, got {self.factqa_sft_patience}")
         if self.kl_coef < 0 or self.reviews_kl_coef < 0:

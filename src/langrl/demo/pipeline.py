@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from langrl.config import from_dict
+from langrl.demo.claims import HOLISTIC_SWEEP
 from langrl.demo.config import MAX_NEW, Budget, DemoConfig, budget_for
 from langrl.demo.stages import RL_SAVE_EVERY, SFT_SAVE_EVERY, Stages, checkpoint_to_resume
 from langrl.errors import InputError
@@ -211,7 +212,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     stages = make_stages(out, cfg, log)
     tasks = _tasks(cfg)
     wanted = cfg.wants
-    resolve_model_dir(cfg.model)  # the stages run quietly: a first-use tiny build or GGUF conversion shows its progress here
+    resolve_model_dir(cfg.model)  # the stages run quietly: a first-use tiny build or GGUF conversion shows progress here
     sft = {t: stage_sft(stages, cfg, b, t) for t in tasks}
     runs: dict[str, dict] = {f"sft-{t}": {"task": t, "path": sft[t], "method": "sft"} for t in tasks}
     rm_paths: dict[str, str] = {}
@@ -234,6 +235,12 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
             runs["ppo-holistic"] = {"task": "factqa", "method": "ppo", "path": stage_online(
                 stages, cfg, b, "ppo-holistic", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",),
                 **holistic_rl)}
+        for beta in cfg.holistic_kl_sweep():  # holistic PPO at other β: the fine-grained comparison at comparable KL
+            name = f"{HOLISTIC_SWEEP}{beta}"
+            if wanted(name):
+                runs[name] = {"task": "factqa", "method": "ppo", "path": stage_online(
+                    stages, cfg, b, name, "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",),
+                    **{**holistic_rl, "kl_coef": beta})}
         if wanted("ppo-fine-grained"):
             runs["ppo-fine-grained"] = {"task": "factqa", "method": "ppo", "path": stage_online(
                 stages, cfg, b, "ppo-fine-grained", "factqa", sft["factqa"], fine, fq + ("rm-spans", "rm-completeness"),
