@@ -61,8 +61,8 @@ class DemoConfig:
 
     runs: str = arg("", "only these runs, comma-separated (e.g. ppo-fine-grained,control-factqa; empty = every run of "
                         "the task): the SFT starts, feedback, reward models and the evaluations of the chosen runs "
-                        "still run, and a claim whose runs are missing reads 'not measured'. A control matches the first "
-                        "of its task's RL runs that runs (factqa: ppo-holistic, ppo-fine-grained, nlpo)")
+                        "still run, and a claim whose runs are missing reads 'not measured'. A control matches the "
+                        "first of its task's RL runs that runs (factqa: ppo-holistic, ppo-fine-grained, nlpo)")
 
     jobs: int = arg(0, "stages run at once, each in its own worker process with cores/jobs torch threads, as soon as "
                        "the stages it reads are done (0 = 2 on a machine with 2 or more cores, else 1; 1 = one after "
