@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+from langrl.demo.config import HOLISTIC_SWEEP
+
 
 def _g(results: dict, run: str, key: str = "gold/gold"):
     v = results.get(run, {}).get(key)
@@ -89,10 +91,6 @@ def kl_prevents_hacking(results: dict) -> dict:
     ok = None not in (a["proxy"], b["proxy"], a["gold"], b["gold"])
     value = ok and b["proxy"] > a["proxy"] and b["gold"] < a["gold"]
     return _claim(value, nums, "the no-KL run reaches a higher proxy (VADER) AND a lower gold score than the KL run")
-
-
-HOLISTIC_SWEEP = "ppo-holistic-kl"
-"""Name prefix of the extra holistic-PPO runs at other β (``--holistic-kl-coefs``): ``ppo-holistic-kl1.0``."""
 
 
 def holistic_runs(results: dict) -> list[str]:

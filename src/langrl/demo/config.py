@@ -11,6 +11,8 @@ TASK_CHOICES = ("all", "factqa", "reviews", "arithmetic", "multiobjective")  # m
 RUN_NAMES = ("ppo-holistic", "ppo-fine-grained", "nlpo", "dpo", "pl-dpo", "ppo-kl", "ppo-no-kl", "grpo",
              "control-factqa", "control-reviews", "control-arithmetic")
 """The demo's policy runs besides the SFT starts (``--runs`` picks some of them)."""
+HOLISTIC_SWEEP = "ppo-holistic-kl"
+"""Name prefix of the extra holistic-PPO runs at other β (``--holistic-kl-coefs``): ``ppo-holistic-kl1.0``."""
 MAX_NEW = {"factqa": 48, "reviews": 32, "arithmetic": 40}
 """Response token budget of each task's sampling (SFT eval, feedback collection, RL, evaluation)."""
 
@@ -68,16 +70,17 @@ class DemoConfig:
                        "the stages it reads are done (0 = 2 on a machine with 2 or more cores, else 1; 1 = one after "
                        "another in this process)")
 
-    def holistic_kl_sweep(self) -> list[float]:
-        """``holistic_kl_coefs`` as numbers (InputError naming the field when one is not a number >= 0)."""
+    def holistic_sweep_runs(self) -> dict[str, float]:
+        """{run name: β} of ``holistic_kl_coefs`` (InputError naming the field when one is not a number >= 0)."""
+        bad = InputError(f"demo: field 'holistic_kl_coefs': expected comma-separated numbers >= 0, got "
+                         f"{self.holistic_kl_coefs!r}")
         try:
             betas = [float(b) for b in self.holistic_kl_coefs.split(",") if b.strip()]
         except ValueError:
-            betas = [-1.0]
+            raise bad from None
         if any(b < 0 for b in betas):
-            raise InputError(f"demo: field 'holistic_kl_coefs': expected comma-separated numbers >= 0, got "
-                             f"{self.holistic_kl_coefs!r}")
-        return betas
+            raise bad
+        return {f"{HOLISTIC_SWEEP}{b}": b for b in betas}
 
     def run_names(self) -> list[str]:
         """``runs`` as a list (empty: every run)."""
@@ -94,9 +97,7 @@ class DemoConfig:
                      "spans_rm_steps"):
             if getattr(self, name) < 0:
                 raise InputError(f"demo: field '{name}': expected >= 0, got {getattr(self, name)}")
-        from langrl.demo.claims import HOLISTIC_SWEEP
-
-        sweep = tuple(f"{HOLISTIC_SWEEP}{b}" for b in self.holistic_kl_sweep())
+        sweep = tuple(self.holistic_sweep_runs())
         unknown = [r for r in self.run_names() if r not in RUN_NAMES + sweep]
         if unknown:
             raise InputError(f"demo: field 'runs': unknown run(s) {', '.join(unknown)}; expected a comma-separated "

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from langrl.config import from_dict
-from langrl.demo.claims import HOLISTIC_SWEEP
 from langrl.demo.config import MAX_NEW, Budget, DemoConfig, budget_for
 from langrl.demo.stages import RL_SAVE_EVERY, SFT_SAVE_EVERY, Stages, checkpoint_to_resume
 from langrl.errors import InputError
@@ -235,8 +234,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
             runs["ppo-holistic"] = {"task": "factqa", "method": "ppo", "path": stage_online(
                 stages, cfg, b, "ppo-holistic", "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",),
                 **holistic_rl)}
-        for beta in cfg.holistic_kl_sweep():  # holistic PPO at other β: the fine-grained comparison at comparable KL
-            name = f"{HOLISTIC_SWEEP}{beta}"
+        for name, beta in cfg.holistic_sweep_runs().items():  # other β: fine-grained vs holistic at comparable KL
             if wanted(name):
                 runs[name] = {"task": "factqa", "method": "ppo", "path": stage_online(
                     stages, cfg, b, name, "factqa", sft["factqa"], [holistic], fq + ("rm-holistic",),
@@ -278,9 +276,10 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     from langrl.demo.control import matched_run, stage_control
 
     for t in tasks:  # continued SFT from the same start for the matched RL run's compute, evaluated like every run
-        if matched_run(t, runs) and wanted(f"control-{t}"):
+        matched = matched_run(t, runs)
+        if matched and wanted(f"control-{t}"):
             runs[f"control-{t}"] = {"task": t, "method": "sft-control", "path": stage_control(
-                stages, cfg, t, sft_lr(cfg, t), sft_data(cfg, t), matched_run(t, runs))}
+                stages, cfg, t, sft_lr(cfg, t), sft_data(cfg, t), matched)}
     evals = declare_evals(stages, cfg, b, runs, sft, rm_paths)  # each starts once its policy is trained
     stages.wait()  # with --jobs > 1: every stage has run
     for name in [n for n in runs if f"run-{n}" in stages.errors and n not in skipped]:  # refused in a worker
