@@ -211,7 +211,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     stages = make_stages(out, cfg, log)
     tasks = _tasks(cfg)
     wanted = cfg.wants
-    resolve_model_dir(cfg.model)  # the stages run quietly: a first-use tiny build or GGUF conversion shows progress here
+    resolve_model_dir(cfg.model)  # the stages run quietly: a first-use tiny build or GGUF conversion shows it here
     sft = {t: stage_sft(stages, cfg, b, t) for t in tasks}
     runs: dict[str, dict] = {f"sft-{t}": {"task": t, "path": sft[t], "method": "sft"} for t in tasks}
     rm_paths: dict[str, str] = {}
