@@ -50,6 +50,10 @@ def test_control_stage_continues_sft_from_the_start_for_the_matched_compute(tmp_
     _fake_rl_stage(st, "run-grpo", algo="grpo", max_steps=1, prompts_per_step=4, samples_per_prompt=4, epochs=2)
     stage_control(st, SimpleNamespace(seed=0), "arithmetic", 1e-3, "task:arithmetic", "grpo")
     assert st.results["control-arithmetic"]["steps"] == 2  # 32 sequences
+    # the SFT stage's batch (--factqa-sft-batch-size): the same 32 sequences in steps of 4 -> 8 steps, a new key
+    stage_control(st, SimpleNamespace(seed=0), "arithmetic", 1e-3, "task:arithmetic", "grpo", batch=4)
+    res = st.results["control-arithmetic"]
+    assert (res["steps"], res["batch_size"], st.settings["control-arithmetic"]["batch"]) == (8, 4, 4)
 
 
 def _sft_settings(cfg, field: str) -> dict:
@@ -110,18 +114,19 @@ def test_sft_summary_of_a_run_without_early_stopping_reports_its_last_step_and_l
     from langrl.demo.report import _sft_summary
 
     full = {"steps": 3000, "eval_loss": 0.105, "seconds": 900.0}
-    assert _sft_summary(full) == {"steps": 3000, "best_step": 3000, "best_eval_loss": 0.105, "stopped_early": False,
-                                  "seconds": 900.0}
+    assert _sft_summary(full) == {"batch_size": 16, "steps": 3000, "best_step": 3000, "best_eval_loss": 0.105,
+                                  "stopped_early": False, "seconds": 900.0}
     early = {"steps": 700, "best_step": 450, "best_eval_loss": 0.217, "eval_loss": 0.217, "stopped_early": True,
              "seconds": 140.0}
-    assert _sft_summary(early) == {"steps": 700, "best_step": 450, "best_eval_loss": 0.217, "stopped_early": True,
-                                   "seconds": 140.0}
+    assert _sft_summary(early) == {"batch_size": 16, "steps": 700, "best_step": 450, "best_eval_loss": 0.217,
+                                   "stopped_early": True, "seconds": 140.0}
     # a WSD run keeps its last weights; its plateau (decay from 7,900, the end at 9,100 < the 12,000 cap) is its
     # early stop, which the report must not turn into False
     wsd = {"steps": 9100, "eval_loss": 0.179, "seconds": 3023.0, "lr_schedule": "wsd", "decay_start": 7900,
            "decay_steps": 1200, "plateau_step": 7900, "stopped_early": True}
-    assert _sft_summary(wsd) == {"steps": 9100, "best_step": 9100, "best_eval_loss": 0.179, "stopped_early": True,
-                                 "seconds": 3023.0, "decay_start": 7900}
+    assert _sft_summary(wsd) == {"batch_size": 16, "steps": 9100, "best_step": 9100, "best_eval_loss": 0.179,
+                                 "stopped_early": True, "seconds": 3023.0, "decay_start": 7900}
+    assert _sft_summary({**full, "batch_size": 64})["batch_size"] == 64
 
 
 def test_the_report_shows_the_held_out_loss_over_the_stretch_before_the_decay(tmp_path):
@@ -145,6 +150,10 @@ def test_the_report_shows_the_held_out_loss_over_the_stretch_before_the_decay(tm
     assert _before_decay_text(d) == (" Over the constant-rate steps 9800–10800 before the decay its held-out loss "
                                      "went from 0.222 to 0.212 (fell by 0.010).")
     assert "rose by 0.004" in _before_decay_text({**d, "to_loss": 0.226, "fell_by": -0.004})
+    # at batch 64 the same 16,000 sequences are 250 steps: decay from 10,800 reads the loss from 10,600 (the first
+    # measurement at or after 10,550; 0.2 + 1400/1e5 = 0.214) to 10,800 (0.212)
+    d64 = _sft_summary({**wsd, "batch_size": 64}, curve)["loss_before_decay"]
+    assert (d64["from_step"], d64["to_step"]) == (10600, 10800) and abs(d64["fell_by"] - 0.002) < 1e-12
 
 
 def test_factqa_sft_data_option_reaches_only_factqa_s_sft_and_control():
@@ -167,6 +176,50 @@ def test_factqa_sft_data_option_reaches_only_factqa_s_sft_and_control():
     assert sft_data(corpus, "factqa") == "task:factqa:corpus"  # the control continues on the start's own data
     with pytest.raises(InputError, match="factqa_sft_data"):
         from_dict(DemoConfig, {"factqa_sft_data": "clean"})
+
+
+def test_factqa_sft_batch_option_reaches_factqa_s_sft_and_its_control(tmp_path, monkeypatch):
+    """--factqa-sft-batch-size 64 trains factqa's SFT at 64 sequences a step (micro-batches of 16, 64 x cap training
+    examples) and adds a settings key only when it is not the default 16 (cached batch-16 stages stay valid); the
+    other tasks keep 16; the control continues at the start's batch; 0 is refused."""
+    from pathlib import Path
+
+    import pytest
+
+    import langrl.demo.control as control
+    import langrl.demo.pipeline as pipeline
+    import langrl.train.sft as sft
+    from langrl.demo.config import DemoConfig, budget_for
+    from langrl.errors import InputError
+
+    wide = DemoConfig(factqa_sft_batch_size=64, factqa_sft_steps=3000)
+    assert {t: s.get("batch_size") for t, s in _sft_settings(wide, None).items()} == \
+        {"policy-factqa": 64, "policy-reviews": None, "policy-arithmetic": None}
+    assert all("batch_size" not in s for s in _sft_settings(DemoConfig(), None).values())
+    ran = []
+    monkeypatch.setattr(sft, "run_sft", lambda cfg, quiet=False: ran.append(cfg) or {})
+
+    class Runner:  # runs the stage's function in a fresh folder instead of caching it
+        out = tmp_path
+        settings = {"run-ppo-fine-grained": {"algo": "ppo", "max_steps": 120, "prompts_per_step": 16,
+                                             "samples_per_prompt": 4, "epochs": 2}}
+
+        def run(self, name, settings, fn, inputs=()):
+            self.settings[name] = settings
+            (tmp_path / name).mkdir()
+            fn(tmp_path / name)
+
+    pipeline.stage_sft(Runner(), wide, budget_for(wide), "factqa")
+    assert (ran[0].batch_size, ran[0].micro_batch_size, ran[0].max_steps) == (64, 16, 3000)
+    assert ran[0].task_examples == 64 * 3000 + 320
+    # 120 x 16 x 4 x 2 = 15,360 sequences = 240 steps of 64 (960 of 16)
+    runner = Runner()
+    control.stage_control(runner, wide, "factqa", 2e-3, "task:factqa:corpus", "ppo-fine-grained",
+                          batch=pipeline.sft_batch(wide, "factqa"))
+    assert (ran[1].batch_size, ran[1].max_steps, runner.settings["control-factqa"]["batch"]) == (64, 240, 64)
+    assert pipeline.sft_batch(wide, "reviews") == 16 and Path(ran[1].model).name == "model"
+    with pytest.raises(InputError, match="factqa_sft_batch_size"):
+        DemoConfig(factqa_sft_batch_size=0).validate()
 
 
 def test_factqa_step_options_reach_only_factqa_s_sft_cap_and_online_runs():
@@ -248,9 +301,9 @@ def test_reproduce_command_names_every_setting_that_changes_the_numbers():
 
 def test_the_long_factqa_preset_is_the_measured_command():
     """configs/demo-factqa-long.yaml parses to the settings of the README's long factqa run (the command
-    `langrl demo --task factqa --seed S --factqa-sft-data corpus --factqa-sft-schedule wsd --factqa-sft-steps 12000
-    --factqa-sft-patience 0 --factqa-rl-steps 120 --kl-coef 0.2 --holistic-kl-coefs 1.0 --spans-rm-steps 240`: a fixed
-    warm-up-stable-decay SFT, no plateau test); flags still override it."""
+    `langrl demo --task factqa --seed S --factqa-sft-data corpus --factqa-sft-schedule wsd --factqa-sft-batch-size 64
+    --factqa-sft-steps 3000 --factqa-sft-patience 0 --factqa-rl-steps 120 --kl-coef 0.2 --holistic-kl-coefs 1.0
+    --spans-rm-steps 240`: a fixed warm-up-stable-decay SFT at batch 64, no plateau test); flags still override it."""
     from pathlib import Path
 
     from langrl.config import parse_config
@@ -259,9 +312,9 @@ def test_the_long_factqa_preset_is_the_measured_command():
     path = Path(__file__).resolve().parents[2] / "configs" / "demo-factqa-long.yaml"
     cfg, _ = parse_config(DemoConfig, ["--config", str(path), "--seed", "1"])
     assert reproduce_command(cfg) == (
-        "langrl demo --task factqa --seed 1 --kl-coef 0.2 --factqa-sft-data corpus --factqa-sft-steps 12000 "
-        "--factqa-sft-patience 0 --factqa-sft-schedule wsd --factqa-rl-steps 120 --holistic-kl-coefs 1.0 "
-        "--spans-rm-steps 240")
+        "langrl demo --task factqa --seed 1 --kl-coef 0.2 --factqa-sft-data corpus --factqa-sft-steps 3000 "
+        "--factqa-sft-patience 0 --factqa-sft-schedule wsd --factqa-sft-batch-size 64 --factqa-rl-steps 120 "
+        "--holistic-kl-coefs 1.0 --spans-rm-steps 240")
 
 
 def test_a_killed_sft_stage_resumes_from_its_checkpoint_only_under_the_same_settings(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ compute on SFT instead: from the same SFT checkpoint, on fresh demonstrations of
 not draw), for as many **policy forward+backward sequences** as the RL run's updates made —
 
     sequences = iterations × prompts_per_step × samples_per_prompt × epochs      (the RL run's declared settings)
-    control steps = ⌈sequences / 16⌉                                              (16 sequences per SFT step)
+    control steps = ⌈sequences / batch⌉                  (the SFT stage's batch: 16 sequences per step by default)
 
 (sampling the rollouts, scoring them and the reference forward passes are not counted: they are the RL run's extra
 cost, not the control's). The count is the RL run's plan, so the control runs beside it instead of after it (a demo RL run
@@ -42,12 +42,13 @@ def planned_update_sequences(settings: dict) -> int:
     return int(get("max_steps")) * int(get("prompts_per_step")) * int(get("samples_per_prompt")) * int(get("epochs"))
 
 
-def control_steps(sequences: int) -> int:
-    return max(1, math.ceil(sequences / CONTROL_BATCH))
+def control_steps(sequences: int, batch: int = CONTROL_BATCH) -> int:
+    return max(1, math.ceil(sequences / batch))
 
 
-def stage_control(stages, cfg, task: str, lr: float, data: str, matched: str) -> str:
-    """Continued SFT of ``policy-TASK`` for the compute of ``run-MATCHED`` (a stage of this demo)."""
+def stage_control(stages, cfg, task: str, lr: float, data: str, matched: str, batch: int = CONTROL_BATCH) -> str:
+    """Continued SFT of ``policy-TASK`` for the compute of ``run-MATCHED`` (a stage of this demo), ``batch``
+    sequences per step (the SFT stage's: the control continues its recipe)."""
     from langrl.config import from_dict
     from langrl.train.sft import SFTConfig, run_sft
 
@@ -55,16 +56,16 @@ def stage_control(stages, cfg, task: str, lr: float, data: str, matched: str) ->
     start = stages.out / f"policy-{task}" / "model"
     sequences = planned_update_sequences(stages.settings[rl])
     settings = {"start": str(start), "matched": rl, "sequences": sequences, "data": data, "lr": lr, "seed": cfg.seed,
-                "batch": CONTROL_BATCH, "rule": "policy forward+backward sequences of the RL updates", "version": 2}
+                "batch": batch, "rule": "policy forward+backward sequences of the RL updates", "version": 2}
 
     def run(d: Path) -> dict:  # a killed control continues from its checkpoint (every SFT_SAVE_EVERY steps)
         from langrl.demo.stages import SFT_SAVE_EVERY, checkpoint_to_resume
 
-        steps = control_steps(sequences)
+        steps = control_steps(sequences, batch)
         resume = checkpoint_to_resume(d)
         sc = from_dict(SFTConfig, {"model": str(start), "data": data, "out": str(d / "model"), "max_steps": steps,
-                                   "batch_size": CONTROL_BATCH, "micro_batch_size": CONTROL_BATCH,
-                                   "task_examples": max(2000, CONTROL_BATCH * steps), "learning_rate": lr,
+                                   "batch_size": batch, "micro_batch_size": min(batch, CONTROL_BATCH),
+                                   "task_examples": max(2000, batch * steps), "learning_rate": lr,
                                    "warmup_steps": 5, "eval_fraction": 0.0, "eval_every": 0,
                                    "seed": cfg.seed + 7,  # fresh demonstrations: not the SFT stage's draw
                                    "save_every": SFT_SAVE_EVERY,

@@ -49,6 +49,11 @@ def sft_lr(cfg: DemoConfig, task: str) -> float:
     return (2e-3 if task == "factqa" else 1e-3) if cfg.model.startswith("tiny") else 5e-5
 
 
+def sft_batch(cfg: DemoConfig, task: str) -> int:
+    """The task's SFT batch (sequences per step): ``--factqa-sft-batch-size`` for factqa, 16 for the others."""
+    return cfg.factqa_sft_batch_size if task == "factqa" else 16
+
+
 def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
     """SFT until the held-out loss stops falling: the loss on ``SFT_EVAL_EXAMPLES`` held-out demonstrations is
     measured every ``sft_eval_every`` steps, the run stops after ``sft_patience`` measurements without a new best (or
@@ -64,9 +69,12 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
     tiny = cfg.model.startswith("tiny")
     lr = sft_lr(cfg, task)
     n_eval = SFT_EVAL_EXAMPLES // 5 if cfg.quick else SFT_EVAL_EXAMPLES
-    examples = max(2000, 16 * cap) + n_eval
+    batch = sft_batch(cfg, task)
+    examples = max(2000, batch * cap) + n_eval
     settings = {"model": cfg.model, "data": sft_data(cfg, task), "steps": cap, "lr": lr, "seed": cfg.seed,
                 "eval_every": every, "patience": patience, "eval_examples": n_eval}
+    if batch != 16:  # a key only when set, so the batch-16 runs' cached stages stay valid
+        settings["batch_size"] = batch
     schedule = cfg.factqa_sft_schedule if task == "factqa" else "cosine"
     if schedule != "cosine":  # a key only when set, so the cosine runs' cached stages stay valid
         settings["lr_schedule"] = schedule
@@ -82,7 +90,7 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
     def run(d: Path) -> dict:
         resume = checkpoint_to_resume(d) if can_resume else None
         sc = from_dict(SFTConfig, {"model": cfg.model, "data": sft_data(cfg, task), "out": str(d / "model"),
-                                   "max_steps": cap, "batch_size": 16, "micro_batch_size": 16,
+                                   "max_steps": cap, "batch_size": batch, "micro_batch_size": min(batch, 16),
                                    "task_examples": examples, "learning_rate": lr, "warmup_steps": 5,
                                    "eval_fraction": n_eval / examples, "eval_every": every,
                                    "patience": patience, "lr_schedule": schedule, "seed": cfg.seed,
@@ -279,7 +287,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
         matched = matched_run(t, runs)
         if matched and wanted(f"control-{t}"):
             runs[f"control-{t}"] = {"task": t, "method": "sft-control", "path": stage_control(
-                stages, cfg, t, sft_lr(cfg, t), sft_data(cfg, t), matched)}
+                stages, cfg, t, sft_lr(cfg, t), sft_data(cfg, t), matched, batch=sft_batch(cfg, t))}
     evals = declare_evals(stages, cfg, b, runs, sft, rm_paths)  # each starts once its policy is trained
     stages.wait()  # with --jobs > 1: every stage has run
     for name in [n for n in runs if f"run-{n}" in stages.errors and n not in skipped]:  # refused in a worker

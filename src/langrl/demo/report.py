@@ -101,13 +101,16 @@ def _plots(out: Path, results: dict, runs: dict) -> list[tuple[str, str]]:
     return made
 
 
-SFT_KEYS = {"steps": "steps trained", "best_step": "best step (kept)", "best_eval_loss": "held-out loss",
+SFT_KEYS = {"batch_size": "batch", "steps": "steps trained", "best_step": "best step (kept)", "best_eval_loss": "held-out loss",
             "stopped_early": "stopped before the cap", "seconds": "seconds"}
 RM_KEYS = [("pairwise_accuracy", "pairwise accuracy"), ("n_pairs", "pairs"), ("kendall_tau", "Kendall τ"),
            ("f1/untruthful", "F1 untruthful"), ("f1/irrelevant", "F1 irrelevant")]
 RM_GOLD_KEYS = [("gold_pairwise_accuracy", "pairwise accuracy"), ("n_gold_pairs", "pairs"),
                 ("gold_kendall_tau", "Kendall τ"), ("gold_f1/untruthful", "F1 untruthful"),
                 ("gold_f1/irrelevant", "F1 irrelevant"), ("annotator_gold_agreement", "annotator agrees with gold")]
+
+
+BEFORE_DECAY_SEQUENCES = 16_000  # the constant-rate stretch before a WSD decay the report reads the loss over
 
 
 def heldout_curve(metrics_csv: Path) -> list[tuple[int, float]]:
@@ -135,15 +138,18 @@ def _sft_summary(result: dict, curve: list[tuple[int, float]] = ()) -> dict:
     """An SFT stage's steps, best step, held-out loss and early stop; a run without early stopping (it trains its
     whole schedule and keeps its last weights) reports its last step and last held-out loss as the kept ones; a WSD
     run (``lr_schedule`` wsd) also keeps its last weights, its early stop is its plateau's (``decay_start``), and
-    ``curve`` (its held-out losses) gives the loss over the 1,000 constant-rate steps before the decay."""
+    ``curve`` (its held-out losses) gives the loss over the constant-rate steps before the decay that saw 16,000
+    sequences (1,000 steps at the default batch of 16)."""
     row = {k: result.get(k) for k in SFT_KEYS}
+    row["batch_size"] = row["batch_size"] or 16  # a stage cached before the summary carried it: the demo's 16
     if row["best_step"] is None and row["steps"] is not None:
         row.update(best_step=row["steps"], best_eval_loss=result.get("eval_loss"),
                    stopped_early=bool(result.get("stopped_early", False)))
     if result.get("lr_schedule") == "wsd":
         row["decay_start"] = result.get("decay_start")
         if row["decay_start"] is not None and curve:
-            row["loss_before_decay"] = loss_before(list(curve), row["decay_start"])
+            window = BEFORE_DECAY_SEQUENCES // int(result.get("batch_size") or 16)
+            row["loss_before_decay"] = loss_before(list(curve), row["decay_start"], window)
     return row
 
 

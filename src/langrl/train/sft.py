@@ -230,7 +230,7 @@ def run_sft(cfg: SFTConfig, quiet: bool = False) -> dict:
     summary = {"command": "sft", "steps": end, "final_loss": last.get("loss"),
                "eval_loss": last.get("eval_loss"), "train_examples": len(train_ex), "eval_examples": len(eval_ex),
                "truncated_examples": n_trunc, "seconds": round(time.time() - t0, 2), "world_size": world,
-               "out": str(cfg.out)}
+               "batch_size": cfg.batch_size, "out": str(cfg.out)}
     if wsd is not None:
         summary.update({"lr_schedule": "wsd", "decay_start": wsd.decay_start, "decay_steps": wsd.decay_steps,
                         "plateau_step": plateau_step, "stopped_early": end < cfg.max_steps})
