@@ -50,7 +50,7 @@ def test_report_records_the_sft_steps_used(tmp_path):
                        "seconds": 56.0, "final_loss": 0.5}}
     metrics = write_report(tmp_path, cfg, QUICK, {"sft-reviews": {"task": "reviews"}}, res, {}, total_seconds=1.0,
                            sft=sft)
-    assert metrics["sft"]["reviews"] == {"steps": 125, "best_step": 50, "best_eval_loss": 0.615,
-                                         "stopped_early": True, "seconds": 56.0}
+    assert metrics["sft"]["reviews"] == {"batch_size": 16, "steps": 125, "best_step": 50, "best_eval_loss": 0.615,
+                                         "stopped_early": True, "seconds": 56.0}  # no batch_size in sft: the demo's 16
     row = next(line for line in (tmp_path / "report.md").read_text().splitlines() if line.startswith("| reviews |"))
-    assert row == "| reviews | 125 | 50 | 0.615 | True | 56.000 |"
+    assert row == "| reviews | 16 | 125 | 50 | 0.615 | True | 56.000 |"
