@@ -17,6 +17,10 @@ MAX_NEW = {"factqa": 48, "reviews": 32, "arithmetic": 40}
 """Response token budget of each task's sampling (SFT eval, feedback collection, RL, evaluation)."""
 
 
+SFT_BATCH = 16  # sequences per step of every demo SFT stage and control (factqa's: --factqa-sft-batch-size)
+SFT_MICRO_BATCH = 16  # sequences per forward pass of those stages (a larger batch accumulates micro-batches)
+
+
 @dataclass
 class DemoConfig:
     task: str = arg("all", "which built-in task(s) to run the pipeline on", choices=TASK_CHOICES)
@@ -50,7 +54,7 @@ class DemoConfig:
                                              "cosine decay over a tenth of the cap (a cosine's decay flattens the loss "
                                              "before the model has converged: README, 'SFT to a plateau')",
                                      choices=("cosine", "wsd"))
-    factqa_sft_batch_size: int = arg(16, "factqa SFT's batch (and its control's): at 16 the step at which the model "
+    factqa_sft_batch_size: int = arg(SFT_BATCH, "factqa SFT's batch (and its control's): at 16 the step at which the model "
                                          "learns to copy items off the passage depends on the seed (seed 1: not in "
                                          "12,000 steps), at 64 every seed measured learns it within 1,000 steps "
                                          "(README, 'The copying transition and the batch size')")

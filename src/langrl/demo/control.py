@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-CONTROL_BATCH = 16
+from langrl.demo.config import SFT_BATCH, SFT_MICRO_BATCH
+
 MATCHED_RUN = {"factqa": ("ppo-holistic", "ppo-fine-grained", "nlpo"), "reviews": ("ppo-kl",), "arithmetic": ("grpo",)}
 """The RL runs whose compute each task's control matches: the first that runs (factqa's three share one setting)."""
 
@@ -42,11 +43,11 @@ def planned_update_sequences(settings: dict) -> int:
     return int(get("max_steps")) * int(get("prompts_per_step")) * int(get("samples_per_prompt")) * int(get("epochs"))
 
 
-def control_steps(sequences: int, batch: int = CONTROL_BATCH) -> int:
+def control_steps(sequences: int, batch: int = SFT_BATCH) -> int:
     return max(1, math.ceil(sequences / batch))
 
 
-def stage_control(stages, cfg, task: str, lr: float, data: str, matched: str, batch: int = CONTROL_BATCH) -> str:
+def stage_control(stages, cfg, task: str, lr: float, data: str, matched: str, batch: int = SFT_BATCH) -> str:
     """Continued SFT of ``policy-TASK`` for the compute of ``run-MATCHED`` (a stage of this demo), ``batch``
     sequences per step (the SFT stage's: the control continues its recipe)."""
     from langrl.config import from_dict
@@ -64,7 +65,7 @@ def stage_control(stages, cfg, task: str, lr: float, data: str, matched: str, ba
         steps = control_steps(sequences, batch)
         resume = checkpoint_to_resume(d)
         sc = from_dict(SFTConfig, {"model": str(start), "data": data, "out": str(d / "model"), "max_steps": steps,
-                                   "batch_size": batch, "micro_batch_size": min(batch, CONTROL_BATCH),
+                                   "batch_size": batch, "micro_batch_size": min(batch, SFT_MICRO_BATCH),
                                    "task_examples": max(2000, batch * steps), "learning_rate": lr,
                                    "warmup_steps": 5, "eval_fraction": 0.0, "eval_every": 0,
                                    "seed": cfg.seed + 7,  # fresh demonstrations: not the SFT stage's draw

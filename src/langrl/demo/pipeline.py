@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from langrl.config import from_dict
-from langrl.demo.config import MAX_NEW, Budget, DemoConfig, budget_for
+from langrl.demo.config import MAX_NEW, SFT_BATCH, SFT_MICRO_BATCH, Budget, DemoConfig, budget_for
 from langrl.demo.stages import RL_SAVE_EVERY, SFT_SAVE_EVERY, Stages, checkpoint_to_resume
 from langrl.errors import InputError
 
@@ -51,7 +51,7 @@ def sft_lr(cfg: DemoConfig, task: str) -> float:
 
 def sft_batch(cfg: DemoConfig, task: str) -> int:
     """The task's SFT batch (sequences per step): ``--factqa-sft-batch-size`` for factqa, 16 for the others."""
-    return cfg.factqa_sft_batch_size if task == "factqa" else 16
+    return cfg.factqa_sft_batch_size if task == "factqa" else SFT_BATCH
 
 
 def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
@@ -73,7 +73,7 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
     examples = max(2000, batch * cap) + n_eval
     settings = {"model": cfg.model, "data": sft_data(cfg, task), "steps": cap, "lr": lr, "seed": cfg.seed,
                 "eval_every": every, "patience": patience, "eval_examples": n_eval}
-    if batch != 16:  # a key only when set, so the batch-16 runs' cached stages stay valid
+    if batch != SFT_BATCH:  # a key only when set, so the batch-16 runs' cached stages stay valid
         settings["batch_size"] = batch
     schedule = cfg.factqa_sft_schedule if task == "factqa" else "cosine"
     if schedule != "cosine":  # a key only when set, so the cosine runs' cached stages stay valid
@@ -90,7 +90,7 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
     def run(d: Path) -> dict:
         resume = checkpoint_to_resume(d) if can_resume else None
         sc = from_dict(SFTConfig, {"model": cfg.model, "data": sft_data(cfg, task), "out": str(d / "model"),
-                                   "max_steps": cap, "batch_size": batch, "micro_batch_size": min(batch, 16),
+                                   "max_steps": cap, "batch_size": batch, "micro_batch_size": min(batch, SFT_MICRO_BATCH),
                                    "task_examples": examples, "learning_rate": lr, "warmup_steps": 5,
                                    "eval_fraction": n_eval / examples, "eval_every": every,
                                    "patience": patience, "lr_schedule": schedule, "seed": cfg.seed,

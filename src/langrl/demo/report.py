@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from langrl.demo.claims import EXPLAIN, compute_claims, paired_difference
-from langrl.demo.config import reproduce_command
+from langrl.demo.config import SFT_BATCH, reproduce_command
 from langrl.io import atomic_write_json, atomic_write_text
 
 COLUMNS = [("gold/gold", "gold (T=1)"), ("gold_se", "± s.e."), ("near_greedy/gold/gold", "gold (near-greedy)"),
@@ -141,14 +141,14 @@ def _sft_summary(result: dict, curve: list[tuple[int, float]] = ()) -> dict:
     ``curve`` (its held-out losses) gives the loss over the constant-rate steps before the decay that saw 16,000
     sequences (1,000 steps at the default batch of 16)."""
     row = {k: result.get(k) for k in SFT_KEYS}
-    row["batch_size"] = row["batch_size"] or 16  # a stage cached before the summary carried it: the demo's 16
+    row["batch_size"] = row["batch_size"] or SFT_BATCH  # a stage cached before the summary carried it
     if row["best_step"] is None and row["steps"] is not None:
         row.update(best_step=row["steps"], best_eval_loss=result.get("eval_loss"),
                    stopped_early=bool(result.get("stopped_early", False)))
     if result.get("lr_schedule") == "wsd":
         row["decay_start"] = result.get("decay_start")
         if row["decay_start"] is not None and curve:
-            window = BEFORE_DECAY_SEQUENCES // int(result.get("batch_size") or 16)
+            window = BEFORE_DECAY_SEQUENCES // row["batch_size"]
             row["loss_before_decay"] = loss_before(list(curve), row["decay_start"], window)
     return row
 
