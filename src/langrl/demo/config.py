@@ -54,10 +54,11 @@ class DemoConfig:
                                              "cosine decay over a tenth of the cap (a cosine's decay flattens the loss "
                                              "before the model has converged: README, 'SFT to a plateau')",
                                      choices=("cosine", "wsd"))
-    factqa_sft_batch_size: int = arg(SFT_BATCH, "factqa SFT's batch (and its control's): at 16 the step at which the model "
-                                         "learns to copy items off the passage depends on the seed (seed 1: not in "
-                                         "12,000 steps), at 64 every seed measured learns it within 1,000 steps "
-                                         "(README, 'The copying transition and the batch size')")
+    factqa_sft_batch_size: int = arg(SFT_BATCH, "factqa SFT's batch (and its control's): at 16 the step at which "
+                                                "the model learns to copy items off the passage depends on the seed "
+                                                "(seed 1: not in 12,000 steps), at 64 every seed measured learns it "
+                                                "within 1,000 steps (README, 'The copying transition and the batch "
+                                                "size')")
     factqa_rl_steps: int = arg(0, "factqa's online RL iterations (0 = --rl-steps, else the budget's); when set, each "
                                   "run draws factqa_rl_steps x prompts_per_step training prompts, so no prompt "
                                   "repeats (the default runs keep their 512-prompt draw)")

@@ -90,7 +90,8 @@ def stage_sft(stages: Stages, cfg: DemoConfig, b: Budget, task: str) -> str:
     def run(d: Path) -> dict:
         resume = checkpoint_to_resume(d) if can_resume else None
         sc = from_dict(SFTConfig, {"model": cfg.model, "data": sft_data(cfg, task), "out": str(d / "model"),
-                                   "max_steps": cap, "batch_size": batch, "micro_batch_size": min(batch, SFT_MICRO_BATCH),
+                                   "max_steps": cap, "batch_size": batch,
+                                   "micro_batch_size": min(batch, SFT_MICRO_BATCH),
                                    "task_examples": examples, "learning_rate": lr, "warmup_steps": 5,
                                    "eval_fraction": n_eval / examples, "eval_every": every,
                                    "patience": patience, "lr_schedule": schedule, "seed": cfg.seed,
