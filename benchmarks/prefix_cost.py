@@ -26,7 +26,7 @@ import time
 
 import torch
 
-FORMATS = (None, "short", "compact", "names")
+FORMATS = (None, "byte", "short", "compact", "names")
 
 
 class NoEos:

@@ -114,6 +114,7 @@ def test_on_a_real_pareto_run_the_served_command_samples(tmp_path, capsys):
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     from langrl.rewards.conditioning import parse_condition_weights, weight_prefix
 
-    # the prefix of the served weights, in the format the conditioned policy was trained with (pareto's short)
-    prefix = weight_prefix(parse_condition_weights(res["served_weights"]), "short")
+    # the prefix of the served weights, in the format the conditioned policy was trained with (pareto's auto: byte on
+    # tiny, whose tokenizer holds every byte)
+    prefix = weight_prefix(parse_condition_weights(res["served_weights"]), "byte")
     assert len(lines) == 2 and all(x["prompt"].startswith(prefix + "Q: ") for x in lines)

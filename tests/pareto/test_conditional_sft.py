@@ -59,15 +59,16 @@ def test_conditional_sft_then_conditioned_rl_end_to_end(toy_model_dir, prompts, 
         best = best_per_weight([[c["rewards"][n] for n in names] for c in mine], grid)
         for g, c in enumerate(best):
             rec = recs[i * len(grid) + g]
-            assert rec["prompt"] == weight_prefix(dict(zip(names, grid[g])), "short") + mine[c]["prompt"]
-            assert strip_prefix(rec["prompt"], fmt="short")[0] == mine[c]["prompt"]
+            assert rec["prompt"] == weight_prefix(dict(zip(names, grid[g])), "byte") + mine[c]["prompt"]
+            assert strip_prefix(rec["prompt"], fmt="byte")[0] == mine[c]["prompt"]
             assert rec["completion"] == mine[c]["response"]
-    # the offline stage moved the weights, and the online stage started from it with the short prefix (the default)
+    # the offline stage moved the weights, and the online stage started from it with the byte prefix (auto: the toy
+    # tokenizer holds every byte)
     start = list(AutoModelForCausalLM.from_pretrained(toy_model_dir).parameters())
     sft = list(AutoModelForCausalLM.from_pretrained(out / "cond-sft" / "policy").parameters())
     assert any(not torch.equal(a, b) for a, b in zip(start, sft))
     cfg = (out / "conditioned" / "policy" / "langrl_config.yaml").read_text()
-    assert f"policy: {out / 'cond-sft' / 'policy'}" in cfg and "condition_format: short" in cfg
+    assert f"policy: {out / 'cond-sft' / 'policy'}" in cfg and "condition_format: byte" in cfg
     assert "max_steps: 6" in cfg and "condition_steps: 20" in cfg
 
 

@@ -1,5 +1,5 @@
-"""The short conditioning prefix (``--condition-format short``, the default): the levels of all objectives but the
-last (w sums to 1) as letters, then a newline; 2 tokens for two objectives on ``tiny``, kept intact, read back only
+"""The short conditioning prefix (``--condition-format short``, what ``auto`` picks where a tokenizer would not keep the
+byte prefix): the levels of all objectives but the last (w sums to 1) as letters, then a newline; 2 tokens for two objectives on ``tiny``, kept intact, read back only
 when asked for, never reaching a reward function; a policy trained with it is sampled with it."""
 import json
 
@@ -67,12 +67,13 @@ def test_tiny_tokenizer_keeps_every_short_prefix_as_two_tokens_before_every_hh_p
             assert tok.decode(ids) == prefix + p
 
 
-def test_the_default_format_is_short_and_sample_writes_it(toy_model_dir, prompts_file, tmp_path, capsys):
+def test_a_short_run_saves_its_format_and_sample_writes_it(toy_model_dir, prompts_file, tmp_path, capsys):
     from langrl.cli import main as cli_main
 
     out = tmp_path / "short"
-    run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", condition=True, max_steps=1, prompts_per_step=2,
-                  samples_per_prompt=2, max_new_tokens=2), quiet=True, reward=Recording().composite())
+    run_rl(rl_cfg(toy_model_dir, prompts_file, out, algo="grpo", condition=True, condition_format="short",
+                  max_steps=1, prompts_per_step=2, samples_per_prompt=2, max_new_tokens=2), quiet=True,
+           reward=Recording().composite())
     assert saved_format(str(out)) == "short"
     capsys.readouterr()
     assert cli_main(["sample", "--model", str(out), "--prompts", "task:hh", "--num-prompts", "2",

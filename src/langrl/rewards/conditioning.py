@@ -33,6 +33,19 @@ with the newline; the text still decodes intact). w is quantised by largest rema
 exactly (:func:`quantise_sum`). Ordinary text can begin with a letter and a newline, so a short prefix is read back
 only when asked for (:func:`strip_prefix` with ``fmt="short"``).
 
+The **byte** format (``condition_format: byte``) writes the same levels as the short one, each as one control
+character of :data:`BYTES` (level L is ``BYTES[L]``: U+0001–U+0008 for 0–7, U+000E–U+001A for 8–20; no whitespace,
+no NUL), and nothing else::
+
+    \x16Q: Pim in Dorvik asks: how do I open the copper gate?           (w = 0.75, 0.25: BYTES[15] = "\x16")
+
+k − 1 tokens (one for two objectives) on a byte-level BPE tokenizer that holds all 256 bytes and learnt no merge with
+these characters (``tiny``'s: text never holds them); the prompt's own tokens are unchanged. A tokenizer may lack
+some (SmolLM2's GGUF vocabulary drops U+0004, U+0006, U+0013, U+0014, U+0016), so :func:`byte_prefix_problems`
+checks the policy's tokenizer, and ``auto`` (the default) picks ``byte`` where it holds and ``short`` elsewhere
+(:func:`resolve_format`; the run saves the format it chose). Text does not begin with a control character, so a byte
+prefix is read back whenever no format is named.
+
 Training (``langrl rl --condition true``) draws w for each prompt uniformly from the simplex grid with
 ``condition_steps`` steps (:func:`langrl.rewards.weights.weight_grid`), seeded by (seed, step, prompt index), and the
 prompt's reward is w·r over its objectives. At inference ``langrl sample --weights`` and ``langrl eval --weights``
@@ -50,7 +63,12 @@ LEVELS = "abcdefghijklmnopqrstu"
 """The compact format's letters: LEVELS[L] stands for w = L / 20."""
 _COMPACT = re.compile(r"^\[([a-u](?:,[a-u])*)\] ")
 _SHORT = re.compile(r"^([a-u](?:,[a-u])*)\n")
-FORMATS = ("names", "compact", "short")
+BYTES = "".join(map(chr, [*range(0x01, 0x09), *range(0x0E, 0x1B)]))
+"""The byte format's characters: BYTES[L] stands for level L (w = L / 20); 21 control characters, none whitespace."""
+_BYTE = re.compile("^([\x01-\x08\x0e-\x1a]+)")
+FORMATS = ("names", "compact", "short", "byte")
+CONFIG_FORMATS = ("auto",) + FORMATS
+"""What a config may name: a format, or ``auto`` (:func:`resolve_format`)."""
 
 
 def quantise(weights: Sequence[float]) -> list[int]:
@@ -85,11 +103,12 @@ def weight_prefix(weights: Mapping[str, float], fmt: str = "names") -> str:
     the levels 14 and 6; ``fmt="short"``: ``"o\\n"``, the first level, the last being 20 − 14 = 6)."""
     if fmt == "compact":
         return "[" + ",".join(LEVELS[q] for q in quantise(list(weights.values()))) + "] "
-    if fmt == "short":
+    if fmt in ("short", "byte"):
         if len(weights) < 2:
-            raise InputError(f"the short conditioning prefix needs at least 2 objectives, got {list(weights)}",
+            raise InputError(f"the {fmt} conditioning prefix needs at least 2 objectives, got {list(weights)}",
                              field="condition_format")
-        return ",".join(LEVELS[q] for q in quantise_sum(list(weights.values()))[:-1]) + "\n"
+        first = quantise_sum(list(weights.values()))[:-1]
+        return "".join(BYTES[q] for q in first) if fmt == "byte" else ",".join(LEVELS[q] for q in first) + "\n"
     if fmt != "names":
         raise InputError(f"expected a conditioning format in {FORMATS}, got {fmt!r}", field="condition_format")
     for name in weights:
@@ -100,7 +119,7 @@ def weight_prefix(weights: Mapping[str, float], fmt: str = "names") -> str:
 
 
 def condition_prompt(prompt, weights: Mapping[str, float], fmt: str = "names"):
-    """The prompt with the weight prefix (``fmt``: ``names`` or ``compact``): before the text, or before the first user
+    """The prompt with the weight prefix (``fmt``: one of :data:`FORMATS`): before the text, or before the first user
     message's content."""
     prefix = weight_prefix(weights, fmt)
     if isinstance(prompt, str):
@@ -138,16 +157,18 @@ def strip_prefix(text: str, names: Sequence[str] | None = None,
                  fmt: str | None = None) -> tuple[str, dict[str, float] | None]:
     """(the text without a leading weight prefix, its weights) or (text, None) when it has none. A compact or short
     prefix carries no names: its weights are keyed by ``names`` (default "1", "2", ...). ``fmt``: the format to read
-    (None: either bracketed one, ``compact`` or ``names``; a ``short`` prefix is read only with ``fmt="short"``,
-    since ordinary text can begin with a letter and a newline)."""
+    (None: ``byte``, ``compact`` or ``names``; a ``short`` prefix is read only with ``fmt="short"``, since ordinary
+    text can begin with a letter and a newline)."""
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"expected a conditioning format in {FORMATS}, got {fmt!r}", field="condition_format")
-    if fmt == "short":
-        m = _SHORT.match(text)
-        first = [LEVELS.index(x) for x in m.group(1).split(",")] if m else []
-        if not m or sum(first) > 20:
+    if fmt in ("short", "byte", None):
+        m = (_SHORT if fmt == "short" else _BYTE).match(text)
+        first = ([LEVELS.index(x) for x in m.group(1).split(",")] if fmt == "short" else
+                 [BYTES.index(x) for x in m.group(1)]) if m else []
+        if m and sum(first) <= 20:
+            return text[m.end():], _keyed([q / 20 for q in first + [20 - sum(first)]], names)
+        if fmt is not None:
             return text, None
-        return text[m.end():], _keyed([q / 20 for q in first + [20 - sum(first)]], names)
     c = _COMPACT.match(text) if fmt in (None, "compact") else None
     if c:
         return text[c.end():], _keyed([LEVELS.index(x) / 20 for x in c.group(1).split(",")], names)
@@ -199,6 +220,53 @@ def saved_format(model: str) -> str:
     saved = yaml.safe_load(path.read_text()) or {}
     fmt = saved.get("condition_format") or "names"
     return fmt if fmt in FORMATS else "names"
+
+
+def _prompt_text(prompt) -> str:
+    if isinstance(prompt, list):  # the prefix goes before the first user message's content
+        return next((str(m.get("content", "")) for m in prompt if isinstance(m, dict) and m.get("role") == "user"), "")
+    return str(prompt)
+
+
+def byte_prefix_problems(tok, prompts: Sequence, k: int = 2) -> list[str]:
+    """Why ``tok`` does not keep the byte prefix intact (empty: it does): every level alone must be one token that
+    decodes back to itself, every pair of levels (k > 2 writes k − 1 of them in a row) two tokens, and before each of
+    ``prompts`` (its text, or its first user message) the level's token followed by the prompt's own tokens."""
+    def ids(text: str) -> list[int]:
+        return list(tok(text, add_special_tokens=False)["input_ids"])
+
+    problems = []
+    for level, c in enumerate(BYTES):
+        alone = ids(c)
+        if len(alone) != 1 or tok.decode(alone) != c:
+            problems.append(f"level {level} (U+{ord(c):04X}) is {len(alone)} tokens alone")
+    if problems:
+        return problems
+    if k > 2 and any(len(ids(a + b)) != 2 for a in BYTES for b in BYTES):
+        problems.append("two levels in a row merge into one token")
+    for text in {_prompt_text(p) for p in prompts}:
+        body = ids(text)
+        for c in BYTES:
+            if ids(c + text) != ids(c) + body or tok.decode(ids(c + text)) != c + text:
+                problems.append(f"level U+{ord(c):04X} changes the tokens of the prompt {text[:40]!r}")
+                break
+    return problems
+
+
+def resolve_format(fmt: str, tok, prompts: Sequence, k: int) -> str:
+    """The format a conditioned run writes: ``auto`` → ``byte`` when :func:`byte_prefix_problems` finds none for
+    ``tok`` and ``prompts`` (k objectives), else ``short``; ``byte`` is checked the same way (an InputError naming
+    what breaks); any other format as given."""
+    if fmt not in CONFIG_FORMATS:
+        raise InputError(f"expected a conditioning format in {CONFIG_FORMATS}, got {fmt!r}", field="condition_format")
+    if fmt not in ("auto", "byte"):
+        return fmt
+    problems = byte_prefix_problems(tok, prompts, k)
+    if fmt == "byte" and problems:
+        raise InputError("condition_format byte: this tokenizer does not keep the one-token prefix intact ("
+                         + "; ".join(problems[:3]) + "); use --condition-format short (2 tokens a level) or auto",
+                         field="condition_format")
+    return "short" if problems else "byte"
 
 
 def _finite(x: float) -> float:

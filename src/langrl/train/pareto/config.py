@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from langrl.config import arg
 from langrl.errors import InputError
 from langrl.losses.multiobjective import AGGREGATIONS
+from langrl.rewards.conditioning import CONFIG_FORMATS
 
 RL_FIELDS = ("policy", "prompts", "reward", "algo", "aggregation", "max_steps", "prompts_per_step",
              "samples_per_prompt", "learning_rate", "kl_coef", "max_new_tokens", "temperature", "seed")
@@ -38,9 +39,9 @@ class ParetoConfig:
     cond_sft_steps: int = arg(150, "conditioned_sft: SFT steps, each on prompts_per_step × samples_per_prompt records "
                                    "(counted as half an RL iteration each)")
     cond_sft_learning_rate: float = arg(1e-3, "conditioned_sft: SFT learning rate")
-    condition_format: str = arg("short", "conditioned: the prefix format (langrl rl --condition-format); w is "
-                                         "drawn from the grid of twentieths (--rl-option condition_steps=N)",
-                                choices=("short", "compact", "names"))
+    condition_format: str = arg("auto", "conditioned: the prefix format (langrl rl --condition-format; auto: byte "
+                                        "where the start's tokenizer keeps it, else short); w is drawn from the grid "
+                                        "of twentieths (--rl-option condition_steps=N)", choices=CONFIG_FORMATS)
     population: list[str] = arg([], "an annotator type NAME:SHARE:OBJ=W,... (repeat; shares sum to 1): its w and "
                                     "the share-averaged w̄ join the sweep, and pareto.json reports each type's "
                                     "satisfaction w_g·gold under the averaged policy and under its own")

@@ -101,6 +101,20 @@ def conditioned_budget(cfg: ParetoConfig, n_vectors: int) -> dict:
             "sequences_per_iteration": cfg.prompts_per_step * cfg.samples_per_prompt}
 
 
+def _format(cfg: ParetoConfig, names) -> str:
+    """The prefix format every conditioned stage writes: ``cfg.condition_format``, with ``auto`` resolved against the
+    start policy's tokenizer and the training prompts (``langrl.rewards.conditioning.resolve_format``)."""
+    if cfg.condition_format not in ("auto", "byte"):
+        return cfg.condition_format
+    from langrl.models.specs import load_tokenizer
+    from langrl.rewards.conditioning import resolve_format
+    from langrl.train.pg.collect import load_prompt_rows
+
+    rows = load_prompt_rows(cfg.prompts, "train", 16, cfg.seed)[:16]
+    return resolve_format(cfg.condition_format, load_tokenizer(cfg.policy, quiet=True), [r["prompt"] for r in rows],
+                          len(names))
+
+
 def _conditioned_stages(cfg: ParetoConfig, base: dict, stages, out: Path, vectors: list, reward, evaluate,
                         eval_settings: dict) -> tuple[dict, dict, dict]:
     """The conditioned policy's stages: ``cond-sft`` (offline conditional SFT, with ``conditioned_sft``) and its
@@ -108,7 +122,7 @@ def _conditioned_stages(cfg: ParetoConfig, base: dict, stages, out: Path, vector
     from langrl.rewards.weights import weight_grid
 
     compute = conditioned_budget(cfg, len(vectors))
-    fmt = cfg.condition_format
+    fmt = _format(cfg, reward.objective_names)
     # w is drawn from the simplex grid of twentieths unless --rl-option condition_steps=N: every level the compact
     # prefix can write (and every weight a --grid of 1, 2, 4, 5, 10 or 20 steps evaluates) is seen in training
     csteps = int(base.get("condition_steps", 20))

@@ -12,6 +12,7 @@ from pathlib import Path
 from langrl.config import arg
 from langrl.errors import InputError
 from langrl.losses.multiobjective import AGGREGATIONS
+from langrl.rewards.conditioning import CONFIG_FORMATS
 from langrl.train.config import TrainerConfig
 from langrl.train.pg.algorithms import ALGORITHMS, resolve_config
 
@@ -35,10 +36,12 @@ class RLConfig(TrainerConfig, defaults={"out": "runs/rl"}):
     condition: bool = arg(False, "one preference-conditioned policy (Rewards-in-Context): each prompt gets a weight "
                                  "vector w from the simplex grid, written before it (--condition-format); its reward "
                                  "is w·r (the reward functions never see the prefix)")
-    condition_format: str = arg("short", "condition: the prefix, w in twentieths: short = the levels of all but "
-                                         "the last objective as letters, then a newline ('p\\n' is w = 0.75, 0.25; "
-                                         "2k - 2 tokens); compact = one letter per objective ('[p,f] '; 2k + 2 "
-                                         "tokens); names = '[w NAME=W ...] '", choices=("short", "compact", "names"))
+    condition_format: str = arg("auto", "condition: the prefix, w in twentieths: byte = the levels of all but the "
+                                        "last objective as control characters (k - 1 tokens); short = the same as "
+                                        "letters, then a newline ('p\\n' is w = 0.75, 0.25; 2k - 2 tokens); compact = "
+                                        "one letter per objective ('[p,f] '; 2k + 2 tokens); names = '[w NAME=W "
+                                        "...] '; auto = byte where the policy's tokenizer keeps it as one token a "
+                                        "level, else short (the run saves its choice)", choices=CONFIG_FORMATS)
     condition_steps: int = arg(10, "condition: steps of the simplex grid w is drawn from (2 objectives, 10: w_1 in "
                                    "0, 0.1, ..., 1)")
     # ---- budget and batch shape

@@ -50,7 +50,7 @@ from langrl.train.checkpoint import check_out_dir, load_state
 from langrl.train.data import global_batch_indices
 from langrl.train.pg.algorithms import get_algorithm
 from langrl.losses.multiobjective import weighted_sum
-from langrl.rewards.conditioning import CONDITION_COLUMN, condition_rows, strip_prefix
+from langrl.rewards.conditioning import CONDITION_COLUMN, condition_rows, resolve_format, strip_prefix
 from langrl.train.pg.collect import annotate, load_prompt_rows, score, shape_rewards
 from langrl.train.pg.engines import RolloutSchedule, check_engine, make_engine, parse_options
 from langrl.train.pg.kl import KLPenalty
@@ -114,6 +114,9 @@ def run_rl(cfg: RLConfig, quiet: bool = False, reward=None, evaluator=None) -> d
         value_model=cfg.value_model if algo.uses_value else None, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
         mask_settings=dict(top_p=cfg.mask_top_p, min_tokens=cfg.mask_min_tokens,
                            temperature=cfg.temperature) if algo.uses_mask else None, value_init=cfg.value_init)
+    if cfg.condition:  # auto → byte where this tokenizer keeps it (one token a level), else short; saved as chosen
+        cfg = dataclasses.replace(cfg, condition_format=resolve_format(
+            cfg.condition_format, tok, [r["prompt"] for r in rows[:16]], len(reward.objective_names)))
     sampling = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
                     stop=cfg.stop, max_prompt_tokens=cfg.max_prompt_tokens,
                     chat_template=cfg.chat_template, system=cfg.system_prompt)
