@@ -59,3 +59,11 @@ def test_without_per_prompt_scores_the_fixed_margin_decides():
     c = population_claim(GROUPS, results, label)
     # many loses 0 (≤ 0.02), few loses 1 − 0.5 = 0.5 (> 0.02)
     assert c["value"] is True and "fixed margin" in c["rule"] and "se" not in c["groups"]["few"]
+
+
+def test_point_labels_join_the_weights_of_policies_at_one_position():
+    from langrl.train.pareto.plot import point_labels
+
+    pts = {"cond-1-0": [0.9, 0.6], "cond-0.75-0.25": [0.9, 0.6], "cond-0.5-0.5": [0.8, 0.8], "cond-0-1": [0.6, 0.99]}
+    assert point_labels(pts) == [((0.9, 0.6), "1-0, 0.75-0.25"), ((0.8, 0.8), "0.5-0.5"), ((0.6, 0.99), "0-1")]
+    assert point_labels({}) == []

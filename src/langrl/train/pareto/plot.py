@@ -4,6 +4,17 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def point_labels(points: dict) -> list[tuple[tuple[float, float], str]]:
+    """One label per distinct position on the first two axes: the weights of every policy there, comma-joined (a
+    conditioned policy answers several w with the same behaviour; their labels would print over each other).
+    ``{"cond-1-0": [0.9, 0.6], "cond-0.75-0.25": [0.9, 0.6], "cond-0-1": [0.6, 0.99]}`` →
+    ``[((0.9, 0.6), "1-0, 0.75-0.25"), ((0.6, 0.99), "0-1")]`` (first-seen order)."""
+    at: dict[tuple[float, float], list[str]] = {}
+    for name, p in points.items():
+        at.setdefault((round(float(p[0]), 6), round(float(p[1]), 6)), []).append(name.split("-", 1)[1])
+    return [(xy, ", ".join(names)) for xy, names in at.items()]
+
+
 def plot_fronts(path: Path, report: dict, space: str = "gold") -> None:
     """Scatter every sweep policy (circles) and soup (squares) on the first two axes of ``space`` ("gold" or
     "objectives"), join each non-dominated set, label each point with its weights; hypervolumes in the legend."""
@@ -14,8 +25,8 @@ def plot_fronts(path: Path, report: dict, space: str = "gold") -> None:
 
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     axes = None
-    for kind, marker, colour in (("sweep", "o", "tab:blue"), ("soups", "s", "tab:orange"),
-                                 ("conditioned", "^", "tab:green")):
+    for kind, marker, colour, offset in (("sweep", "o", "tab:blue", (4, 4)), ("soups", "s", "tab:orange", (4, -10)),
+                                         ("conditioned", "^", "tab:green", (4, 4))):
         front = report["fronts"].get(kind, {}).get(space)
         if not front:
             continue
@@ -24,9 +35,8 @@ def plot_fronts(path: Path, report: dict, space: str = "gold") -> None:
         xs, ys = [p[0] for p in pts.values()], [p[1] for p in pts.values()]
         ax.scatter(xs, ys, marker=marker, color=colour, s=36,
                    label=f"{kind}: hypervolume {front['hypervolume']:.3f}")
-        for name, p in pts.items():
-            ax.annotate(name.split("-", 1)[1], (p[0], p[1]), textcoords="offset points", xytext=(4, 4), fontsize=7,
-                        color=colour)
+        for (x, y), text in point_labels(pts):
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=offset, fontsize=7, color=colour)
         nd = sorted((pts[n] for n in front["non_dominated"]), key=lambda p: p[0])
         if len(nd) > 1:
             ax.plot([p[0] for p in nd], [p[1] for p in nd], color=colour, lw=1, alpha=0.7)
