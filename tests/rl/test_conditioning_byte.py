@@ -36,22 +36,16 @@ def test_byte_levels_by_hand_and_back():
     assert strip_prefix(rows[0]["prompt"], ["x", "y"], fmt="byte") == ("p", w)
 
 
-def test_tiny_keeps_every_byte_level_as_one_token_before_every_hh_prompt():
+def test_tiny_passes_the_byte_check_and_auto_writes_byte():
+    # every level one token before every hh prompt: test_conditioning_short.py's parametrized tokenizer test
     from transformers import AutoTokenizer
 
     from langrl.models.specs import resolve_model_dir
     from langrl.tasks import get_task
 
     tok = AutoTokenizer.from_pretrained(resolve_model_dir("tiny", quiet=True))
-    prompts = [r["prompt"] for split in ("train", "eval") for r in get_task("hh").prompts(split, 100, 0)]
-    for a in range(21):
-        prefix = weight_prefix({"helpful": a / 20, "harmless": 1 - a / 20}, "byte")
-        alone = tok(prefix, add_special_tokens=False)["input_ids"]
-        assert len(alone) == 1, (a, alone)
-        for p in prompts:
-            ids = tok(prefix + p, add_special_tokens=False)["input_ids"]
-            assert ids == alone + tok(p, add_special_tokens=False)["input_ids"] and tok.decode(ids) == prefix + p
-    assert byte_prefix_problems(tok, prompts, k=3) == []
+    prompts = [r["prompt"] for r in get_task("hh").prompts("train", 16, 0)]
+    assert byte_prefix_problems(tok, prompts, k=3) == []  # k = 3: two levels in a row stay two tokens too
     assert resolve_format("auto", tok, prompts, 2) == "byte" and resolve_format("short", tok, prompts, 2) == "short"
 
 

@@ -49,7 +49,8 @@ def test_short_prefix_by_hand_and_back():
     assert strip_prefix(rows[0]["prompt"], ["x", "y"], fmt="short") == ("p", w)
 
 
-def test_tiny_tokenizer_keeps_every_short_prefix_as_two_tokens_before_every_hh_prompt():
+@pytest.mark.parametrize("fmt,tokens", [("short", 2), ("byte", 1)])  # the letter and the newline; one control byte
+def test_tiny_tokenizer_keeps_every_level_prefix_as_its_own_tokens_before_every_hh_prompt(fmt, tokens):
     from transformers import AutoTokenizer
 
     from langrl.models.specs import resolve_model_dir
@@ -58,12 +59,12 @@ def test_tiny_tokenizer_keeps_every_short_prefix_as_two_tokens_before_every_hh_p
     tok = AutoTokenizer.from_pretrained(resolve_model_dir("tiny", quiet=True))
     prompts = [r["prompt"] for split in ("train", "eval") for r in get_task("hh").prompts(split, 100, 0)]
     for a in range(21):
-        prefix = weight_prefix({"helpful": a / 20, "harmless": 1 - a / 20}, "short")
+        prefix = weight_prefix({"helpful": a / 20, "harmless": 1 - a / 20}, fmt)
         alone = tok(prefix, add_special_tokens=False)["input_ids"]
-        assert len(alone) == 2, (prefix, alone)  # the letter, the newline
+        assert len(alone) == tokens, (prefix, alone)
         for p in prompts:
             ids = tok(prefix + p, add_special_tokens=False)["input_ids"]
-            assert ids[:2] == alone and ids[2:] == tok(p, add_special_tokens=False)["input_ids"], (prefix, p)
+            assert ids == alone + tok(p, add_special_tokens=False)["input_ids"], (prefix, p)
             assert tok.decode(ids) == prefix + p
 
 
