@@ -5,9 +5,9 @@ and seed: the plain run at fixed weights (0.5, 0.5), the conditioned one (``--co
 and writing its prefix before it: ``--format auto`` (the default: ``byte`` on ``tiny``, one control character, 1
 more prompt token), ``short`` (``p\\n``, 2 more), ``compact`` (``[p,f] ``, 6 more) or ``names``
 (``[w helpful=W harmless=W] ``, 24 more). The runs alternate (plain, conditioned, plain, ...) so a load change on a
-shared machine hits both. Each iteration's ``time/step`` and ``response_length`` come from ``metrics.csv``; a side's estimate is the fastest iteration after the first (other
-processes only ever add time), and also seconds per sampled token, since the two policies' responses can differ in
-length.
+shared machine hits both. Each iteration's ``time/step`` and ``response_length`` come from ``metrics.csv``; a side's
+estimate is the fastest iteration after the first (other processes only ever add time), and also seconds per sampled
+token, since the two policies' responses can differ in length.
 
 Prints one JSON line: ``plain_s``, ``conditioned_s``, ``ratio`` = conditioned / plain (target <= 1.05), the same per
 sampled token, each phase's fastest time (sampling, scoring, log-probs, update), which shows where a
@@ -17,8 +17,8 @@ before and after. ``--clock cpu`` (the default) times every phase in this proces
 replaced by ``time.process_time``), which other processes on a shared machine do not inflate; ``--clock wall`` is
 the wall clock, whose ratio moves by more than 5% from run to run on a loaded machine.
 
-    python benchmarks/conditioned_step.py [--model tiny|DIR] [--format auto|byte|short|compact|names] [--prompts 8] [--n 4]
-        [--tokens 40] [--iters 6] [--rounds 2] [--clock cpu|wall]
+    python benchmarks/conditioned_step.py [--model tiny|DIR] [--format auto|byte|short|compact|names] [--prompts 8]
+        [--n 4] [--tokens 40] [--iters 6] [--rounds 2] [--clock cpu|wall]
 """
 from __future__ import annotations
 
@@ -99,6 +99,8 @@ def main() -> None:
     a = ap.parse_args()
     import torch
 
+    from langrl.rewards.conditioning import saved_format
+
     torch.set_num_threads(1)
     import os
 
@@ -110,17 +112,16 @@ def main() -> None:
             for cond in (False, True):
                 mine[cond] = run(a.model, Path(tmp) / f"{int(cond)}-{r}", cond, a, a.iters + 1)
                 rows[cond] += mine[cond]
-                if cond:  # the format the run chose (auto: byte where the tokenizer keeps it, else short)
-                    from langrl.rewards.conditioning import saved_format
-
-                    chosen = saved_format(str(Path(tmp) / f"1-{r}"))
             rounds.append(round(min(x["time/step"] for x in mine[True]) / min(x["time/step"] for x in mine[False]), 3))
+        # the format the conditioned runs chose (auto: byte where the tokenizer keeps it, else short)
+        chosen = saved_format(str(Path(tmp) / "1-0"))
     best = {c: min(x["time/step"] for x in v) for c, v in rows.items()}
     per_tok = {c: min(x["time/step"] / max(x["response_length"] * a.prompts * a.n, 1.0) for x in v)
                for c, v in rows.items()}
     phases = {c: {k.split("/")[1]: round(min(x[k] for x in v if k in x), 4) for k in PHASES} for c, v in rows.items()}
     median = {c: sorted(x["time/step"] for x in v)[len(v) // 2] for c, v in rows.items()}
-    print(json.dumps({"benchmark": "conditioned_step", "model": a.model, "format": a.format, "chosen": chosen, "clock": a.clock,
+    print(json.dumps({"benchmark": "conditioned_step", "model": a.model, "format": a.format, "chosen": chosen,
+                      "clock": a.clock,
                       "plain_s": round(best[False], 4), "conditioned_s": round(best[True], 4),
                       "ratio": round(best[True] / best[False], 3),
                       "plain_s_per_token": per_tok[False], "conditioned_s_per_token": per_tok[True],

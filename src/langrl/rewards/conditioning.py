@@ -65,7 +65,7 @@ _COMPACT = re.compile(r"^\[([a-u](?:,[a-u])*)\] ")
 _SHORT = re.compile(r"^([a-u](?:,[a-u])*)\n")
 BYTES = "".join(map(chr, [*range(0x01, 0x09), *range(0x0E, 0x1B)]))
 """The byte format's characters: BYTES[L] stands for level L (w = L / 20); 21 control characters, none whitespace."""
-_BYTE = re.compile("^([\x01-\x08\x0e-\x1a]+)")
+_BYTE = re.compile("^([" + re.escape(BYTES) + "]+)")
 FORMATS = ("names", "compact", "short", "byte")
 CONFIG_FORMATS = ("auto",) + FORMATS
 """What a config may name: a format, or ``auto`` (:func:`resolve_format`)."""
@@ -161,12 +161,13 @@ def strip_prefix(text: str, names: Sequence[str] | None = None,
     text can begin with a letter and a newline)."""
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"expected a conditioning format in {FORMATS}, got {fmt!r}", field="condition_format")
-    if fmt in ("short", "byte", None):
+    if fmt in ("short", "byte", None):  # the level formats: the first k − 1 levels written, the last implied
         m = (_SHORT if fmt == "short" else _BYTE).match(text)
-        first = ([LEVELS.index(x) for x in m.group(1).split(",")] if fmt == "short" else
-                 [BYTES.index(x) for x in m.group(1)]) if m else []
-        if m and sum(first) <= 20:
-            return text[m.end():], _keyed([q / 20 for q in first + [20 - sum(first)]], names)
+        if m:
+            first = ([LEVELS.index(x) for x in m.group(1).split(",")] if fmt == "short"
+                     else [BYTES.index(x) for x in m.group(1)])
+            if sum(first) <= 20:
+                return text[m.end():], _keyed([q / 20 for q in first + [20 - sum(first)]], names)
         if fmt is not None:
             return text, None
     c = _COMPACT.match(text) if fmt in (None, "compact") else None
@@ -235,11 +236,9 @@ def byte_prefix_problems(tok, prompts: Sequence, k: int = 2) -> list[str]:
     def ids(text: str) -> list[int]:
         return list(tok(text, add_special_tokens=False)["input_ids"])
 
-    problems = []
-    for level, c in enumerate(BYTES):
-        alone = ids(c)
-        if len(alone) != 1 or tok.decode(alone) != c:
-            problems.append(f"level {level} (U+{ord(c):04X}) is {len(alone)} tokens alone")
+    alone = {c: ids(c) for c in BYTES}
+    problems = [f"level {level} (U+{ord(c):04X}) is {len(alone[c])} tokens alone" for level, c in enumerate(BYTES)
+                if len(alone[c]) != 1 or tok.decode(alone[c]) != c]
     if problems:
         return problems
     if k > 2 and any(len(ids(a + b)) != 2 for a in BYTES for b in BYTES):
@@ -247,7 +246,8 @@ def byte_prefix_problems(tok, prompts: Sequence, k: int = 2) -> list[str]:
     for text in {_prompt_text(p) for p in prompts}:
         body = ids(text)
         for c in BYTES:
-            if ids(c + text) != ids(c) + body or tok.decode(ids(c + text)) != c + text:
+            joined = ids(c + text)
+            if joined != alone[c] + body or tok.decode(joined) != c + text:
                 problems.append(f"level U+{ord(c):04X} changes the tokens of the prompt {text[:40]!r}")
                 break
     return problems
