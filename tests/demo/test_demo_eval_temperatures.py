@@ -54,3 +54,27 @@ def test_report_records_the_sft_steps_used(tmp_path):
                                          "stopped_early": True, "seconds": 56.0}  # no batch_size in sft: the demo's 16
     row = next(line for line in (tmp_path / "report.md").read_text().splitlines() if line.startswith("| reviews |"))
     assert row == "| reviews | 16 | 125 | 50 | 0.615 | True | 56.000 |"
+
+
+def test_report_names_the_model_weights_it_started_from(tmp_path):
+    import hashlib
+
+    from langrl.demo.config import QUICK
+    from langrl.demo.report import write_report
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"w")
+    res = {"sft-reviews": {"gold/gold": .5, "n": 2}}
+    cfg = DemoConfig(task="reviews", quick=True, model=str(model))
+    metrics = write_report(tmp_path / "out", cfg, QUICK, {"sft-reviews": {"task": "reviews"}}, res, {},
+                           total_seconds=1.0)
+    sha = hashlib.sha256(b"model.safetensors\0w").hexdigest()
+    assert metrics["config"]["model_weights"] == {"sha256": sha, "files": ["model.safetensors"]}
+    assert f"sha256 `{sha[:16]}…` (model.safetensors" in (tmp_path / "out" / "report.md").read_text()
+    cfg = DemoConfig(task="reviews", quick=True, model=str(tmp_path / "gone"))  # not on this machine: said so
+    metrics = write_report(tmp_path / "out2", cfg, QUICK, {"sft-reviews": {"task": "reviews"}}, res, {},
+                           total_seconds=1.0)
+    assert metrics["config"]["model_weights"] is None
+    assert "Model weights: not found on this machine" in (tmp_path / "out2" / "report.md").read_text()

@@ -19,6 +19,9 @@ def test_demo_quick_runs_every_stage(tmp_path):
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     metrics = json.loads((out / "metrics.json").read_text())
     jsonschema.validate(metrics, json.loads(SCHEMA.read_text()))
+    from langrl.models.specs import weights_fingerprint  # the built tiny the stages started from, in the report too
+    assert metrics["config"]["model_weights"] == weights_fingerprint("tiny") is not None
+    assert metrics["config"]["model_weights"]["sha256"][:16] in (out / "report.md").read_text()
     expected = {"sft-factqa", "sft-reviews", "sft-arithmetic", "ppo-holistic", "ppo-fine-grained", "nlpo", "dpo",
                 "pl-dpo", "ppo-kl", "ppo-no-kl", "grpo", "best-of-4"}
     assert expected <= set(metrics["runs"])

@@ -22,6 +22,14 @@ def test_seeds_table_by_hand():
     assert "| grpo | 0.350 ± 0.030 / 0.600 ± 0.034 / KL 0.12 | 0.400 ± 0.030 / 0.600 ± 0.034 / KL 0.12 |" in lines
     assert "| `rl_beats_sft` | **true** | false |" in lines
     assert "| run-grpo | 17 | 20 |" in lines and "| **all stages** | 27 | 30 |" in lines
+    assert "| model weights (sha256) | – | – |" in lines  # metrics.json written before the fingerprint
+
+
+def test_seeds_table_names_each_seeds_model_weights():
+    a, b = _metrics(0.4, False, 20.4), _metrics(0.35, True, 17.0)
+    a["config"] = {"model_weights": {"sha256": "ab" * 32, "files": ["model.safetensors"]}}
+    b["config"] = {"model_weights": None}
+    assert "| model weights (sha256) | `abababababab…` | – |" in seeds_table({0: a, 1: b}).splitlines()
 
 
 def test_demo_seeds_script_documents_itself():

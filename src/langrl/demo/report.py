@@ -9,6 +9,7 @@ from pathlib import Path
 from langrl.demo.claims import EXPLAIN, compute_claims, paired_difference
 from langrl.demo.config import SFT_BATCH, reproduce_command
 from langrl.io import atomic_write_json, atomic_write_text
+from langrl.models.specs import weights_fingerprint
 
 COLUMNS = [("gold/gold", "gold (T=1)"), ("gold_se", "± s.e."), ("near_greedy/gold/gold", "gold (near-greedy)"),
            ("near_greedy/gold_se", "± s.e."), ("proxy", "proxy"), ("kl", "KL to SFT"),
@@ -159,7 +160,9 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
     claims = compute_claims(results)
     sft = {t: _sft_summary(r, heldout_curve(out / f"policy-{t}" / "model" / "metrics.csv"))
            for t, r in (sft or {}).items()}
-    metrics = {"config": {"task": cfg.task, "quick": cfg.quick, "model": cfg.model, "seed": cfg.seed},
+    base = weights_fingerprint(cfg.model)  # which build of the model the stages started from (tiny: per machine)
+    metrics = {"config": {"task": cfg.task, "quick": cfg.quick, "model": cfg.model, "seed": cfg.seed,
+                          "model_weights": base},
                "budget": budget.__dict__, "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
                "total_seconds": round(total_seconds, 1), "pipeline_seconds": round(sum(seconds.values()), 1),
                "runs": {n: {k: v for k, v in r.items() if k not in ("curve", "examples", "gold_per_sample",
@@ -173,7 +176,11 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
     md = [f"# langrl demo report ({'quick' if cfg.quick else 'full'} budget, model `{cfg.model}`, seed {cfg.seed})", "",
           f"Reproduce: `{reproduce_command(cfg)}`. "
           f"Wall time of all stages when they ran: {sum(seconds.values()):.0f} s (this invocation: "
-          f"{total_seconds:.0f} s; cached stages are not re-run).", "", "## Claims (computed from the numbers below)", ""]
+          f"{total_seconds:.0f} s; cached stages are not re-run). "
+          + (f"Model weights on this machine: sha256 `{base['sha256'][:16]}…` ({', '.join(base['files'])}; a tiny "
+             "build is the same on one machine, not across machines, so digits differ elsewhere)."
+             if base else "Model weights: not found on this machine (no fingerprint)."),
+          "", "## Claims (computed from the numbers below)", ""]
     for name, c in claims.items():
         verdict = {True: "**true**", False: "**false**", None: "not measured"}[c["value"]]
         md.append(f"- `{name}`: {verdict} — {EXPLAIN.get(name, '')} *Rule:* {c['rule']}.")

@@ -2,7 +2,7 @@
 
 Three tables from the seeds' ``metrics.json``: per run, held-out gold ± s.e. sampled at the training temperature and
 near-greedy, and KL to SFT, one column per seed; each claim's verdict per seed; each stage's seconds per seed, with the
-wall time of the invocation that ran them.
+wall time of the invocation that ran them, and the model weights each seed started from (its fingerprint).
 """
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ def seeds_table(metrics: dict[int, dict]) -> str:
     md.append("| **all stages** | " + " | ".join(_num(metrics[s]["pipeline_seconds"], ".0f") for s in seeds) + " |")
     md.append("| **wall (that invocation)** | " + " | ".join(_num(metrics[s]["total_seconds"], ".0f")
                                                           for s in seeds) + " |")
+    weights = [(metrics[s].get("config", {}).get("model_weights") or {}).get("sha256") for s in seeds]
+    md.append("| model weights (sha256) | " + " | ".join(f"`{w[:12]}…`" if w else "–" for w in weights) + " |")
     return "\n".join(md) + "\n"
 
 

@@ -201,3 +201,48 @@ def load_causal_lm(spec: str, dtype=None, quiet: bool = False):
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tok.pad_token_id
     return model, tok
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
+
+
+def _weight_files(spec: str) -> list[Path]:
+    """The weight files a spec names on this machine, sorted by name; none for one not built here (nothing is built)."""
+    if spec == "tiny" or spec.startswith("tiny:"):
+        from langrl.models.tiny import TinySettings, tiny_path
+
+        tasks = tuple(t for t in spec.partition(":")[2].split("+") if t) or TinySettings().tasks
+        d = tiny_path(TinySettings(tasks=tasks))
+    elif spec == "smollm2":
+        return [smollm2_gguf()]
+    elif spec == "minilm":
+        d = minilm_path()
+    else:
+        d = Path(os.path.expanduser(spec))
+        if d.suffix == ".gguf":
+            return [d] if d.is_file() else []
+    if not d.is_dir():
+        return []
+    return sorted(f for f in d.iterdir() if f.is_file() and f.name.endswith(WEIGHT_SUFFIXES))
+
+
+def weights_fingerprint(spec: str) -> dict | None:
+    """Which weights a spec named on this machine: ``{"sha256", "files"}``, the SHA-256 over its weight files (each
+    name, a NUL, then its bytes, in name order), so two runs can tell whether they started from the same model (the
+    tiny build is deterministic on one machine, not across machines). ``None`` for a spec not built here or without
+    weight files (a hub id, a package not installed); nothing is built, converted or downloaded."""
+    import hashlib
+
+    try:
+        files = _weight_files(spec)
+    except Exception:  # a spec that does not resolve here (a registry package not installed): nothing to hash
+        return None
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return {"sha256": h.hexdigest(), "files": [f.name for f in files]}
