@@ -78,3 +78,24 @@ def test_report_names_the_model_weights_it_started_from(tmp_path):
                            total_seconds=1.0)
     assert metrics["config"]["model_weights"] is None
     assert "Model weights: not found on this machine" in (tmp_path / "out2" / "report.md").read_text()
+
+
+def test_report_says_where_factqa_rl_beats_sft_when_it_does_not_here(tmp_path):
+    from langrl.demo.config import QUICK
+    from langrl.demo.report import write_report
+
+    # PPO equals SFT on every prompt: paired difference 0 ± 0, so factqa's RL does not beat its start
+    same = {"gold/gold": .5, "gold_per_sample": [1, 0], "near_greedy/gold/gold": .5,
+            "near_greedy/gold_per_sample": [1, 0], "n": 2}
+    res = {"sft-factqa": {**same, "kl": 0.0}, "ppo-holistic": {**same, "kl": 0.2}}
+    runs = {"sft-factqa": {"task": "factqa"}, "ppo-holistic": {"task": "factqa"}}
+    metrics = write_report(tmp_path / "a", DemoConfig(task="factqa", quick=True, seed=3), QUICK, runs, res, {},
+                           total_seconds=1.0)
+    assert metrics["claims"]["rl_beats_sft"]["value"] is False
+    md = (tmp_path / "a" / "report.md").read_text()
+    assert "*Where `rl_beats_sft` holds for factqa:*" in md
+    assert "`langrl demo --config configs/demo-factqa-long.yaml --seed 3`" in md
+    # the long preset's own report does not send the reader to itself
+    cfg = DemoConfig(task="factqa", quick=True, factqa_sft_schedule="wsd", factqa_sft_batch_size=64)
+    write_report(tmp_path / "b", cfg, QUICK, runs, res, {}, total_seconds=1.0)
+    assert "Where `rl_beats_sft` holds" not in (tmp_path / "b" / "report.md").read_text()

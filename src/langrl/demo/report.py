@@ -184,6 +184,7 @@ def write_report(out: Path, cfg, budget, runs: dict, results: dict, seconds: dic
     for name, c in claims.items():
         verdict = {True: "**true**", False: "**false**", None: "not measured"}[c["value"]]
         md.append(f"- `{name}`: {verdict} — {EXPLAIN.get(name, '')} *Rule:* {c['rule']}.")
+    md += _where_it_holds(cfg, claims["rl_beats_sft"])
     md += _rl_vs_sft(claims["rl_beats_sft"])
     for name, why in (skipped or {}).items():
         md.append(f"- run `{name}` was skipped: {why}")
@@ -259,6 +260,21 @@ def _before_decay_text(d: dict | None) -> str:
     change = f"fell by {d['fell_by']:.3f}" if d["fell_by"] >= 0 else f"rose by {-d['fell_by']:.3f}"
     return (f" Over the constant-rate steps {d['from_step']}–{d['to_step']} before the decay its held-out loss went "
             f"from {d['from_loss']:.3f} to {d['to_loss']:.3f} ({change}).")
+
+
+def _where_it_holds(cfg, claim: dict) -> list[str]:
+    """When factqa is why ``rl_beats_sft`` is false at a budget whose SFT start has not been trained past the copying
+    transition (not the WSD schedule at 64 a step), the budget at which it was measured to hold."""
+    factqa = (claim.get("numbers") or {}).get("factqa")
+    long = cfg.factqa_sft_schedule == "wsd" and cfg.factqa_sft_batch_size >= 64
+    if claim.get("value") is not False or not factqa or factqa.get("beats") or long:
+        return []
+    return ["", "*Where `rl_beats_sft` holds for factqa:* at this budget the factqa SFT start has not yet learnt to "
+            "copy the asked item off the passage, and no RL run beats it, not even with the hidden gold as its "
+            "reward (README, \"factqa with a perfect reward\"). `langrl demo --config configs/demo-factqa-long.yaml "
+            f"--seed {cfg.seed}` trains the start past that transition (the corpus, warm-up-stable-decay, 64 "
+            "sequences a step) and runs the same methods from it; README, \"The full preset at 64 a step\", has what "
+            "it measured and its stage times."]
 
 
 def _rl_vs_sft(claim: dict) -> list[str]:
