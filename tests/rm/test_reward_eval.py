@@ -34,6 +34,24 @@ def test_auc_accuracy_and_f1_by_hand():
     # positives 0.35, 0.8 vs negatives 0.1, 0.4: 0.35 beats 0.1 only, 0.8 beats both -> 3 of 4
     assert roc_auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == 0.75
     assert roc_auc([1.0, 1.0], [True, False]) == 0.5  # a tie counts 1/2
+
+
+def test_auc_from_ranks_equals_its_definition_with_ties():
+    import math
+    import random
+
+    rng = random.Random(0)
+    for _ in range(50):
+        n = rng.randint(2, 40)
+        scores = [rng.choice([0.0, 0.25, 0.5, 0.75, 1.0]) for _ in range(n)]  # many ties
+        pos = [rng.random() < 0.3 for _ in range(n)]
+        p = [s for s, y in zip(scores, pos) if y]
+        q = [s for s, y in zip(scores, pos) if not y]
+        if not p or not q:
+            assert math.isnan(roc_auc(scores, pos))
+            continue
+        want = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in p for b in q) / (len(p) * len(q))
+        assert roc_auc(scores, pos) == pytest.approx(want, abs=1e-12)
     assert pairwise_accuracy([2.0, 1.0, 0.0], [1.0, 1.0, 1.0]) == pytest.approx(0.5)  # right, tie (1/2), wrong
     assert precision_recall_f1([True, True, False, False], [True, False, True, False]) == (0.5, 0.5, 0.5)
     assert precision_recall_f1([False], [False]) == (0.0, 0.0, 0.0)

@@ -85,6 +85,22 @@ def test_span_f1_against_gold_labels_by_hand():
     res = evaluate(FixedSegments(), read_rows(rows).records, gold=TaskGold(task))
     assert res["f1/bad"] == 0.0 and res["span_macro_f1"] == 0.0
     assert res["gold_f1/bad"] == 1.0 and res["gold_span_macro_f1"] == 1.0 and res["n_gold_span_records"] == 1
+    # threshold-free: P(bad) 0.9 on the gold-labelled segment, 0.1 on the other -> AUC 1; one of two labelled
+    assert res["gold_auc/bad"] == 1.0 and res["gold_positive_rate/bad"] == 0.5
+
+
+class LowSegments(FixedSegments):
+    """Every probability under 0.5, the labelled segment still ranked first: P(bad) = 0.3 then 0.1."""
+
+    def segment_probs(self, prompts, responses, batch_size=32):
+        return [{"segments": [(0, 1), (2, 3)], "probs": [[0.3], [0.1]]} for _ in responses]
+
+
+def test_a_head_under_threshold_has_f1_zero_and_still_ranks_by_auc():
+    rows = [{"prompt": "p", "response": "x y", "spans": [], "meta": {}}]
+    task = TableTask({"x y": 0.0}, spans={"x y": [{"start": 0, "end": 1, "category": "bad"}]})
+    res = evaluate(LowSegments(), read_rows(rows).records, gold=TaskGold(task))
+    assert res["gold_f1/bad"] == 0.0 and res["gold_auc/bad"] == 1.0  # nothing over 0.5, but the order is right
 
 
 def test_factqa_gold_reads_meta_from_the_record():

@@ -108,7 +108,8 @@ RM_KEYS = [("pairwise_accuracy", "pairwise accuracy"), ("n_pairs", "pairs"), ("k
            ("f1/untruthful", "F1 untruthful"), ("f1/irrelevant", "F1 irrelevant")]
 RM_GOLD_KEYS = [("gold_pairwise_accuracy", "pairwise accuracy"), ("n_gold_pairs", "pairs"),
                 ("gold_kendall_tau", "Kendall τ"), ("gold_f1/untruthful", "F1 untruthful"),
-                ("gold_f1/irrelevant", "F1 irrelevant"), ("annotator_gold_agreement", "annotator agrees with gold")]
+                ("gold_f1/irrelevant", "F1 irrelevant"), ("gold_auc/untruthful", "AUC untruthful"),
+                ("gold_auc/irrelevant", "AUC irrelevant"), ("annotator_gold_agreement", "annotator agrees with gold")]
 
 
 BEFORE_DECAY_SEQUENCES = 16_000  # the constant-rate stretch before a WSD decay the report reads the loss over

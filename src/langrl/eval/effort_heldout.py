@@ -73,10 +73,10 @@ def rm_eval_specs(method: str, task_name: str) -> list[dict]:
 
 def rm_accuracy(summary: dict, gold_task: str, categories: tuple[str, ...] = ()) -> dict:
     """The report's metrics from one ``rm eval --gold-task GOLD_TASK --json`` summary: for comparisons the gold (and
-    annotator) pairwise accuracy and counts; for a span model, per category, the gold precision, recall and F1 and
-    their macro F1 (None where ``rm eval`` had nothing to measure, e.g. every held-out pair tied in gold)."""
+    annotator) pairwise accuracy and counts; for a span model, per category, the gold precision, recall, F1 and the
+    threshold-free ROC AUC, and the macro F1 (None where ``rm eval`` had nothing to measure, e.g. every held-out pair tied in gold)."""
     keep = list(_PAIR_KEYS) if summary.get("n_comparisons") else []
     if "n_gold_span_records" in summary:
         keep += ["gold_span_macro_f1", "n_gold_span_records", "n_segments"]
-        keep += [f"gold_{m}/{c}" for c in categories for m in ("precision", "recall", "f1")]
+        keep += [f"gold_{m}/{c}" for c in categories for m in ("precision", "recall", "f1", "auc")]
     return {"gold_task": gold_task, **{k: summary.get(k) for k in keep}}

@@ -3,7 +3,8 @@
 - pairwise accuracy over comparisons and over rankings expanded to every cross-tier pair (a score tie counts 1/2);
 - Kendall's tau-b between each ranking and the scores (tau-b handles tied tiers), averaged over rankings;
 - ratings: accuracy of sign(score) and ROC AUC (Mann-Whitney, score ties count 1/2), threshold-free;
-- spans: per-category precision / recall / F1 at the segment level (P(category) > 0.5), and their macro mean;
+- spans: per-category precision / recall / F1 at the segment level (P(category) > 0.5), and their macro mean; against
+  gold also the threshold-free ROC AUC of P(category) per category;
 - calibration: expected calibration error (10 equal-width bins) of P(chosen wins) = sigmoid(r_c - r_r) under
   Bradley-Terry, on the symmetric form (confidence max(p, 1 - p) against "the more likely side won").
 
@@ -66,13 +67,23 @@ def kendall_tau(scores: list[float], tiers: list[list[int]]) -> float:
 
 
 def roc_auc(scores: list[float], positive: list[bool]) -> float:
-    """P(score of a random positive > score of a random negative), ties 1/2; NaN without both classes."""
-    pos = [s for s, y in zip(scores, positive) if y]
-    neg = [s for s, y in zip(scores, positive) if not y]
-    if not pos or not neg:
+    """P(score of a random positive > score of a random negative), ties 1/2; NaN without both classes. Computed from
+    ranks (Mann-Whitney U = Σ positive ranks − n₊(n₊+1)/2, tied scores sharing their mean rank), O(n log n)."""
+    n, n_pos = len(scores), sum(1 for y in positive if y)
+    if not n_pos or n_pos == n:
         return float("nan")
-    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
-    return wins / (len(pos) * len(neg))
+    order = sorted(range(n), key=lambda i: scores[i])
+    ranks = [0.0] * n
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    u = sum(r for r, y in zip(ranks, positive) if y) - n_pos * (n_pos + 1) / 2
+    return u / (n_pos * (n - n_pos))
 
 
 def expected_calibration_error(probs: list[float], outcomes: list[bool], bins: int = 10) -> float:
@@ -316,13 +327,16 @@ def _prf(pred: dict[str, list[bool]], labels: dict[str, list[bool]], cats: list[
 def span_metrics(model, spans, batch_size: int = 32, gold: TaskGold | None = None) -> dict:
     """Per-category segment-level precision/recall/F1 (``f1/<category>``...) and ``span_macro_f1``; with ``gold``,
     the same against the task's noiseless labels (``gold_f1/<category>``, ``gold_span_macro_f1``) on the records
-    that carry the task's row."""
+    that carry the task's row, and threshold-free per category: ``gold_auc/<category>``, the ROC-AUC of P(category)
+    against the gold labels (a head whose probabilities stay under 0.5 has F1 0 and may still rank the erroneous
+    segments first, which is what the fine-grained reward −w·P reads), and ``gold_positive_rate/<category>``."""
     cats = list(model.categories)
     res = model.segment_probs([r.prompt for r in spans], [r.response for r in spans], batch_size)
     pred: dict[str, list[bool]] = {c: [] for c in cats}
     labels: dict[str, list[bool]] = {c: [] for c in cats}
     gpred: dict[str, list[bool]] = {c: [] for c in cats}
     glabels: dict[str, list[bool]] = {c: [] for c in cats}
+    gprobs: dict[str, list[float]] = {c: [] for c in cats}
     n_gold = 0
     for rec, r in zip(spans, res):
         row = gold.row(rec) if gold is not None else None
@@ -335,8 +349,13 @@ def span_metrics(model, spans, batch_size: int = 32, gold: TaskGold | None = Non
                 for k, c in enumerate(cats):
                     p_out[c].append(probs[k] > 0.5)
                     l_out[c].append(lab[k] > 0.5)
+                    if p_out is gpred:
+                        gprobs[c].append(float(probs[k]))
     out: dict = {"n_span_records": len(spans), "n_segments": len(pred[cats[0]]) if cats else 0,
                  **_prf(pred, labels, cats, "")}
     if n_gold:
         out.update(n_gold_span_records=n_gold, **_prf(gpred, glabels, cats, "gold_"))
+        for c in cats:  # threshold-free: does P(c) rank the gold-labelled segments first (what the reward uses)?
+            out[f"gold_auc/{c}"] = roc_auc(gprobs[c], glabels[c])
+            out[f"gold_positive_rate/{c}"] = _mean([float(y) for y in glabels[c]])
     return out
