@@ -45,6 +45,16 @@ def test_demo_quick_runs_every_stage(tmp_path):
     assert all("n_gold_pairs" in rms[n] for n in ("holistic", "listwise", "completeness"))
     assert "n_gold_span_records" in rms["spans"] and "gold_span_macro_f1" in rms["spans"]
     assert "ordered by the task's hidden gold" in (out / "report.md").read_text()
+    # scripts/rm-heldout re-draws a stage's held-out split: it reproduces the stage's own measurements
+    root = Path(__file__).resolve().parents[2]
+    again = subprocess.run([sys.executable, str(root / "scripts" / "rm-heldout"), str(out / "rm-spans"), "--json"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    re_measured = json.loads(again.stdout)
+    stage = json.loads((out / "rm-spans" / "done.json").read_text())["result"]
+    assert re_measured["gold_span_macro_f1"] == pytest.approx(stage["eval_gold_span_macro_f1"])
+    auc = re_measured["gold_auc/untruthful"]  # NaN when the held-out split has no gold-untruthful segment
+    assert auc != auc or 0.0 <= auc <= 1.0
     # the holistic proxy reads the passage with the MiniLM encoder (scripts/rm-levers); the others keep the policy's
     bases = {n: json.loads((out / f"rm-{n}" / "done.json").read_text())["settings"]["base"] for n in rms}
     assert bases["holistic"] == "minilm" and bases["listwise"].endswith("policy-factqa/model")
