@@ -106,7 +106,13 @@ def test_lf_effort_end_to_end_on_a_tiny_budget(tmp_path):
     assert "gold_comparison_accuracy" in rms["ppo_bt"]["bt"]  # None when the 4 held-out pairs are all gold ties
     assert "gold_f1/untruthful" in rms["dense_ppo"]["spans"]
     seed0 = next(r for r in m["results"] if r["seed"] == 0)
-    assert seed0["steps"]["dpo"] == {"dpo": 1} and seed0["steps"]["ppo_bt"] == {"ppo": 1, "rm": 1}
+    # on some tiny builds all 4 comparisons are annotator ties: then DPO has no pair, trains 0 steps and says so
+    decided = any(json.loads(line).get("label", 1) != 0.5 and not json.loads(line).get("tie")
+                  for line in (out / "factqa" / "seed-0" / "data-N4" / "comparisons.jsonl").read_text().splitlines())
+    dpo_dir = out / "factqa" / "seed-0" / "N4" / "dpo"
+    assert seed0["steps"]["dpo"] == ({"dpo": 1} if decided else {"dpo": 0})
+    assert decided or "tie" in json.loads((dpo_dir / "skipped.json").read_text())["reason"]
+    assert seed0["steps"]["ppo_bt"] == {"ppo": 1, "rm": 1}
     # equal effort: 4 comparisons, 4 critiques (2 answers to each of 2 prompts) for the dense reward, 4 for ilf
     root = out / "factqa" / "seed-0"
     assert len((root / "data-N4" / "comparisons.jsonl").read_text().splitlines()) == 4
@@ -119,7 +125,7 @@ def test_lf_effort_end_to_end_on_a_tiny_budget(tmp_path):
     assert (out / "effort.png").read_bytes()[:4] == b"\x89PNG"
     # the trained policies moved away from the starting weights
     start = load_file(str(Path(resolve_model_dir("tiny", quiet=True)) / "model.safetensors"))
-    for method in ("dpo", "distill"):
+    for method in ("dpo", "distill") if decided else ("distill",):
         w = load_file(str(root / "N4" / method / "model" / "model.safetensors"))
         assert any(not (w[k] == start[k]).all() for k in start if k in w), method
     # re-running continues: every stage is cached, nothing is retrained
