@@ -131,6 +131,13 @@ def _say(quiet: bool):
     return say
 
 
+def _tiny_tasks(spec: str) -> tuple[str, ...]:
+    """The tasks of a ``tiny`` / ``tiny:A+B`` spec (plain ``tiny``: the default build's)."""
+    from langrl.models.tiny import TinySettings
+
+    return tuple(t for t in spec.partition(":")[2].split("+") if t) or TinySettings().tasks
+
+
 def resolve_model_dir(spec: str, quiet: bool = False, build: bool = True) -> Path | None:
     """Turn a spec into a local directory ``transformers`` loads with ``from_pretrained`` (building/converting as needed).
 
@@ -142,7 +149,7 @@ def resolve_model_dir(spec: str, quiet: bool = False, build: bool = True) -> Pat
     if spec == "tiny" or spec.startswith("tiny:"):
         from langrl.models.tiny import TinySettings, ensure_tiny
 
-        tasks = tuple(t for t in spec.partition(":")[2].split("+") if t) or TinySettings().tasks
+        tasks = _tiny_tasks(spec)
         if spec.startswith("tiny:"):
             from langrl.tasks import TASKS
 
@@ -211,8 +218,7 @@ def _weight_files(spec: str) -> list[Path]:
     if spec == "tiny" or spec.startswith("tiny:"):
         from langrl.models.tiny import TinySettings, tiny_path
 
-        tasks = tuple(t for t in spec.partition(":")[2].split("+") if t) or TinySettings().tasks
-        d = tiny_path(TinySettings(tasks=tasks))
+        d = tiny_path(TinySettings(tasks=_tiny_tasks(spec)))
     elif spec == "smollm2":
         return [smollm2_gguf()]
     elif spec == "minilm":
@@ -235,7 +241,7 @@ def weights_fingerprint(spec: str) -> dict | None:
 
     try:
         files = _weight_files(spec)
-    except Exception:  # a spec that does not resolve here (a registry package not installed): nothing to hash
+    except InputError:  # a registry package (smollm2, minilm) not installed here: nothing to hash
         return None
     if not files:
         return None

@@ -340,17 +340,17 @@ def span_metrics(model, spans, batch_size: int = 32, gold: TaskGold | None = Non
     n_gold = 0
     for rec, r in zip(spans, res):
         row = gold.row(rec) if gold is not None else None
-        sources = [(rec.spans, pred, labels)]
+        sources = [(rec.spans, pred, labels, None)]
         if row is not None:
             n_gold += 1
-            sources.append((gold.spans(row, rec.response), gpred, glabels))
-        for marked, p_out, l_out in sources:
+            sources.append((gold.spans(row, rec.response), gpred, glabels, gprobs))
+        for marked, p_out, l_out, probs_out in sources:
             for probs, lab in zip(r["probs"], segment_labels(r["segments"], marked, cats)):
                 for k, c in enumerate(cats):
                     p_out[c].append(probs[k] > 0.5)
                     l_out[c].append(lab[k] > 0.5)
-                    if p_out is gpred:
-                        gprobs[c].append(float(probs[k]))
+                    if probs_out is not None:  # gold only: the threshold-free AUC below
+                        probs_out[c].append(float(probs[k]))
     out: dict = {"n_span_records": len(spans), "n_segments": len(pred[cats[0]]) if cats else 0,
                  **_prf(pred, labels, cats, "")}
     if n_gold:
