@@ -21,8 +21,9 @@ def test_paired_table_by_hand(tmp_path):
     _eval(tmp_path, "ppo-holistic", "factqa", [1, 1, 1, 0], [1, 1, 1, 1], 0.25)
     _eval(tmp_path, "control-factqa", "factqa", [0, 1, 0, 0], [1, 1, 1, 1], 0.5)
     _eval(tmp_path, "grpo", "arithmetic", [1, 1, 1, 1], [1, 1, 1, 1], 0.1)  # another task: not in the table
+    _eval(tmp_path, "best-of-4", None, [1, 1, 0, 0], [], 1.2)  # best-of-n: factqa's, its settings name no task
     metrics = {"config": {"model_weights": {"sha256": "ab" * 32, "files": ["model.safetensors"]}},
-               "runs": {"sft-factqa": {}, "ppo-holistic": {}, "control-factqa": {}, "grpo": {}},
+               "runs": {"sft-factqa": {}, "ppo-holistic": {}, "control-factqa": {}, "grpo": {}, "best-of-4": {}},
                "stage_seconds": {"policy-factqa": 100.0, "run-ppo-holistic": 50.4, "control-factqa": 20.0}}
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo-paired"), str(tmp_path)],
@@ -37,3 +38,5 @@ def test_paired_table_by_hand(tmp_path):
     assert "| control-factqa | 0.250 (+0.000 ± 0.000) | +0.000 ± 0.000 | – | 0.50 | 0.500 / 0.250 / 1.000 | 20 |" \
         in lines
     assert not any(line.startswith("| grpo") for line in lines)
+    # best-of-4 - sft: 1, 0, 0, 0 -> +0.250, sd sqrt((0.5625 + 3 * 0.0625) / 3) = 0.5, s.e. 0.25; no near-greedy pass
+    assert "| best-of-4 | 0.500 (+0.250 ± 0.250) | – | +0.250 ± 0.250 | 1.20 | 0.500 / 0.250 / 1.000 | – |" in lines
