@@ -108,6 +108,11 @@ def test_rl_beats_sft_is_a_paired_two_standard_error_test_with_near_greedy_not_f
     assert c["value"] is True and c["numbers"]["factqa"]["ppo-holistic"]["beats"] is False
     res["nlpo"] = weak
     assert compute_claims(res)["rl_beats_sft"]["value"] is False
+    # holistic PPO at another declared β (--holistic-kl-coefs 1.0) is an online run of factqa too: it decides
+    res["ppo-holistic-kl1.0"] = good
+    c = compute_claims(res)["rl_beats_sft"]
+    assert c["value"] is True and c["numbers"]["factqa"]["ppo-holistic-kl1.0"]["beats"] is True
+    assert list(c["numbers"]["factqa"])[1:4] == ["ppo-holistic", "nlpo", "ppo-holistic-kl1.0"]
 
 
 def test_rl_beats_sft_shows_the_continued_sft_control():
@@ -140,6 +145,11 @@ def test_dpo_vs_ppo_reports_the_exploration_advantage():
     res["ppo-holistic"]["gold/gold"] = .30  # now dominated by dpo: no online run on the front, no advantage
     c = compute_claims(res)["dpo_vs_ppo"]
     assert c["value"] is False and c["numbers"]["exploration_advantage"] is None
+    # holistic PPO at a declared extra β (kl 2.0, gold .60: above best-of-8 and dpo) is an online run on the front
+    res["ppo-holistic-kl0.1"] = {"gold/gold": .60, "kl": 2.0}
+    c = compute_claims(res)["dpo_vs_ppo"]
+    assert c["value"] is True and c["numbers"]["exploration_advantage"]["run"] == "ppo-holistic-kl0.1"
+    assert c["numbers"]["exploration_advantage"]["gold_gain"] == pytest.approx(.15)  # .60 - .45
 
 
 def test_every_claim_has_a_newcomer_sentence():
